@@ -1,0 +1,62 @@
+package chains
+
+import (
+	"context"
+	"math/big"
+	"time"
+
+	"github.com/h402/settlement/pkg/config"
+	"github.com/h402/settlement/pkg/h402"
+)
+
+// Request is one payment to verify, with the common checks done: the
+// network and token are configured and the required amount is exact.
+type Request struct {
+	Requirements *h402.PaymentRequirements
+	Payload      *h402.PaymentPayload
+	Network      *config.Network
+	Token        *config.Token
+	Amount       *big.Int // required amount in smallest units
+	Policy       config.Verify
+	Now          time.Time
+}
+
+// Payment is what local verification establishes about a payment.
+type Payment struct {
+	// ID is the replay key (PROTOCOL.md §6): payment id, Nats-Msg-Id, replay-guard and ledger key.
+	ID        string
+	Namespace h402.Namespace
+	NetworkID string
+	Type      h402.PayloadType
+	Token     string   // canonical token address or mint
+	Payer     string   // canonical payer address or public key
+	PayTo     string   // canonical recipient
+	Amount    *big.Int // smallest units actually transferred
+	// Nonce is the EIP-3009 nonce (0x hex) or the EVM tx nonce (decimal); empty otherwise.
+	Nonce       string
+	ValidAfter  time.Time // zero when not applicable
+	ValidBefore time.Time // zero when not applicable
+	// TxHash is the transaction's id when known before settlement: the hash of
+	// an EVM signed transaction, a client-broadcast hash or Solana signature.
+	TxHash string
+	// Settle is true when the facilitator must submit something on chain;
+	// false for client-broadcast payments, which go straight to the watcher.
+	Settle bool
+}
+
+// Verifier checks a payment of one chain family without chain state.
+type Verifier interface {
+	Namespace() h402.Namespace
+	// Verify checks the payload against the requirement; errors are *h402.Error.
+	Verify(r *Request) (*Payment, error)
+	// ReplayKey returns the payment's replay key without checking signatures
+	// (it does recover an EVM transaction's sender). Verify sets the same key as Payment.ID.
+	ReplayKey(r *Request) (string, error)
+}
+
+// StateChecker completes verification with chain state: balances, nonces,
+// authorizationState, transaction lookups, blockhash validity, simulation.
+// Implemented in the ingest issue, per family, behind breaker-guarded RPC.
+type StateChecker interface {
+	CheckState(ctx context.Context, r *Request, p *Payment) error
+}

@@ -1,0 +1,45 @@
+package config
+
+import "time"
+
+// Duration is a time.Duration written as "30s" in YAML.
+type Duration time.Duration
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText writes d as a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// Verify holds the verification policy.
+type Verify struct {
+	// MinValidBeforeMargin: an EVM authorization must stay valid at least this
+	// long after verification, so that it can still settle. Default "6s".
+	MinValidBeforeMargin Duration `yaml:"minValidBeforeMargin"`
+	// MaxValidity: the longest validBefore-validAfter window accepted. Default "1h".
+	MaxValidity Duration `yaml:"maxValidity"`
+	// AllowOverpay accepts an authorization whose value exceeds the required
+	// amount (the h402 reference's rule). Default false: value must equal.
+	AllowOverpay bool `yaml:"allowOverpay"`
+	// MaxComputeUnitPrice caps a Solana SetComputeUnitPrice, in micro-lamports per CU. Default 1000000 (1 lamport/CU).
+	MaxComputeUnitPrice uint64 `yaml:"maxComputeUnitPrice"`
+	// MaxComputeUnitLimit caps a Solana SetComputeUnitLimit. Default 200000.
+	MaxComputeUnitLimit uint32 `yaml:"maxComputeUnitLimit"`
+}
+
+// DefaultVerify is the verification policy used when the config says nothing.
+func DefaultVerify() Verify {
+	return Verify{
+		MinValidBeforeMargin: Duration(6 * time.Second),
+		MaxValidity:          Duration(time.Hour),
+		MaxComputeUnitPrice:  1_000_000,
+		MaxComputeUnitLimit:  200_000,
+	}
+}

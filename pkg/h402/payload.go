@@ -1,0 +1,159 @@
+package h402
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+)
+
+// PayloadType discriminates the payload of a PaymentPayload.
+type PayloadType string
+
+// Payload types.
+const (
+	TypeAuthorization          PayloadType = "authorization"          // EVM EIP-3009
+	TypeSignedTransaction      PayloadType = "signedTransaction"      // EVM raw tx the facilitator broadcasts
+	TypeSignAndSendTransaction PayloadType = "signAndSendTransaction" // EVM or Solana, already broadcast
+	TypeSignTransaction        PayloadType = "signTransaction"        // Solana wire tx the facilitator broadcasts
+)
+
+// PaymentPayload is the decoded X-PAYMENT header.
+type PaymentPayload struct {
+	H402Version int       `json:"h402Version"`
+	Scheme      string    `json:"scheme"`
+	Namespace   Namespace `json:"namespace"`
+	NetworkID   string    `json:"networkId"`
+	Resource    string    `json:"resource,omitempty"`
+	Payload     Payload   `json:"payload"`
+}
+
+// Payload is one of the payload variants below.
+type Payload interface {
+	PayloadType() PayloadType
+}
+
+// EVMAuthorization is an EIP-3009 TransferWithAuthorization message.
+type EVMAuthorization struct {
+	From        string  `json:"from"`
+	To          string  `json:"to"`
+	Value       Decimal `json:"value"`
+	ValidAfter  Decimal `json:"validAfter"`
+	ValidBefore Decimal `json:"validBefore"`
+	Nonce       string  `json:"nonce"`
+	Version     string  `json:"version,omitempty"`
+}
+
+// EVMAuthorizationPayload carries a signed EIP-3009 authorization.
+type EVMAuthorizationPayload struct {
+	Type          PayloadType      `json:"type"`
+	Signature     string           `json:"signature"`
+	Authorization EVMAuthorization `json:"authorization"`
+}
+
+// EVMSignedTransactionPayload carries a raw signed transaction for the facilitator to broadcast.
+type EVMSignedTransactionPayload struct {
+	Type              PayloadType `json:"type"`
+	SignedTransaction string      `json:"signedTransaction"`
+	SignedMessage     string      `json:"signedMessage"`
+}
+
+// EVMSignAndSendPayload names a transaction the client already broadcast.
+type EVMSignAndSendPayload struct {
+	Type            PayloadType `json:"type"`
+	TransactionHash string      `json:"transactionHash"`
+	SignedMessage   string      `json:"signedMessage"`
+}
+
+// SolanaSignTransactionPayload carries a base64 wire transaction.
+type SolanaSignTransactionPayload struct {
+	Type        PayloadType `json:"type"`
+	Transaction string      `json:"transaction"`
+	Signature   string      `json:"signature,omitempty"`
+}
+
+// SolanaSignAndSendPayload names a transaction the client already broadcast.
+type SolanaSignAndSendPayload struct {
+	Type      PayloadType `json:"type"`
+	Signature string      `json:"signature"`
+}
+
+func (*EVMAuthorizationPayload) PayloadType() PayloadType     { return TypeAuthorization }
+func (*EVMSignedTransactionPayload) PayloadType() PayloadType { return TypeSignedTransaction }
+func (*EVMSignAndSendPayload) PayloadType() PayloadType       { return TypeSignAndSendTransaction }
+func (*SolanaSignTransactionPayload) PayloadType() PayloadType {
+	return TypeSignTransaction
+}
+func (*SolanaSignAndSendPayload) PayloadType() PayloadType { return TypeSignAndSendTransaction }
+
+// UnmarshalJSON decodes the envelope and then the payload variant chosen by
+// namespace and payload.type. Unknown discriminators fail with a specific reason.
+func (p *PaymentPayload) UnmarshalJSON(b []byte) error {
+	var env struct {
+		H402Version *int            `json:"h402Version"`
+		Scheme      string          `json:"scheme"`
+		Namespace   Namespace       `json:"namespace"`
+		NetworkID   string          `json:"networkId"`
+		Resource    string          `json:"resource"`
+		Payload     json.RawMessage `json:"payload"`
+	}
+	if err := json.Unmarshal(b, &env); err != nil {
+		return Wrap(ReasonInvalidPayload, err, "payment payload is not a valid JSON object")
+	}
+	if env.H402Version == nil {
+		return Errorf(ReasonInvalidVersion, "payment payload has no h402Version")
+	}
+	if len(env.Payload) == 0 || bytes.Equal(bytes.TrimSpace(env.Payload), []byte("null")) {
+		return Errorf(ReasonInvalidPayload, "payment payload has no payload object")
+	}
+	var head struct {
+		Type PayloadType `json:"type"`
+	}
+	if err := json.Unmarshal(env.Payload, &head); err != nil {
+		return Wrap(ReasonInvalidPayload, err, "payload is not a JSON object")
+	}
+	var inner Payload
+	switch env.Namespace {
+	case NamespaceEVM:
+		switch head.Type {
+		case TypeAuthorization:
+			inner = new(EVMAuthorizationPayload)
+		case TypeSignedTransaction:
+			inner = new(EVMSignedTransactionPayload)
+		case TypeSignAndSendTransaction:
+			inner = new(EVMSignAndSendPayload)
+		}
+	case NamespaceSolana:
+		switch head.Type {
+		case TypeSignTransaction:
+			inner = new(SolanaSignTransactionPayload)
+		case TypeSignAndSendTransaction:
+			inner = new(SolanaSignAndSendPayload)
+		}
+	case "":
+		return Errorf(ReasonInvalidNetwork, "payment payload has no namespace")
+	default:
+		return Errorf(ReasonInvalidNetwork, "namespace %q is not supported (want evm or solana)", string(env.Namespace))
+	}
+	if inner == nil {
+		if head.Type == "" {
+			return Errorf(ReasonInvalidPayload, "payload has no type")
+		}
+		return Errorf(ReasonUnsupportedPayloadType, "payload type %q is not known for namespace %s", string(head.Type), env.Namespace)
+	}
+	if err := json.Unmarshal(env.Payload, inner); err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			return e
+		}
+		return Wrap(ReasonInvalidPayload, err, "payload fields have the wrong types")
+	}
+	*p = PaymentPayload{
+		H402Version: *env.H402Version,
+		Scheme:      env.Scheme,
+		Namespace:   env.Namespace,
+		NetworkID:   env.NetworkID,
+		Resource:    env.Resource,
+		Payload:     inner,
+	}
+	return nil
+}

@@ -1,0 +1,45 @@
+package h402
+
+// PaymentRequired is the JSON body of a 402 answer.
+type PaymentRequired struct {
+	H402Version int                   `json:"h402Version"`
+	Error       string                `json:"error"`
+	Accepts     []PaymentRequirements `json:"accepts"`
+}
+
+// Verify result types.
+const (
+	VerifyTypePayload     = "payload"     // needs settlement
+	VerifyTypeTransaction = "transaction" // already on chain
+)
+
+// VerifyResponse answers POST /verify.
+type VerifyResponse struct {
+	IsValid       bool   `json:"isValid"`
+	InvalidReason Reason `json:"invalidReason,omitempty"`
+	ErrorMessage  string `json:"errorMessage,omitempty"`
+	Payer         string `json:"payer,omitempty"`
+	TxHash        string `json:"txHash,omitempty"`
+	Type          string `json:"type,omitempty"`
+}
+
+// SettleResponse answers POST /settle and is the X-PAYMENT-RESPONSE header's content.
+// With asynchronous settlement, Transaction is empty and PaymentID/State say
+// where the payment stands; the transaction arrives later in the receipt.
+type SettleResponse struct {
+	Success     bool      `json:"success"`
+	Transaction string    `json:"transaction"`
+	Namespace   Namespace `json:"namespace"`
+	Payer       string    `json:"payer,omitempty"`
+	ErrorReason Reason    `json:"errorReason,omitempty"`
+	Error       string    `json:"error,omitempty"`
+	PaymentID   string    `json:"paymentId,omitempty"`
+	State       string    `json:"state,omitempty"`
+}
+
+// RequestBody is the h402 body of POST /verify and POST /settle: the X-PAYMENT
+// header value and the requirement it pays.
+type RequestBody struct {
+	Payload             string              `json:"payload"`
+	PaymentRequirements PaymentRequirements `json:"paymentRequirements"`
+}
