@@ -1,0 +1,83 @@
+package events
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/h402/settlement/pkg/h402"
+)
+
+// Subject roots.
+const (
+	rootPayments    = "payments"
+	rootSettlements = "settlements"
+	rootReceipts    = "receipts"
+)
+
+// checkToken makes sure s is one NATS subject token (and one KV key segment).
+func checkToken(what, s string) error {
+	if s == "" {
+		return fmt.Errorf("subject token %s is empty", what)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
+		if !ok {
+			return fmt.Errorf("subject token %s %q has character %q outside [A-Za-z0-9_-]", what, s, c)
+		}
+	}
+	return nil
+}
+
+func subject(parts ...string) (string, error) {
+	for i, p := range parts[1:] {
+		if err := checkToken(fmt.Sprintf("#%d", i+1), p); err != nil {
+			return "", err
+		}
+	}
+	return strings.Join(parts, "."), nil
+}
+
+// PaymentAcceptedSubject is where ingest publishes accepted payments:
+// payments.accepted.<namespace>.<networkId>.
+func PaymentAcceptedSubject(ns h402.Namespace, networkID string) (string, error) {
+	return subject(rootPayments, "accepted", string(ns), networkID)
+}
+
+// PaymentDeadSubject is the dead-letter subject of a network's payments:
+// payments.dead.<namespace>.<networkId>.
+func PaymentDeadSubject(ns h402.Namespace, networkID string) (string, error) {
+	return subject(rootPayments, "dead", string(ns), networkID)
+}
+
+// StateSubject carries payment state transitions of a network:
+// payments.state.<namespace>.<networkId>.
+func StateSubject(ns h402.Namespace, networkID string) (string, error) {
+	return subject(rootPayments, "state", string(ns), networkID)
+}
+
+// SettlementSubmittedSubject is where settlers report broadcasts:
+// settlements.submitted.<namespace>.<networkId>.
+func SettlementSubmittedSubject(ns h402.Namespace, networkID string) (string, error) {
+	return subject(rootSettlements, "submitted", string(ns), networkID)
+}
+
+// ReceiptSubject is a seller's receipts on a network: receipts.<payTo>.<namespace>.<networkId>.
+// EVM addresses are lowercased so that one seller has one subject.
+func ReceiptSubject(payTo string, ns h402.Namespace, networkID string) (string, error) {
+	if ns == h402.NamespaceEVM {
+		payTo = strings.ToLower(payTo)
+	}
+	return subject(rootReceipts, payTo, string(ns), networkID)
+}
+
+// ReceiptsOfSeller is the wildcard subject of all of one seller's receipts.
+func ReceiptsOfSeller(payTo string, ns h402.Namespace) (string, error) {
+	if ns == h402.NamespaceEVM {
+		payTo = strings.ToLower(payTo)
+	}
+	if err := checkToken("payTo", payTo); err != nil {
+		return "", err
+	}
+	return rootReceipts + "." + payTo + "." + string(ns) + ".>", nil
+}

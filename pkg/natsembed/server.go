@@ -1,0 +1,126 @@
+package natsembed
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Config configures an embedded server.
+type Config struct {
+	// StoreDir holds JetStream's files. Empty: a new temporary directory,
+	// removed on Close.
+	StoreDir string
+	// Host to listen on; default 127.0.0.1 (never a public interface by default).
+	Host string
+	// Port to listen on; 0 picks a free one; -1 listens on no port (in-process
+	// clients only).
+	Port int
+	// SyncAlways fsyncs every write (production durability; see DESIGN.md).
+	SyncAlways bool
+	// ReadyTimeout bounds start-up; default 10s.
+	ReadyTimeout time.Duration
+}
+
+// Server is a running embedded NATS server with JetStream.
+type Server struct {
+	ns      *server.Server
+	tempDir string
+}
+
+// Start starts the server and waits until it accepts connections.
+func Start(cfg Config) (*Server, error) {
+	s := &Server{}
+	dir := cfg.StoreDir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "h402-jetstream-*")
+		if err != nil {
+			return nil, fmt.Errorf("jetstream store dir: %w", err)
+		}
+		dir, s.tempDir = d, d
+	}
+	host := cfg.Host
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	port := cfg.Port
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	opts := &server.Options{
+		ServerName: "h402-embedded",
+		Host:       host,
+		Port:       port,
+		JetStream:  true,
+		StoreDir:   dir,
+		NoLog:      true,
+		NoSigs:     true,
+		SyncAlways: cfg.SyncAlways,
+		DontListen: cfg.Port < 0,
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		s.cleanup()
+		return nil, fmt.Errorf("nats server: %w", err)
+	}
+	s.ns = ns
+	ns.Start()
+	timeout := cfg.ReadyTimeout
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
+	if !ns.ReadyForConnections(timeout) {
+		ns.Shutdown()
+		s.cleanup()
+		return nil, errors.New("nats server: not ready for connections within " + timeout.String())
+	}
+	return s, nil
+}
+
+// ClientURL is the URL clients connect to.
+func (s *Server) ClientURL() string { return s.ns.ClientURL() }
+
+// Connect opens a client connection, in process when the server has no port.
+func (s *Server) Connect(opts ...nats.Option) (*nats.Conn, error) {
+	opts = append([]nats.Option{nats.InProcessServer(s.ns), nats.Name("h402")}, opts...)
+	nc, err := nats.Connect(s.ClientURL(), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect embedded nats: %w", err)
+	}
+	return nc, nil
+}
+
+// JetStream opens a connection and its JetStream context.
+func (s *Server) JetStream(opts ...nats.Option) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := s.Connect(opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("jetstream: %w", err)
+	}
+	return nc, js, nil
+}
+
+// StoreDir is where JetStream keeps its files.
+func (s *Server) StoreDir() string { return s.ns.JetStreamConfig().StoreDir }
+
+// Close shuts the server down, waits for it, and removes a temporary store.
+func (s *Server) Close() {
+	s.ns.Shutdown()
+	s.ns.WaitForShutdown()
+	s.cleanup()
+}
+
+func (s *Server) cleanup() {
+	if s.tempDir != "" {
+		_ = os.RemoveAll(s.tempDir)
+	}
+}
