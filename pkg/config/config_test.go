@@ -114,14 +114,20 @@ func TestValidateErrors(t *testing.T) {
 		{"bad namespace", func(s string) string { return strings.Replace(s, "namespace: evm", "namespace: arkade", 1) }, `networks[0].namespace: must be evm or solana (got "arkade")`},
 		{"bad chain id", func(s string) string { return strings.Replace(s, `networkId: "84532"`, `networkId: "base"`, 1) }, `networks[0].networkId: an EVM network id is a positive decimal chain id (got "base")`},
 		{"bad solana network", func(s string) string { return strings.Replace(s, "networkId: localnet", "networkId: moon", 1) }, `networks[1].networkId`},
-		{"bad evm address", func(s string) string { return strings.Replace(s, "0x036CbD53842c5426634e7929541eC2318f3dCF7e", "0x123", 1) }, `networks[0].tokens[0].address: must be a 0x-prefixed 20-byte hex address (got "0x123")`},
+		{"bad evm address", func(s string) string {
+			return strings.Replace(s, "0x036CbD53842c5426634e7929541eC2318f3dCF7e", "0x123", 1)
+		}, `networks[0].tokens[0].address: must be a 0x-prefixed 20-byte hex address (got "0x123")`},
 		{"eip3009 without domain", func(s string) string { return strings.Replace(s, `eip712Name: USDC, `, ``, 1) }, `networks[0].tokens[0].eip712Name`},
 		{"bad kind", func(s string) string { return strings.Replace(s, "kind: spl", "kind: erc20", 1) }, `networks[1].tokens[0].kind: a Solana token kind is spl, token2022 or native (got "erc20")`},
 		{"native sol wrong address", func(s string) string {
 			return strings.Replace(s, `address: "11111111111111111111111111111111"`, `address: "So11111111111111111111111111111111111111112"`, 1)
 		}, `networks[1].tokens[1].address: native SOL's address`},
-		{"bad fee payer", func(s string) string { return strings.Replace(s, "9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin", "not-a-key", 1) }, `networks[1].feePayers[0]: not a base58 public key`},
-		{"bad rpc url hides secrets", func(s string) string { return strings.Replace(s, `"${EVM_RPC}"`, `"ftp://user:secret@host/path?apikey=secret"`, 1) }, `networks[0].rpc[0]: must be an http(s) or ws(s) URL (got "ftp://…@host/path?…")`},
+		{"bad fee payer", func(s string) string {
+			return strings.Replace(s, "9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin", "not-a-key", 1)
+		}, `networks[1].feePayers[0]: not a base58 public key`},
+		{"bad rpc url hides secrets", func(s string) string {
+			return strings.Replace(s, `"${EVM_RPC}"`, `"ftp://user:secret@host/path?apikey=secret"`, 1)
+		}, `networks[0].rpc[0]: must be an http(s) or ws(s) URL (got "ftp://…@host/path?…")`},
 		{"bad commitment", func(s string) string { return strings.Replace(s, "commitment: confirmed", "commitment: soon", 1) }, `networks[1].finality.commitment`},
 		{"validity shorter than margin", func(s string) string { return strings.Replace(s, "maxValidity: 10m", "maxValidity: 1s", 1) }, `verify.maxValidity: must be longer than minValidBeforeMargin`},
 		{"duplicate network", func(s string) string {
