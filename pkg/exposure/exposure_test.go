@@ -1,0 +1,131 @@
+package exposure_test
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"sync"
+	"testing"
+
+	"github.com/h402/settlement/pkg/events"
+	"github.com/h402/settlement/pkg/exposure"
+	"github.com/h402/settlement/pkg/h402"
+	"github.com/h402/settlement/pkg/testenv"
+)
+
+var acct = exposure.Account{Namespace: h402.NamespaceEVM, NetworkID: "1337", Token: "0xTOKEN", Payer: "0xPAYER"}
+
+func pending(t *testing.T, b *exposure.Book) int64 {
+	t.Helper()
+	v, err := b.Pending(context.Background(), acct)
+	if err != nil {
+		t.Fatalf("Pending: %v", err)
+	}
+	return v.Int64()
+}
+
+func TestReserveRelease(t *testing.T) {
+	env := testenv.StartJetStream(t)
+	b := exposure.New(env.KeyValue(t, events.BucketExposure))
+	ctx := context.Background()
+	balance := big.NewInt(100)
+
+	if err := b.Reserve(ctx, acct, "p1", big.NewInt(60), balance); err != nil {
+		t.Fatalf("Reserve p1: %v", err)
+	}
+	err := b.Reserve(ctx, acct, "p2", big.NewInt(41), balance)
+	if got := h402.ReasonOf(err, ""); got != h402.ReasonInsufficientFunds {
+		t.Fatalf("Reserve p2 over balance: reason %q, want insufficient_funds (err %v)", got, err)
+	}
+	if err := b.Reserve(ctx, acct, "p3", big.NewInt(40), balance); err != nil {
+		t.Fatalf("Reserve p3 (exactly to balance): %v", err)
+	}
+	if got := pending(t, b); got != 100 {
+		t.Fatalf("pending = %d, want 100", got)
+	}
+	if err := b.Reserve(ctx, acct, "p3", big.NewInt(0), balance); err == nil {
+		t.Errorf("a second reservation for p3 succeeded")
+	}
+	for i := 0; i < 2; i++ { // the second release is a no-op
+		if err := b.Release(ctx, "p1"); err != nil {
+			t.Fatalf("Release p1 #%d: %v", i+1, err)
+		}
+	}
+	if got := pending(t, b); got != 40 {
+		t.Fatalf("pending after releasing p1 twice = %d, want 40", got)
+	}
+	if err := b.Release(ctx, "never-reserved"); err != nil {
+		t.Errorf("Release of an unknown payment: %v", err)
+	}
+}
+
+// TestTwoReplicasNeverOverReserve drives two books (two ingest replicas with
+// their own connections and caches) at one payer concurrently: the sum of
+// what they accept never exceeds the balance.
+func TestTwoReplicasNeverOverReserve(t *testing.T) {
+	env := testenv.StartJetStream(t)
+	books := []*exposure.Book{
+		exposure.New(env.KeyValue(t, events.BucketExposure)),
+		exposure.New(env.KeyValue(t, events.BucketExposure)),
+	}
+	balance := big.NewInt(1000)
+	amount := big.NewInt(7) // 142 fit, the 143rd would exceed
+	const attemptsPerReplica = 100
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		accepted int
+	)
+	for r, b := range books {
+		wg.Add(1)
+		go func(r int, b *exposure.Book) {
+			defer wg.Done()
+			for i := 0; i < attemptsPerReplica; i++ {
+				err := b.Reserve(context.Background(), acct, fmt.Sprintf("r%d-%d", r, i), amount, balance)
+				switch {
+				case err == nil:
+					mu.Lock()
+					accepted++
+					mu.Unlock()
+				case h402.ReasonOf(err, "") == h402.ReasonInsufficientFunds:
+				default:
+					t.Errorf("replica %d reserve %d: %v", r, i, err)
+				}
+			}
+		}(r, b)
+	}
+	wg.Wait()
+	if want := 1000 / 7; accepted != want {
+		t.Errorf("accepted %d reservations, want exactly %d (balance/amount)", accepted, want)
+	}
+	if got, want := pending(t, books[0]), int64(accepted)*7; got != want {
+		t.Errorf("pending = %d, want %d", got, want)
+	}
+}
+
+
+func TestStaleCacheRereads(t *testing.T) {
+	env := testenv.StartJetStream(t)
+	a := exposure.New(env.KeyValue(t, events.BucketExposure))
+	b := exposure.New(env.KeyValue(t, events.BucketExposure))
+	ctx := context.Background()
+	balance := big.NewInt(10)
+	if err := a.Reserve(ctx, acct, "a1", big.NewInt(5), balance); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Reserve(ctx, acct, "b1", big.NewInt(5), balance); err != nil {
+		t.Fatal(err) // b read fresh: 5 + 5 = 10 fits
+	}
+	// a's cache says 5; the truth is 10. a must not accept 5 more.
+	err := a.Reserve(ctx, acct, "a2", big.NewInt(5), balance)
+	if got := h402.ReasonOf(err, ""); got != h402.ReasonInsufficientFunds {
+		t.Fatalf("reserve on a stale cache: reason %q, want insufficient_funds", got)
+	}
+	// b releases; a's refusal came from a fresh read, so a now sees room.
+	if err := b.Release(ctx, "b1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Reserve(ctx, acct, "a2", big.NewInt(5), balance); err != nil {
+		t.Fatalf("reserve after b released: %v", err)
+	}
+}
