@@ -103,7 +103,6 @@ func TestTwoReplicasNeverOverReserve(t *testing.T) {
 	}
 }
 
-
 func TestStaleCacheRereads(t *testing.T) {
 	env := testenv.StartJetStream(t)
 	a := exposure.New(env.KeyValue(t, events.BucketExposure))
