@@ -1,7 +1,6 @@
 package h402
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"strings"
@@ -58,20 +57,20 @@ func DecodePaymentHeader(s string) (*PaymentPayload, error) {
 	return DecodePayload(b)
 }
 
-// DecodePayload decodes the JSON of a payment payload, enforcing the size limit.
+// DecodePayload decodes the JSON of a payment payload, enforcing the size
+// limit, and validates it (see PaymentPayload.Validate).
 func DecodePayload(b []byte) (*PaymentPayload, error) {
 	if len(b) > MaxPayloadLen {
 		return nil, Errorf(ReasonPayloadTooLarge, "payment payload is %d bytes, more than the %d allowed", len(b), MaxPayloadLen)
 	}
-	if !json.Valid(b) {
-		return nil, Errorf(ReasonInvalidPayload, "payment payload is not valid JSON")
-	}
-	b = bytes.TrimSpace(b)
-	if len(b) == 0 || b[0] != '{' {
-		return nil, Errorf(ReasonInvalidPayload, "payment payload is not a JSON object")
+	if err := checkObject(b, ReasonInvalidPayload, "payment payload"); err != nil {
+		return nil, err
 	}
 	p := new(PaymentPayload)
-	if err := json.Unmarshal(b, p); err != nil {
+	if err := unmarshalAs(b, p, ReasonInvalidPayload, "payment payload is not a valid JSON object"); err != nil {
+		return nil, err
+	}
+	if err := p.Validate(); err != nil {
 		return nil, err
 	}
 	return p, nil

@@ -89,7 +89,7 @@ func (*SolanaSignAndSendPayload) PayloadType() PayloadType { return TypeSignAndS
 // namespace and payload.type. Unknown discriminators fail with a specific reason.
 func (p *PaymentPayload) UnmarshalJSON(b []byte) error {
 	var env struct {
-		H402Version *int            `json:"h402Version"`
+		H402Version json.RawMessage `json:"h402Version"`
 		Scheme      string          `json:"scheme"`
 		Namespace   Namespace       `json:"namespace"`
 		NetworkID   string          `json:"networkId"`
@@ -99,17 +99,24 @@ func (p *PaymentPayload) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &env); err != nil {
 		return Wrap(ReasonInvalidPayload, err, "payment payload is not a valid JSON object")
 	}
-	if env.H402Version == nil {
+	if len(env.H402Version) == 0 || isJSONNull(env.H402Version) {
 		return Errorf(ReasonInvalidVersion, "payment payload has no h402Version")
 	}
-	if len(env.Payload) == 0 || bytes.Equal(bytes.TrimSpace(env.Payload), []byte("null")) {
+	var version int
+	if err := json.Unmarshal(env.H402Version, &version); err != nil {
+		return Wrap(ReasonInvalidVersion, err, "payment payload h402Version is not an integer")
+	}
+	if len(env.Payload) == 0 || isJSONNull(env.Payload) {
 		return Errorf(ReasonInvalidPayload, "payment payload has no payload object")
+	}
+	if t := bytes.TrimSpace(env.Payload); t[0] != '{' {
+		return Errorf(ReasonInvalidPayload, "payload is not a JSON object")
 	}
 	var head struct {
 		Type PayloadType `json:"type"`
 	}
 	if err := json.Unmarshal(env.Payload, &head); err != nil {
-		return Wrap(ReasonInvalidPayload, err, "payload is not a JSON object")
+		return Wrap(ReasonInvalidPayload, err, "payload type is not a string")
 	}
 	var inner Payload
 	switch env.Namespace {
@@ -148,7 +155,7 @@ func (p *PaymentPayload) UnmarshalJSON(b []byte) error {
 		return Wrap(ReasonInvalidPayload, err, "payload fields have the wrong types")
 	}
 	*p = PaymentPayload{
-		H402Version: *env.H402Version,
+		H402Version: version,
 		Scheme:      env.Scheme,
 		Namespace:   env.Namespace,
 		NetworkID:   env.NetworkID,
