@@ -54,9 +54,20 @@ type Verifier interface {
 	ReplayKey(r *Request) (string, error)
 }
 
+// State is what the chain said about a payment during verification.
+type State struct {
+	// Balance is the payer's balance of the payment's token, against which
+	// the payer's pending exposure is bounded. Nil when the payment is already
+	// on chain (client-broadcast) and reserves nothing.
+	Balance *big.Int
+}
+
 // StateChecker completes verification with chain state: balances, nonces,
 // authorizationState, transaction lookups, blockhash validity, simulation.
-// Implemented in the ingest issue, per family, behind breaker-guarded RPC.
+// Implemented per family, behind breaker-guarded RPC. Errors are
+// *h402.Error for a bad payment, or retryable errors (an RPC endpoint down)
+// that must never be reported as a bad payment.
 type StateChecker interface {
-	CheckState(ctx context.Context, r *Request, p *Payment) error
+	Namespace() h402.Namespace
+	CheckState(ctx context.Context, r *Request, p *Payment) (*State, error)
 }

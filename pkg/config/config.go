@@ -21,6 +21,12 @@ type Config struct {
 	Networks Networks `yaml:"networks"`
 	// Verify is the verification policy.
 	Verify Verify `yaml:"verify"`
+	// NATS says where the event log lives (embedded by default).
+	NATS NATS `yaml:"nats"`
+	// Ingest configures the facilitator endpoint.
+	Ingest Ingest `yaml:"ingest"`
+	// Log configures logging.
+	Log Log `yaml:"log"`
 }
 
 // Load reads a YAML config file, expands ${VAR} from the environment, applies
@@ -129,6 +135,8 @@ func (c *Config) Default() {
 	if c.Verify.MaxComputeUnitLimit == 0 {
 		c.Verify.MaxComputeUnitLimit = d.MaxComputeUnitLimit
 	}
+	c.NATS.defaults()
+	c.Ingest.defaults()
 	for i := range c.Networks {
 		n := &c.Networks[i]
 		if n.CAIP2 == "" && n.Namespace == h402.NamespaceEVM {
@@ -219,6 +227,7 @@ func (c *Config) Validate() error {
 	if v.MaxValidity <= v.MinValidBeforeMargin {
 		bad("verify.maxValidity", "must be longer than minValidBeforeMargin", v.MaxValidity)
 	}
+	errs = append(errs, c.validateServices()...)
 	return errors.Join(errs...)
 }
 

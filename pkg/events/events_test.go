@@ -41,7 +41,10 @@ func TestSubjects(t *testing.T) {
 		{"wildcard injection refused", func() (string, error) { return ReceiptSubject("a.>", h402.NamespaceSolana, "mainnet") }, "", "outside [A-Za-z0-9_-]"},
 		{"star refused", func() (string, error) { return PaymentAcceptedSubject(h402.NamespaceEVM, "*") }, "", "outside"},
 		{"empty refused", func() (string, error) { return PaymentAcceptedSubject(h402.NamespaceEVM, "") }, "", "is empty"},
-		{"space refused", func() (string, error) { return StateSubject(h402.NamespaceEVM, "84 53") }, "", "outside"},
+		{"space refused", func() (string, error) { return StateSubject(h402.NamespaceEVM, "84 53", "a.b") }, "", "outside"},
+		{"state of one payment", func() (string, error) { return StateSubject(h402.NamespaceEVM, "8453", "evm.8453.hash.0xab") }, "payments.state.evm.8453.evm.8453.hash.0xab", ""},
+		{"payment id wildcard refused", func() (string, error) { return StateSubject(h402.NamespaceEVM, "8453", "evm.>") }, "", "outside"},
+		{"payment id empty token refused", func() (string, error) { return StateSubject(h402.NamespaceEVM, "8453", "evm..x") }, "", "is empty"},
 		{"seller wildcard", func() (string, error) { return ReceiptsOfSeller("0xAB", h402.NamespaceEVM) }, "receipts.0xab.evm.>", ""},
 	}
 	for _, tt := range tests {

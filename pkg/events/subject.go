@@ -50,10 +50,36 @@ func PaymentDeadSubject(ns h402.Namespace, networkID string) (string, error) {
 	return subject(rootPayments, "dead", string(ns), networkID)
 }
 
-// StateSubject carries payment state transitions of a network:
-// payments.state.<namespace>.<networkId>.
-func StateSubject(ns h402.Namespace, networkID string) (string, error) {
-	return subject(rootPayments, "state", string(ns), networkID)
+// StateSubject carries the state transitions of one payment:
+// payments.state.<namespace>.<networkId>.<payment id>. Payment ids are
+// dot-separated tokens, so the latest state of a payment is the stream's last
+// message on this subject.
+func StateSubject(ns h402.Namespace, networkID, paymentID string) (string, error) {
+	base, err := subject(rootPayments, "state", string(ns), networkID)
+	if err != nil {
+		return "", err
+	}
+	if err := CheckPaymentID(paymentID); err != nil {
+		return "", err
+	}
+	return base + "." + paymentID, nil
+}
+
+// StateWildcard matches every state transition of every network.
+const StateWildcard = rootPayments + ".state.>"
+
+// CheckPaymentID makes sure a payment id is dot-separated subject tokens
+// (it is then also a valid KV key).
+func CheckPaymentID(id string) error {
+	if len(id) > 255 {
+		return fmt.Errorf("payment id is %d characters, more than 255", len(id))
+	}
+	for _, tok := range strings.Split(id, ".") {
+		if err := checkToken("of payment id", tok); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // SettlementSubmittedSubject is where settlers report broadcasts:

@@ -1,0 +1,204 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+// NATS says where the event log lives.
+type NATS struct {
+	// URL of an external NATS server or cluster (nats://host:4222, comma-separated
+	// for several seeds). Empty: start an embedded JetStream server in process.
+	URL string `yaml:"url"`
+	// CredsFile is a NATS credentials file for an external server.
+	CredsFile string `yaml:"credsFile"`
+	// Embedded configures the in-process server used when URL is empty.
+	Embedded Embedded `yaml:"embedded"`
+	// Replicas of every stream and bucket: 1 on one server, 3 in a cluster. Default 1.
+	Replicas int `yaml:"replicas"`
+	// MaxAge keeps the event log for audit, replay and ledger rebuild. Default "2160h" (90 days).
+	MaxAge Duration `yaml:"maxAge"`
+	// Duplicates is the Nats-Msg-Id window. Default "10m".
+	Duplicates Duration `yaml:"duplicates"`
+	// ReplayTTL keeps replay keys; must exceed verify.maxValidity. Default "48h".
+	ReplayTTL Duration `yaml:"replayTTL"`
+}
+
+// Embedded configures the in-process JetStream server.
+type Embedded struct {
+	// StoreDir holds JetStream's files. Default "data/jetstream".
+	StoreDir string `yaml:"storeDir"`
+	// Host and Port to listen on so other processes (settlers, watchers) can
+	// connect. Default 127.0.0.1:4222; port -1 listens on no port.
+	Host string `yaml:"host"`
+	Port int    `yaml:"port"`
+	// SyncAlways fsyncs every write (DESIGN.md: production durability). Default true.
+	SyncAlways *bool `yaml:"syncAlways"`
+}
+
+// Ingest configures the facilitator endpoint.
+type Ingest struct {
+	// Listen is the API address. Default "127.0.0.1:8402".
+	Listen string `yaml:"listen"`
+	// AdminListen serves /metrics. Default "127.0.0.1:9402"; "off" disables it.
+	AdminListen string `yaml:"adminListen"`
+	// APIKeys, when any are set, are required from sellers in the
+	// X-API-Key header (or Authorization: Bearer). Use ${VAR} or apiKeysFile;
+	// never write keys into this file.
+	APIKeys []string `yaml:"apiKeys"`
+	// APIKeysFile holds one API key per line (blank lines and # comments ignored).
+	APIKeysFile string `yaml:"apiKeysFile"`
+	// MaxBodyBytes bounds a request body. Default 65536.
+	MaxBodyBytes int64 `yaml:"maxBodyBytes"`
+	// ReadTimeout and WriteTimeout bound one request. Defaults "5s" and "30s".
+	ReadTimeout  Duration `yaml:"readTimeout"`
+	WriteTimeout Duration `yaml:"writeTimeout"`
+	// ShutdownGrace is how long in-flight requests may finish after a stop signal. Default "20s".
+	ShutdownGrace Duration `yaml:"shutdownGrace"`
+	// SettleWait makes /settle wait for a state before answering: "none"
+	// (answer at acceptance), "submitted" or "finalized". Default "none".
+	SettleWait string `yaml:"settleWait"`
+	// SettleWaitTimeout bounds that wait; past it the answer is
+	// settlement_pending with the payment id. Default "10s".
+	SettleWaitTimeout Duration `yaml:"settleWaitTimeout"`
+	// StateCacheTTL is how long a payer's balance and nonce are reused
+	// without an RPC call. Default "2s".
+	StateCacheTTL Duration `yaml:"stateCacheTTL"`
+	// Replica names this process in claims and logs. Default: the host name.
+	Replica string `yaml:"replica"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level: debug, info, warn or error. Default info.
+	Level string `yaml:"level"`
+	// Format: json or text; default json, text when stderr is a terminal.
+	Format string `yaml:"format"`
+}
+
+func (n *NATS) defaults() {
+	if n.Embedded.StoreDir == "" {
+		n.Embedded.StoreDir = "data/jetstream"
+	}
+	if n.Embedded.Host == "" {
+		n.Embedded.Host = "127.0.0.1"
+	}
+	if n.Embedded.Port == 0 {
+		n.Embedded.Port = 4222
+	}
+	if n.Embedded.SyncAlways == nil {
+		t := true
+		n.Embedded.SyncAlways = &t
+	}
+	if n.Replicas == 0 {
+		n.Replicas = 1
+	}
+	if n.MaxAge == 0 {
+		n.MaxAge = Duration(90 * 24 * time.Hour)
+	}
+	if n.Duplicates == 0 {
+		n.Duplicates = Duration(10 * time.Minute)
+	}
+	if n.ReplayTTL == 0 {
+		n.ReplayTTL = Duration(48 * time.Hour)
+	}
+}
+
+func (i *Ingest) defaults() {
+	if i.Listen == "" {
+		i.Listen = "127.0.0.1:8402"
+	}
+	if i.AdminListen == "" {
+		i.AdminListen = "127.0.0.1:9402"
+	}
+	if i.MaxBodyBytes == 0 {
+		i.MaxBodyBytes = 64 << 10
+	}
+	if i.ReadTimeout == 0 {
+		i.ReadTimeout = Duration(5 * time.Second)
+	}
+	if i.WriteTimeout == 0 {
+		i.WriteTimeout = Duration(30 * time.Second)
+	}
+	if i.ShutdownGrace == 0 {
+		i.ShutdownGrace = Duration(20 * time.Second)
+	}
+	if i.SettleWait == "" {
+		i.SettleWait = "none"
+	}
+	if i.SettleWaitTimeout == 0 {
+		i.SettleWaitTimeout = Duration(10 * time.Second)
+	}
+	if i.StateCacheTTL == 0 {
+		i.StateCacheTTL = Duration(2 * time.Second)
+	}
+	if i.Replica == "" {
+		i.Replica, _ = os.Hostname()
+	}
+}
+
+func (c *Config) validateServices() []error {
+	var errs []error
+	bad := func(field, problem string, got any) {
+		errs = append(errs, fmt.Errorf("%s: %s (got %v)", field, problem, got))
+	}
+	if c.NATS.Replicas != 1 && c.NATS.Replicas != 3 && c.NATS.Replicas != 5 {
+		bad("nats.replicas", "must be 1, 3 or 5", c.NATS.Replicas)
+	}
+	if c.NATS.URL == "" && c.NATS.Replicas != 1 {
+		bad("nats.replicas", "the embedded server is one node: replicas must be 1", c.NATS.Replicas)
+	}
+	if time.Duration(c.NATS.ReplayTTL) <= time.Duration(c.Verify.MaxValidity) {
+		bad("nats.replayTTL", "must be longer than verify.maxValidity, or a replayed payment could still settle", c.NATS.ReplayTTL)
+	}
+	switch c.Ingest.SettleWait {
+	case "none", "submitted", "finalized":
+	default:
+		bad("ingest.settleWait", "must be none, submitted or finalized", fmt.Sprintf("%q", c.Ingest.SettleWait))
+	}
+	if c.Ingest.MaxBodyBytes < 1024 {
+		bad("ingest.maxBodyBytes", "must be at least 1024", c.Ingest.MaxBodyBytes)
+	}
+	for i, k := range c.Ingest.APIKeys {
+		if len(k) < 16 {
+			// Never echo a key, even a bad one.
+			bad(fmt.Sprintf("ingest.apiKeys[%d]", i), "an API key must have at least 16 characters", fmt.Sprintf("%d characters", len(k)))
+		}
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "", "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "must be debug, info, warn or error", fmt.Sprintf("%q", c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "", "json", "text":
+	default:
+		bad("log.format", "must be json or text", fmt.Sprintf("%q", c.Log.Format))
+	}
+	return errs
+}
+
+// LoadAPIKeys returns the configured API keys, from apiKeys and apiKeysFile.
+func (i *Ingest) LoadAPIKeys() ([]string, error) {
+	keys := append([]string(nil), i.APIKeys...)
+	if i.APIKeysFile == "" {
+		return keys, nil
+	}
+	b, err := os.ReadFile(i.APIKeysFile)
+	if err != nil {
+		return nil, fmt.Errorf("ingest.apiKeysFile: %w", err)
+	}
+	for n, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if len(line) < 16 {
+			return nil, fmt.Errorf("ingest.apiKeysFile line %d: an API key must have at least 16 characters", n+1)
+		}
+		keys = append(keys, line)
+	}
+	return keys, nil
+}

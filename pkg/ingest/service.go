@@ -1,0 +1,308 @@
+package ingest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"strings"
+	"time"
+
+	"github.com/h402/settlement/pkg/chains"
+	"github.com/h402/settlement/pkg/events"
+	"github.com/h402/settlement/pkg/exposure"
+	"github.com/h402/settlement/pkg/guard"
+	"github.com/h402/settlement/pkg/h402"
+	"github.com/h402/settlement/pkg/verify"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ReasonSettlementPending answers a /settle whose wait for a state ran out:
+// the payment is accepted and will settle; the buyer must not pay again.
+const ReasonSettlementPending h402.Reason = "settlement_pending"
+
+// ReasonUnavailable answers a request that could not be decided now
+// (chain RPC or the event log unreachable); the seller may retry.
+const ReasonUnavailable h402.Reason = "service_unavailable"
+
+// Options configure a Service.
+type Options struct {
+	Replica string
+	// SettleWait is "none", "submitted" or "finalized".
+	SettleWait        string
+	SettleWaitTimeout time.Duration
+	Logger            *slog.Logger
+	Metrics           *Metrics
+	Now               func() time.Time
+}
+
+// Service is the ingest logic behind the HTTP handlers.
+type Service struct {
+	local   *verify.Local
+	states  map[h402.Namespace]chains.StateChecker
+	guard   *guard.Guard
+	book    *exposure.Book
+	js      jetstream.JetStream
+	waiters *Waiters
+	opts    Options
+}
+
+// New returns a service. states holds one StateChecker per namespace;
+// waiters may be nil when SettleWait is "none".
+func New(local *verify.Local, states []chains.StateChecker, g *guard.Guard, b *exposure.Book, js jetstream.JetStream, waiters *Waiters, o Options) *Service {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.SettleWait == "" {
+		o.SettleWait = "none"
+	}
+	m := make(map[h402.Namespace]chains.StateChecker, len(states))
+	for _, s := range states {
+		m[s.Namespace()] = s
+	}
+	return &Service{local: local, states: m, guard: g, book: b, js: js, waiters: waiters, opts: o}
+}
+
+// Outcome is the result of verifying or settling one request.
+type Outcome struct {
+	Payment *chains.Payment // nil when verification did not get that far
+	// Err is nil on success; an *h402.Error for a bad payment; anything else
+	// is retryable (Retryable true) or unexpected.
+	Err       error
+	Retryable bool
+	// State is where the payment stands after /settle.
+	State  events.State
+	TxHash string
+	// Pending is true when a /settle wait ran out (settlement_pending).
+	Pending bool
+}
+
+// verified runs local verification and the chain-state check.
+func (s *Service) verified(ctx context.Context, req *h402.Request) (*chains.Payment, *chains.Request, *chains.State, error) {
+	start := s.opts.Now()
+	pay, r, err := s.local.Verify(req.Requirements, req.Payload, start)
+	typ := string(req.Payload.Payload.PayloadType())
+	s.opts.Metrics.observeVerify(typ, "local", s.opts.Now().Sub(start))
+	if err != nil {
+		return pay, r, nil, err
+	}
+	checker, ok := s.states[r.Network.Namespace]
+	if !ok {
+		return pay, r, nil, h402.Errorf(h402.ReasonInvalidNetwork, "%s chain state is not available on this facilitator", r.Network.Namespace)
+	}
+	t := s.opts.Now()
+	st, err := checker.CheckState(ctx, r, pay)
+	s.opts.Metrics.observeVerify(typ, "state", s.opts.Now().Sub(t))
+	if err != nil {
+		return pay, r, nil, err
+	}
+	return pay, r, st, nil
+}
+
+func classify(o *Outcome, err error) *Outcome {
+	o.Err = err
+	var he *h402.Error
+	o.Retryable = err != nil && !errors.As(err, &he)
+	return o
+}
+
+// Verify answers POST /verify: the payment is valid now, not yet used, and
+// within its payer's balance. It reserves nothing.
+func (s *Service) Verify(ctx context.Context, req *h402.Request) *Outcome {
+	pay, _, st, err := s.verified(ctx, req)
+	o := &Outcome{Payment: pay}
+	if err != nil {
+		return classify(o, err)
+	}
+	held, err := s.guard.Lookup(ctx, pay.ID)
+	if err != nil {
+		return classify(o, err)
+	}
+	if held != nil && held.Claim.Fingerprint != fingerprint(req) {
+		return classify(o, h402.Errorf(h402.ReasonPaymentAlreadyUsed, "this payment was already used"))
+	}
+	if held == nil && st.Balance != nil {
+		pending, err := s.book.Pending(ctx, account(pay))
+		if err != nil {
+			return classify(o, err)
+		}
+		if new(big.Int).Add(pending, pay.Amount).Cmp(st.Balance) > 0 {
+			return classify(o, h402.Errorf(h402.ReasonInsufficientFunds,
+				"the payer's balance %s does not cover this payment of %s on top of %s already pending", st.Balance, pay.Amount, pending))
+		}
+	}
+	return o
+}
+
+// Settle answers POST /settle: verify, claim, reserve, publish; then
+// optionally wait for a later state.
+func (s *Service) Settle(ctx context.Context, req *h402.Request) *Outcome {
+	pay, _, st, err := s.verified(ctx, req)
+	o := &Outcome{Payment: pay}
+	if err != nil {
+		return classify(o, err)
+	}
+	log := s.opts.Logger.With("payment_id", pay.ID, "network", pay.Namespace+":"+h402.Namespace(pay.NetworkID))
+	fp := fingerprint(req)
+	now := s.opts.Now()
+	rev, err := s.guard.Acquire(ctx, pay.ID, guard.Claim{Fingerprint: fp, At: now.UTC(), Replica: s.opts.Replica})
+	if err != nil {
+		if held, ok := guard.HeldBy(err); ok && held.Claim.Fingerprint == fp {
+			return s.repeat(ctx, o)
+		}
+		return classify(o, err)
+	}
+	undo := func(cause string) {
+		// Undo with a fresh, bounded context: the request's may be gone.
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := s.book.Release(uctx, pay.ID); err != nil {
+			log.Error("release exposure after failed accept", "cause", cause, "err", err)
+		}
+		if err := s.guard.Release(uctx, pay.ID, rev); err != nil {
+			log.Error("release replay key after failed accept", "cause", cause, "err", err)
+		}
+	}
+	if st.Balance != nil {
+		if err := s.book.Reserve(ctx, account(pay), pay.ID, pay.Amount, st.Balance); err != nil {
+			undo("reserve")
+			return classify(o, err)
+		}
+	}
+	if err := s.publish(ctx, req, pay, now); err != nil {
+		undo("publish")
+		log.Warn("publish accepted payment failed; claim and reservation released", "err", err)
+		return classify(o, err)
+	}
+	o.State = events.StateAccepted
+	log.Debug("payment accepted")
+	return s.wait(ctx, o)
+}
+
+func (s *Service) publish(ctx context.Context, req *h402.Request, pay *chains.Payment, now time.Time) error {
+	reqJSON, err := json.Marshal(req.Requirements)
+	if err != nil {
+		return fmt.Errorf("encode requirements: %w", err)
+	}
+	data, err := json.Marshal(events.NewPaymentAccepted(pay, req.Header, reqJSON, now))
+	if err != nil {
+		return fmt.Errorf("encode accepted event: %w", err)
+	}
+	subj, err := events.PaymentAcceptedSubject(pay.Namespace, pay.NetworkID)
+	if err != nil {
+		return err
+	}
+	start := s.opts.Now()
+	_, err = s.js.Publish(ctx, subj, data, jetstream.WithMsgID(pay.ID), jetstream.WithExpectStream(events.StreamPayments))
+	s.opts.Metrics.observePublish(err, s.opts.Now().Sub(start))
+	if err != nil {
+		// A PubAck marked Duplicate is success; any error is not durable.
+		return fmt.Errorf("publish payment %s: %w", pay.ID, err)
+	}
+	return nil
+}
+
+// repeat answers a /settle for a payment this same request already
+// settled: the same answer again, with where it stands now.
+func (s *Service) repeat(ctx context.Context, o *Outcome) *Outcome {
+	o.State = events.StateAccepted
+	if tr, err := s.LatestState(ctx, o.Payment.Namespace, o.Payment.NetworkID, o.Payment.ID); err == nil && tr != nil {
+		o.State, o.TxHash = tr.State, tr.TxHash
+	}
+	if o.State == events.StateFailed {
+		return o
+	}
+	return s.wait(ctx, o)
+}
+
+func (s *Service) wait(ctx context.Context, o *Outcome) *Outcome {
+	if s.opts.SettleWait == "none" || s.waiters == nil {
+		return o
+	}
+	target := events.State(s.opts.SettleWait)
+	if reached(o.State, target) {
+		return o
+	}
+	p := o.Payment
+	tr, ok := s.waiters.Wait(ctx, p.ID, target, s.opts.SettleWaitTimeout, func(ctx context.Context) (*events.Transition, error) {
+		return s.LatestState(ctx, p.Namespace, p.NetworkID, p.ID)
+	})
+	if !ok {
+		o.Pending = true
+		return o
+	}
+	o.State, o.TxHash = tr.State, tr.TxHash
+	return o
+}
+
+// reached reports whether state is at or past target, or terminal.
+func reached(state, target events.State) bool {
+	order := map[events.State]int{events.StateAccepted: 0, events.StateBatched: 1, events.StateSubmitted: 2, events.StateConfirmed: 3, events.StateFinalized: 4}
+	return state.Terminal() || order[state] >= order[target]
+}
+
+// LatestState returns the last transition of a payment, or nil when it has
+// none (it is accepted, or unknown).
+func (s *Service) LatestState(ctx context.Context, ns h402.Namespace, networkID, id string) (*events.Transition, error) {
+	subj, err := events.StateSubject(ns, networkID, id)
+	if err != nil {
+		return nil, err
+	}
+	stream, err := s.js.Stream(ctx, events.StreamPayments)
+	if err != nil {
+		return nil, err
+	}
+	msg, err := stream.GetLastMsgForSubject(ctx, subj)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return events.DecodeTransition(msg.Data)
+}
+
+// Lookup returns a payment's claim and latest transition; held is nil when
+// the id is unknown.
+func (s *Service) Lookup(ctx context.Context, id string) (*guard.Held, *events.Transition, error) {
+	held, err := s.guard.Lookup(ctx, id)
+	if err != nil || held == nil {
+		return nil, nil, err
+	}
+	ns, networkID, err := splitID(id)
+	if err != nil {
+		return held, nil, nil
+	}
+	tr, err := s.LatestState(ctx, ns, networkID, id)
+	return held, tr, err
+}
+
+func splitID(id string) (h402.Namespace, string, error) {
+	parts := strings.SplitN(id, ".", 3)
+	if len(parts) < 3 || parts[0] == "" || parts[1] == "" {
+		return "", "", fmt.Errorf("payment id %q does not start with <namespace>.<networkId>", id)
+	}
+	return h402.Namespace(parts[0]), parts[1], nil
+}
+
+// fingerprint identifies the exact request: the payment header and the
+// requirement it pays.
+func fingerprint(req *h402.Request) string {
+	reqJSON, _ := json.Marshal(req.Requirements)
+	h := sha256.New()
+	h.Write([]byte(req.Header))
+	h.Write([]byte{0})
+	h.Write(reqJSON)
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+func account(p *chains.Payment) exposure.Account {
+	return exposure.Account{Namespace: p.Namespace, NetworkID: p.NetworkID, Token: p.Token, Payer: p.Payer}
+}
