@@ -1,0 +1,75 @@
+package chains
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestCacheTTLAndSharedLoads(t *testing.T) {
+	c := NewCache[int](time.Second, 10)
+	now := time.Unix(0, 0)
+	c.now = func() time.Time { return now }
+	var loads atomic.Int64
+	release := make(chan struct{})
+	load := func(context.Context) (int, error) {
+		loads.Add(1)
+		<-release
+		return 7, nil
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if v, err := c.Get(context.Background(), "k", load); err != nil || v != 7 {
+				t.Errorf("Get = %d, %v; want 7", v, err)
+			}
+		}()
+	}
+	// Let the first loader finish once every caller is waiting on it or has
+	// not started: either way, values are the same and loads stay few.
+	close(release)
+	wg.Wait()
+	first := loads.Load()
+	if first < 1 || first > 8 {
+		t.Fatalf("loads = %d", first)
+	}
+	if _, err := c.Get(context.Background(), "k", load); err != nil || loads.Load() != first {
+		t.Errorf("a fresh entry was loaded again: loads %d, want %d", loads.Load(), first)
+	}
+	now = now.Add(time.Second)
+	if _, err := c.Get(context.Background(), "k", load); err != nil || loads.Load() != first+1 {
+		t.Errorf("a stale entry was not reloaded: loads %d, want %d", loads.Load(), first+1)
+	}
+	c.Forget("k")
+	_, _ = c.Get(context.Background(), "k", load)
+	if loads.Load() != first+2 {
+		t.Errorf("Forget did not force a load")
+	}
+}
+
+func TestCacheErrorsAreNotCached(t *testing.T) {
+	c := NewCache[int](time.Hour, 10)
+	boom := errors.New("rpc down")
+	if _, err := c.Get(context.Background(), "k", func(context.Context) (int, error) { return 0, boom }); !errors.Is(err, boom) {
+		t.Fatalf("err = %v, want %v", err, boom)
+	}
+	v, err := c.Get(context.Background(), "k", func(context.Context) (int, error) { return 3, nil })
+	if err != nil || v != 3 {
+		t.Errorf("after an error: Get = %d, %v; want 3 loaded anew", v, err)
+	}
+}
+
+func TestCacheBounded(t *testing.T) {
+	c := NewCache[int](time.Hour, 4)
+	for i := 0; i < 100; i++ {
+		c.Put(string(rune('a'+i%26))+string(rune('a'+i/26)), i)
+	}
+	if n := len(c.Keys()); n > 4 {
+		t.Errorf("cache holds %d entries, want at most 4", n)
+	}
+}
