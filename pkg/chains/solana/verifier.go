@@ -64,13 +64,14 @@ func checkRequest(r *chains.Request) error {
 
 // target is what the requirement asks the transaction to do.
 type target struct {
-	payTo    solanago.PublicKey
-	native   bool
-	mint     solanago.PublicKey // zero for native SOL
-	program  solanago.PublicKey // token program; System for native SOL
-	decimals uint8
-	amount   uint64
-	feePayer solanago.PublicKey // zero when the client pays fees
+	payTo        solanago.PublicKey
+	native       bool
+	mint         solanago.PublicKey // zero for native SOL
+	program      solanago.PublicKey // token program; System for native SOL
+	decimals     uint8
+	amount       uint64
+	feePayer     solanago.PublicKey // zero when the client pays fees
+	feePayerText string             // extra.feePayer as written (canonical base58)
 }
 
 func (v *Verifier) target(r *chains.Request) (*target, error) {
@@ -110,7 +111,8 @@ func (v *Verifier) target(r *chains.Request) (*target, error) {
 		if t.feePayer, err = solanago.PublicKeyFromBase58(extra.FeePayer); err != nil {
 			return nil, h402.Wrap(h402.ReasonInvalidPaymentRequirements, err, "extra.feePayer is not a base58 Solana public key")
 		}
-		if !r.Network.IsFeePayer(t.feePayer.String()) {
+		t.feePayerText = extra.FeePayer
+		if !r.Network.IsFeePayer(extra.FeePayer) {
 			return nil, h402.Errorf(h402.ReasonSolanaFeePayer, "extra.feePayer %s is not one of this facilitator's fee payers on %s", t.feePayer, r.Network.NetworkID)
 		}
 	}
@@ -126,16 +128,16 @@ func (v *Verifier) verifySignTransaction(r *chains.Request, p *h402.SolanaSignTr
 	if err != nil {
 		return nil, err
 	}
-	if err := checkFeePayerIdentity(r, w, t); err != nil {
+	fp := w.feePayer().String()
+	if err := checkFeePayerIdentity(r, fp, t); err != nil {
 		return nil, err
 	}
 	if err := w.verifySignatures(!t.feePayer.IsZero()); err != nil {
 		return nil, err
 	}
-	if p.Signature != "" {
-		if first := w.firstSignature(); first != "" && first != p.Signature {
-			return nil, h402.Errorf(h402.ReasonSolanaSignature, "payload.signature %q is not the transaction's first signature %s", p.Signature, first)
-		}
+	first := w.firstSignature()
+	if p.Signature != "" && first != "" && first != p.Signature {
+		return nil, h402.Errorf(h402.ReasonSolanaSignature, "payload.signature %q is not the transaction's first signature %s", p.Signature, first)
 	}
 	l, err := parseLayout(w)
 	if err != nil {
@@ -151,9 +153,16 @@ func (v *Verifier) verifySignTransaction(r *chains.Request, p *h402.SolanaSignTr
 	if err != nil {
 		return nil, err
 	}
+	// Base58 text is canonical for a fixed-length key (decoding checked the
+	// length), so the requirement's and configuration's strings are reused
+	// rather than re-encoded; in the client-paid variant the payer is the fee payer.
 	token := h402.SolanaNativeToken
 	if !t.native {
-		token = t.mint.String()
+		token = r.Token.Address
+	}
+	payer := fp
+	if !t.feePayer.IsZero() {
+		payer = l.authority.String()
 	}
 	return &chains.Payment{
 		ID:        id,
@@ -161,26 +170,25 @@ func (v *Verifier) verifySignTransaction(r *chains.Request, p *h402.SolanaSignTr
 		NetworkID: r.Network.NetworkID,
 		Type:      h402.TypeSignTransaction,
 		Token:     token,
-		Payer:     l.authority.String(),
-		PayTo:     t.payTo.String(),
+		Payer:     payer,
+		PayTo:     r.Requirements.PayToAddress,
 		Amount:    new(big.Int).SetUint64(l.amount),
-		TxHash:    w.firstSignature(),
+		TxHash:    first,
 		Settle:    true,
 	}, nil
 }
 
 // checkFeePayerIdentity checks who pays the fee before any signature is
 // checked: our key exactly when the requirement offers it, never otherwise.
-func checkFeePayerIdentity(r *chains.Request, w *wireTx, t *target) error {
-	fp := w.feePayer()
+func checkFeePayerIdentity(r *chains.Request, fp string, t *target) error {
 	if t.feePayer.IsZero() {
-		if r.Network.IsFeePayer(fp.String()) {
+		if r.Network.IsFeePayer(fp) {
 			return h402.Errorf(h402.ReasonSolanaFeePayer, "transaction's fee payer %s is the facilitator's, but the requirement offers no fee payer", fp)
 		}
 		return nil
 	}
-	if fp != t.feePayer {
-		return h402.Errorf(h402.ReasonSolanaFeePayer, "transaction's fee payer is %s, want extra.feePayer %s", fp, t.feePayer)
+	if want := t.feePayerText; fp != want {
+		return h402.Errorf(h402.ReasonSolanaFeePayer, "transaction's fee payer is %s, want extra.feePayer %s", fp, want)
 	}
 	return nil
 }
@@ -277,8 +285,7 @@ func verifySignAndSend(r *chains.Request, p *h402.SolanaSignAndSendPayload) (*ch
 	if err != nil {
 		return nil, err
 	}
-	payTo, err := solanago.PublicKeyFromBase58(r.Requirements.PayToAddress)
-	if err != nil {
+	if _, err := solanago.PublicKeyFromBase58(r.Requirements.PayToAddress); err != nil {
 		return nil, h402.Wrap(h402.ReasonInvalidPaymentRequirements, err, "payToAddress is not a base58 Solana public key")
 	}
 	id, err := signatureKey(r, sig)
@@ -287,11 +294,10 @@ func verifySignAndSend(r *chains.Request, p *h402.SolanaSignAndSendPayload) (*ch
 	}
 	token := h402.SolanaNativeToken
 	if r.Token.Kind != config.KindNative {
-		mint, err := solanago.PublicKeyFromBase58(r.Token.Address)
-		if err != nil {
+		if _, err := solanago.PublicKeyFromBase58(r.Token.Address); err != nil {
 			return nil, h402.Wrap(h402.ReasonTokenNotSupported, err, "configured token mint is not a base58 public key")
 		}
-		token = mint.String()
+		token = r.Token.Address
 	}
 	return &chains.Payment{
 		ID:        id,
@@ -299,7 +305,7 @@ func verifySignAndSend(r *chains.Request, p *h402.SolanaSignAndSendPayload) (*ch
 		NetworkID: r.Network.NetworkID,
 		Type:      h402.TypeSignAndSendTransaction,
 		Token:     token,
-		PayTo:     payTo.String(),
+		PayTo:     r.Requirements.PayToAddress,
 		Amount:    new(big.Int).Set(r.Amount),
 		TxHash:    sig.String(),
 		Settle:    false,
