@@ -68,13 +68,6 @@ func (f *fixture) token(kind config.TokenKind) *config.Token {
 	}
 }
 
-func (f *fixture) program(kind config.TokenKind) solanago.PublicKey {
-	if kind == config.KindToken2022 {
-		return Token2022ProgramID
-	}
-	return TokenProgramID
-}
-
 // requirements asks for testAmount smallest units; withFeePayer offers our fee payer.
 func (f *fixture) requirements(kind config.TokenKind, withFeePayer bool) *h402.PaymentRequirements {
 	amt := h402.NewDecimal(big.NewInt(testAmount))

@@ -137,6 +137,8 @@ func TestVerifyRejects(t *testing.T) {
 		{name: "truncated", kind: config.KindSPL, payload: b64(splBytes[:len(splBytes)-7]), want: h402.ReasonSolanaTransaction},
 		{name: "trailing bytes", kind: config.KindSPL, payload: b64(append(append([]byte(nil), splBytes...), 0)), want: h402.ReasonSolanaTransaction},
 		{name: "larger than a packet", kind: config.KindSPL, payload: b64(big), want: h402.ReasonSolanaTransaction},
+		{name: "non-canonical signature count", kind: config.KindSPL, payload: b64(append([]byte{0x81, 0x00}, splBytes[1:]...)), want: h402.ReasonSolanaTransaction},
+		{name: "unknown message version", kind: config.KindSPL, payload: b64(append(append([]byte{1}, splBytes[1:65]...), append(append([]byte{0x81}, splBytes[65:]...), 0)...)), want: h402.ReasonSolanaTransaction},
 		{name: "signature count mismatch", kind: config.KindSPL, payload: b64(append([]byte{2}, append(make([]byte, 64), splBytes[1:]...)...)), want: h402.ReasonSolanaTransaction},
 		{name: "address lookup table", kind: config.KindSPL, payload: lookupTx(), want: h402.ReasonSolanaTransaction},
 		{name: "tampered message", kind: config.KindSPL, payload: b64(tampered), want: h402.ReasonSolanaSignature},
