@@ -120,7 +120,7 @@ func TestVerifyRejects(t *testing.T) {
 		return &h402.PaymentPayload{H402Version: 1, Scheme: "exact", Namespace: h402.NamespaceSolana, NetworkID: "localnet",
 			Payload: &h402.SolanaSignAndSendPayload{Type: h402.TypeSignAndSendTransaction, Signature: sig}}
 	}
-	big := make([]byte, MaxTransactionSize+1)
+	oversized := make([]byte, MaxTransactionSize+1)
 
 	cases := []struct {
 		name         string
@@ -136,7 +136,7 @@ func TestVerifyRejects(t *testing.T) {
 		{name: "empty transaction", kind: config.KindSPL, payload: payloadOf("", ""), want: h402.ReasonSolanaTransaction},
 		{name: "truncated", kind: config.KindSPL, payload: b64(splBytes[:len(splBytes)-7]), want: h402.ReasonSolanaTransaction},
 		{name: "trailing bytes", kind: config.KindSPL, payload: b64(append(append([]byte(nil), splBytes...), 0)), want: h402.ReasonSolanaTransaction},
-		{name: "larger than a packet", kind: config.KindSPL, payload: b64(big), want: h402.ReasonSolanaTransaction},
+		{name: "larger than a packet", kind: config.KindSPL, payload: b64(oversized), want: h402.ReasonSolanaTransaction},
 		{name: "non-canonical signature count", kind: config.KindSPL, payload: b64(append([]byte{0x81, 0x00}, splBytes[1:]...)), want: h402.ReasonSolanaTransaction},
 		{name: "unknown message version", kind: config.KindSPL, payload: b64(append(append([]byte{1}, splBytes[1:65]...), append(append([]byte{0x81}, splBytes[65:]...), 0)...)), want: h402.ReasonSolanaTransaction},
 		{name: "signature count mismatch", kind: config.KindSPL, payload: b64(append([]byte{2}, append(make([]byte, 64), splBytes[1:]...)...)), want: h402.ReasonSolanaTransaction},
