@@ -43,7 +43,7 @@ type Options struct {
 // Service is the ingest logic behind the HTTP handlers.
 type Service struct {
 	local   *verify.Local
-	states  map[h402.Namespace]chains.StateChecker
+	states  map[string]chains.StateChecker // by networkKey
 	guard   *guard.Guard
 	book    *exposure.Book
 	js      jetstream.JetStream
@@ -51,9 +51,18 @@ type Service struct {
 	opts    Options
 }
 
-// New returns a service. states holds one StateChecker per namespace;
-// waiters may be nil when SettleWait is "none".
-func New(local *verify.Local, states []chains.StateChecker, g *guard.Guard, b *exposure.Book, js jetstream.JetStream, waiters *Waiters, o Options) *Service {
+// NetworkState pairs a network with its chain-state checker.
+type NetworkState struct {
+	Namespace h402.Namespace
+	NetworkID string
+	Checker   chains.StateChecker
+}
+
+func networkKey(ns h402.Namespace, id string) string { return string(ns) + "/" + id }
+
+// New returns a service with one StateChecker per served network; waiters
+// may be nil when SettleWait is "none".
+func New(local *verify.Local, states []NetworkState, g *guard.Guard, b *exposure.Book, js jetstream.JetStream, waiters *Waiters, o Options) *Service {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -63,9 +72,9 @@ func New(local *verify.Local, states []chains.StateChecker, g *guard.Guard, b *e
 	if o.SettleWait == "" {
 		o.SettleWait = "none"
 	}
-	m := make(map[h402.Namespace]chains.StateChecker, len(states))
+	m := make(map[string]chains.StateChecker, len(states))
 	for _, s := range states {
-		m[s.Namespace()] = s
+		m[networkKey(s.Namespace, s.NetworkID)] = s.Checker
 	}
 	return &Service{local: local, states: m, guard: g, book: b, js: js, waiters: waiters, opts: o}
 }
@@ -93,9 +102,9 @@ func (s *Service) verified(ctx context.Context, req *h402.Request) (*chains.Paym
 	if err != nil {
 		return pay, r, nil, err
 	}
-	checker, ok := s.states[r.Network.Namespace]
+	checker, ok := s.states[networkKey(r.Network.Namespace, r.Network.NetworkID)]
 	if !ok {
-		return pay, r, nil, h402.Errorf(h402.ReasonInvalidNetwork, "%s chain state is not available on this facilitator", r.Network.Namespace)
+		return pay, r, nil, h402.Errorf(h402.ReasonInvalidNetwork, "%s network %s has no chain-state checker on this facilitator", r.Network.Namespace, r.Network.NetworkID)
 	}
 	t := s.opts.Now()
 	st, err := checker.CheckState(ctx, r, pay)

@@ -1,0 +1,295 @@
+package evm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+	"time"
+
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethclient"
+	"github.com/ethereum/go-ethereum/rpc"
+
+	"github.com/h402/settlement/pkg/chains"
+	"github.com/h402/settlement/pkg/config"
+	"github.com/h402/settlement/pkg/failover"
+	"github.com/h402/settlement/pkg/h402"
+)
+
+var _ chains.StateChecker = (*StateChecker)(nil)
+
+var (
+	selBalanceOf          = crypto.Keccak256([]byte("balanceOf(address)"))[:4]
+	selAuthorizationState = crypto.Keccak256([]byte("authorizationState(address,bytes32)"))[:4]
+	topicTransfer         = common.BytesToHash(crypto.Keccak256([]byte("Transfer(address,address,uint256)")))
+)
+
+// Pool is a network's RPC endpoints behind breakers.
+type Pool = failover.Pool[*ethclient.Client]
+
+// Dial connects to every RPC endpoint of network, in failover order.
+func Dial(ctx context.Context, network *config.Network, s failover.Settings) (*Pool, error) {
+	if s.IsChainAnswer == nil {
+		s.IsChainAnswer = IsChainAnswer
+	}
+	var (
+		names   []string
+		clients []*ethclient.Client
+	)
+	for i, u := range network.RPC {
+		c, err := rpc.DialContext(ctx, u)
+		if err != nil {
+			return nil, fmt.Errorf("dial %s rpc[%d]: %w", network.CAIP2, i, err)
+		}
+		names = append(names, fmt.Sprintf("rpc%d", i))
+		clients = append(clients, ethclient.NewClient(c))
+	}
+	return failover.New(network.CAIP2, names, clients, s)
+}
+
+// IsChainAnswer reports errors that are the chain's answer (a JSON-RPC
+// application error such as a revert, or "not found"), not the endpoint's failure.
+func IsChainAnswer(err error) bool {
+	var re rpc.Error
+	return errors.As(err, &re) || errors.Is(err, ethereum.NotFound)
+}
+
+// StateOptions configure a StateChecker.
+type StateOptions struct {
+	// CacheTTL is how long balances and nonces are reused. Default 2s.
+	CacheTTL time.Duration
+	// SkipAuthorizationState skips the per-payment authorizationState call
+	// (the settler's simulation still catches a used nonce, failing the
+	// payment later instead of refusing it now). Default false: checked.
+	SkipAuthorizationState bool
+	// Accepted reports whether a payment id was accepted before; it closes
+	// nonce gaps of signedTransaction payments. Nil: a nonce above the
+	// chain's pending nonce is refused.
+	Accepted func(ctx context.Context, id string) (bool, error)
+}
+
+// StateChecker completes EVM verification with chain state.
+type StateChecker struct {
+	network  *config.Network
+	pool     *Pool
+	opts     StateOptions
+	balances *chains.Cache[*big.Int]
+	nonces   *chains.Cache[uint64]
+}
+
+// NewStateChecker returns a state checker for one network.
+func NewStateChecker(network *config.Network, pool *Pool, o StateOptions) *StateChecker {
+	if o.CacheTTL == 0 {
+		o.CacheTTL = 2 * time.Second
+	}
+	return &StateChecker{
+		network:  network,
+		pool:     pool,
+		opts:     o,
+		balances: chains.NewCache[*big.Int](o.CacheTTL, 1<<16),
+		nonces:   chains.NewCache[uint64](o.CacheTTL, 1<<16),
+	}
+}
+
+// Namespace returns evm.
+func (*StateChecker) Namespace() h402.Namespace { return h402.NamespaceEVM }
+
+// CheckState checks what the chain says about the payment.
+func (s *StateChecker) CheckState(ctx context.Context, r *chains.Request, p *chains.Payment) (*chains.State, error) {
+	switch p.Type {
+	case h402.TypeAuthorization:
+		return s.checkAuthorization(ctx, p)
+	case h402.TypeSignedTransaction:
+		pl, ok := r.Payload.Payload.(*h402.EVMSignedTransactionPayload)
+		if !ok {
+			return nil, h402.Errorf(h402.ReasonInvalidPayload, "payload is not an EVM signedTransaction")
+		}
+		return s.checkSignedTransaction(ctx, r, p, pl)
+	case h402.TypeSignAndSendTransaction:
+		return s.checkBroadcast(ctx, r, p)
+	default:
+		return nil, h402.Errorf(h402.ReasonUnsupportedPayloadType, "payload type %q has no EVM state check", p.Type)
+	}
+}
+
+func (s *StateChecker) checkAuthorization(ctx context.Context, p *chains.Payment) (*chains.State, error) {
+	token, from := common.HexToAddress(p.Token), common.HexToAddress(p.Payer)
+	if !s.opts.SkipAuthorizationState {
+		nonce, err := hexutil.Decode(p.Nonce)
+		if err != nil || len(nonce) != 32 {
+			return nil, h402.Errorf(h402.ReasonInvalidPayload, "authorization nonce %q is not 32 bytes of hex", p.Nonce)
+		}
+		data := make([]byte, 0, 68)
+		data = append(data, selAuthorizationState...)
+		data = append(data, common.LeftPadBytes(from.Bytes(), 32)...)
+		data = append(data, nonce...)
+		out, err := s.call(ctx, "authorizationState", token, data)
+		if err != nil {
+			return nil, err
+		}
+		if len(out) != 32 {
+			return nil, h402.Errorf(h402.ReasonTokenNotSupported, "token %s answered authorizationState with %d bytes: not an EIP-3009 token", p.Token, len(out))
+		}
+		if new(big.Int).SetBytes(out).Sign() != 0 {
+			return nil, h402.Errorf(h402.ReasonNonceAlreadyUsed, "the authorization's nonce was already used or canceled on chain")
+		}
+	}
+	bal, err := s.tokenBalance(ctx, token, from)
+	if err != nil {
+		return nil, err
+	}
+	return &chains.State{Balance: bal}, nil
+}
+
+func (s *StateChecker) checkSignedTransaction(ctx context.Context, r *chains.Request, p *chains.Payment, pl *h402.EVMSignedTransactionPayload) (*chains.State, error) {
+	raw, err := hexutil.Decode(pl.SignedTransaction)
+	if err != nil {
+		return nil, h402.Wrap(h402.ReasonEVMTransaction, err, "signedTransaction is not hex")
+	}
+	tx := new(types.Transaction)
+	if err := tx.UnmarshalBinary(raw); err != nil {
+		return nil, h402.Wrap(h402.ReasonEVMTransaction, err, "signedTransaction does not decode")
+	}
+	sender := common.HexToAddress(p.Payer)
+	next, err := s.nonces.Get(ctx, "n."+p.Payer, func(ctx context.Context) (uint64, error) {
+		return failover.Do(ctx, s.pool, "eth_getTransactionCount", func(ctx context.Context, c *ethclient.Client) (uint64, error) {
+			return c.PendingNonceAt(ctx, sender)
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	switch n := tx.Nonce(); {
+	case n < next:
+		return nil, h402.Errorf(h402.ReasonNonceAlreadyUsed, "transaction nonce %d is below the sender's next nonce %d: already used", n, next)
+	case n > next:
+		prev := TransactionKey(tx.ChainId(), sender, n-1)
+		ok := false
+		if s.opts.Accepted != nil {
+			if ok, err = s.opts.Accepted(ctx, prev); err != nil {
+				return nil, err
+			}
+		}
+		if !ok {
+			return nil, h402.Errorf(h402.ReasonInvalidTransactionState, "transaction nonce %d leaves a gap after the sender's next nonce %d", n, next)
+		}
+	}
+	gas := new(big.Int).Mul(new(big.Int).SetUint64(tx.Gas()), tx.GasFeeCap())
+	native, err := s.nativeBalance(ctx, sender)
+	if err != nil {
+		return nil, err
+	}
+	if r.Token.Kind == config.KindNative {
+		if native.Cmp(gas) < 0 {
+			return nil, h402.Errorf(h402.ReasonInsufficientFunds, "the sender's balance %s does not cover the transaction's gas %s", native, gas)
+		}
+		// Exposure is bounded by what is left for payments after this tx's gas.
+		return &chains.State{Balance: new(big.Int).Sub(native, gas)}, nil
+	}
+	if native.Cmp(gas) < 0 {
+		return nil, h402.Errorf(h402.ReasonInsufficientFunds, "the sender's native balance %s does not cover the transaction's gas %s", native, gas)
+	}
+	bal, err := s.tokenBalance(ctx, common.HexToAddress(p.Token), sender)
+	if err != nil {
+		return nil, err
+	}
+	return &chains.State{Balance: bal}, nil
+}
+
+func (s *StateChecker) checkBroadcast(ctx context.Context, r *chains.Request, p *chains.Payment) (*chains.State, error) {
+	hash := common.HexToHash(p.TxHash)
+	rcpt, err := failover.Do(ctx, s.pool, "eth_getTransactionReceipt", func(ctx context.Context, c *ethclient.Client) (*types.Receipt, error) {
+		return c.TransactionReceipt(ctx, hash)
+	})
+	if errors.Is(err, ethereum.NotFound) {
+		return nil, h402.Errorf(h402.ReasonInvalidTransactionState, "transaction %s is not mined (no receipt)", p.TxHash)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if rcpt.Status != types.ReceiptStatusSuccessful {
+		return nil, h402.Errorf(h402.ReasonInvalidTransactionState, "transaction %s reverted", p.TxHash)
+	}
+	tx, err := failover.Do(ctx, s.pool, "eth_getTransactionByHash", func(ctx context.Context, c *ethclient.Client) (*types.Transaction, error) {
+		tx, _, err := c.TransactionByHash(ctx, hash)
+		return tx, err
+	})
+	if err != nil {
+		if errors.Is(err, ethereum.NotFound) {
+			return nil, h402.Errorf(h402.ReasonInvalidTransactionState, "transaction %s is not found", p.TxHash)
+		}
+		return nil, err
+	}
+	from, err := types.Sender(types.LatestSignerForChainID(tx.ChainId()), tx)
+	if err != nil {
+		return nil, h402.Wrap(h402.ReasonEVMTransaction, err, "transaction sender cannot be recovered")
+	}
+	if !strings.EqualFold(from.Hex(), p.Payer) {
+		return nil, h402.Errorf(h402.ReasonEVMSignedMessage, "signedMessage was signed by %s but the transaction was sent by %s", p.Payer, strings.ToLower(from.Hex()))
+	}
+	payTo := common.HexToAddress(p.PayTo)
+	if r.Token.Kind == config.KindNative {
+		if tx.To() == nil || *tx.To() != payTo {
+			return nil, h402.Errorf(h402.ReasonEVMRecipientMismatch, "transaction %s does not pay %s", p.TxHash, p.PayTo)
+		}
+		if tx.Value().Cmp(r.Amount) != 0 {
+			return nil, h402.Errorf(h402.ReasonEVMValue, "transaction %s pays %s, want %s", p.TxHash, tx.Value(), r.Amount)
+		}
+		return &chains.State{}, nil
+	}
+	token := common.HexToAddress(p.Token)
+	for _, l := range rcpt.Logs {
+		if l.Address != token || len(l.Topics) != 3 || l.Topics[0] != topicTransfer {
+			continue
+		}
+		if common.BytesToAddress(l.Topics[1].Bytes()) != from || common.BytesToAddress(l.Topics[2].Bytes()) != payTo {
+			continue
+		}
+		if new(big.Int).SetBytes(l.Data).Cmp(r.Amount) == 0 {
+			return &chains.State{}, nil
+		}
+	}
+	return nil, h402.Errorf(h402.ReasonEVMRecipientMismatch, "transaction %s has no %s Transfer of %s from %s to %s", p.TxHash, r.Token.Symbol, r.Amount, strings.ToLower(from.Hex()), p.PayTo)
+}
+
+func (s *StateChecker) call(ctx context.Context, name string, to common.Address, data []byte) ([]byte, error) {
+	return failover.Do(ctx, s.pool, "eth_call:"+name, func(ctx context.Context, c *ethclient.Client) ([]byte, error) {
+		return c.CallContract(ctx, ethereum.CallMsg{To: &to, Data: data}, nil)
+	})
+}
+
+func (s *StateChecker) tokenBalance(ctx context.Context, token, owner common.Address) (*big.Int, error) {
+	return s.balances.Get(ctx, "b."+strings.ToLower(token.Hex())+"."+strings.ToLower(owner.Hex()), func(ctx context.Context) (*big.Int, error) {
+		data := append(append([]byte{}, selBalanceOf...), common.LeftPadBytes(owner.Bytes(), 32)...)
+		out, err := s.call(ctx, "balanceOf", token, data)
+		if err != nil {
+			return nil, err
+		}
+		if len(out) != 32 {
+			return nil, h402.Errorf(h402.ReasonTokenNotSupported, "token %s answered balanceOf with %d bytes", strings.ToLower(token.Hex()), len(out))
+		}
+		return new(big.Int).SetBytes(out), nil
+	})
+}
+
+func (s *StateChecker) nativeBalance(ctx context.Context, owner common.Address) (*big.Int, error) {
+	return s.balances.Get(ctx, "native."+strings.ToLower(owner.Hex()), func(ctx context.Context) (*big.Int, error) {
+		return failover.Do(ctx, s.pool, "eth_getBalance", func(ctx context.Context, c *ethclient.Client) (*big.Int, error) {
+			return c.BalanceAt(ctx, owner, nil)
+		})
+	})
+}
+
+// ForgetPayer drops a payer's cached balances and nonce, for example when a
+// watcher sees one of its payments land.
+func (s *StateChecker) ForgetPayer(token, payer string) {
+	s.balances.Forget("b." + strings.ToLower(token) + "." + strings.ToLower(payer))
+	s.balances.Forget("native." + strings.ToLower(payer))
+	s.nonces.Forget("n." + strings.ToLower(payer))
+}
