@@ -2,6 +2,7 @@ package soldev
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -16,9 +17,10 @@ type Localnet struct {
 	// Manifest is the server's manifest as printed at start-up.
 	Manifest *Manifest
 
-	proc    *process
-	rpc     *rpc.Client
-	startup time.Duration
+	rawManifest json.RawMessage
+	proc        *process
+	rpc         *rpc.Client
+	startup     time.Duration
 }
 
 // Start launches the localnet server (running `npm ci` first when
@@ -50,7 +52,7 @@ func Start(ctx context.Context, cfg Config) (*Localnet, error) {
 		_ = proc.close()
 		return nil, fmt.Errorf("soldev: %w", err)
 	}
-	ln := &Localnet{Mints: m.Mints, Manifest: m, proc: proc, rpc: rpc.New(m.RPCURL)}
+	ln := &Localnet{Mints: m.Mints, Manifest: m, rawManifest: manifestLine, proc: proc, rpc: rpc.New(m.RPCURL)}
 	if _, err := ln.rpc.GetHealth(ctx); err != nil {
 		_ = ln.Close()
 		return nil, fmt.Errorf("soldev: localnet at %s does not answer getHealth: %w%s", m.RPCURL, err, proc.logTail())

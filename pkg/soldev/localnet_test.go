@@ -31,6 +31,8 @@ func TestStartGenesis(t *testing.T) {
 		t.Errorf("start-up took %s, want (0, %s] (target < 3 s)", got, limit)
 	}
 
+	t.Run("manifest matches golden", func(t *testing.T) { checkGoldenManifest(t, ln) })
+
 	t.Run("keys are the documented dev keys", func(t *testing.T) {
 		payers := ln.Payers()
 		if len(payers) != defaultPayers {
@@ -179,6 +181,34 @@ func TestAdvanceSlotsAndCommitmentSlots(t *testing.T) {
 				t.Errorf("getLatestBlockhash(%s): got slot %d lastValid %d, want %d, %d", tc.commitment, bh.Context.Slot, bh.Value.LastValidBlockHeight, tc.want, tc.want+defaultBlockhashExpiry)
 			}
 		})
+	}
+}
+
+func TestSlotInterval(t *testing.T) {
+	ctx := context.Background()
+	ln := StartT(t, Config{SlotInterval: 5 * time.Millisecond})
+	bh := latestBlockhash(t, ln)
+	// Poll for the event (the slot moving on) under a deadline; nothing here sleeps.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		slot, err := ln.RPC().GetSlot(ctx, rpc.CommitmentProcessed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slot >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("slot still %d after 10 s with a 5 ms slot interval, want >= 3", slot)
+		}
+	}
+	ok, err := ln.RPC().IsBlockhashValid(ctx, bh, rpc.CommitmentProcessed)
+	if err != nil || !ok.Value {
+		t.Errorf("blockhash from slot 0 a few slots later: got valid=%v (%v), want true", ok, err)
+	}
+	unknown, err := ln.RPC().IsBlockhashValid(ctx, solana.HashFromBytes(make([]byte, 32)), rpc.CommitmentProcessed)
+	if err != nil || unknown.Value {
+		t.Errorf("never-issued blockhash: got valid=%v (%v), want false", unknown, err)
 	}
 }
 

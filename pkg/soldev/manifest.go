@@ -14,17 +14,17 @@ import (
 // (and writes to --manifest FILE): where it listens and the genesis state.
 // The secret keys are well-known LOCAL DEVELOPMENT keys.
 type Manifest struct {
-	RPCURL               string          `json:"rpcUrl"`
-	SlotPeriodMs         int64           `json:"slotPeriodMs"`
-	Warning              string          `json:"warning"`
-	GenesisHash          solana.Hash     `json:"genesisHash"`
-	BlockhashExpirySlots uint64          `json:"blockhashExpirySlots"`
-	FinalityDepthSlots   uint64          `json:"finalityDepthSlots"`
-	Mints                Mints           `json:"mints"`
-	MintAuthority        Keypair         `json:"mintAuthority"`
-	Payers               []TokenHolder   `json:"payers"`
-	Seller               TokenHolder     `json:"seller"`
-	FeePayers            []Keypair       `json:"feePayers"`
+	RPCURL               string        `json:"rpcUrl"`
+	SlotPeriodMs         int64         `json:"slotPeriodMs"`
+	Warning              string        `json:"warning"`
+	GenesisHash          solana.Hash   `json:"genesisHash"`
+	BlockhashExpirySlots uint64        `json:"blockhashExpirySlots"`
+	FinalityDepthSlots   uint64        `json:"finalityDepthSlots"`
+	Mints                Mints         `json:"mints"`
+	MintAuthority        Keypair       `json:"mintAuthority"`
+	Payers               []TokenHolder `json:"payers"`
+	Seller               TokenHolder   `json:"seller"`
+	FeePayers            []Keypair     `json:"feePayers"`
 	Faucet               struct {
 		PublicKey solana.PublicKey `json:"publicKey"`
 	} `json:"faucet"`

@@ -124,6 +124,18 @@ func TestPaymentLandsAndFinalizes(t *testing.T) {
 				t.Fatalf("getTransaction(finalized): %v", err)
 			}
 			checkPaymentRecord(t, got, tx, p, landed, tc.rentPaid)
+
+			raw, err := client.GetTransaction(ctx, sig, &rpc.GetTransactionOpts{Encoding: solana.EncodingBase64})
+			if err != nil {
+				t.Fatalf("getTransaction(base64): %v", err)
+			}
+			wire, err := tx.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := raw.Transaction.GetBinary(); string(got) != string(wire) {
+				t.Errorf("getTransaction(base64): got %d bytes, want the %d bytes sent", len(got), len(wire))
+			}
 		})
 	}
 }
