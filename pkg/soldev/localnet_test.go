@@ -23,6 +23,8 @@ func devKey(label string) solana.PrivateKey {
 	return solana.PrivateKey(ed25519.NewKeyFromSeed(seed[:]))
 }
 
+// TestStartGenesis runs serially (not t.Parallel) so its start-up time is not
+// inflated by the parallel tests' servers starting at the same moment.
 func TestStartGenesis(t *testing.T) {
 	ctx := context.Background()
 	ln := StartT(t, Config{})
@@ -148,6 +150,7 @@ func TestStartGenesis(t *testing.T) {
 }
 
 func TestAdvanceSlotsAndCommitmentSlots(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	ln := StartT(t, Config{FinalityDepthSlots: 8})
 	slot, err := ln.AdvanceSlots(ctx, 20)
@@ -185,6 +188,7 @@ func TestAdvanceSlotsAndCommitmentSlots(t *testing.T) {
 }
 
 func TestSlotInterval(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	ln := StartT(t, Config{SlotInterval: 5 * time.Millisecond})
 	bh := latestBlockhash(t, ln)

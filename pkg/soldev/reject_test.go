@@ -55,6 +55,7 @@ func latestBlockhash(t *testing.T, ln *Localnet) solana.Hash {
 }
 
 func TestExpiredBlockhashRejected(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	ln := StartT(t, Config{})
 	client := ln.RPC()
@@ -109,9 +110,69 @@ func TestExpiredBlockhashRejected(t *testing.T) {
 	if after := tokenBalance(t, ln, sellerATA); after != before {
 		t.Errorf("seller balance changed by rejected txs: got %d, want %d", after, before)
 	}
+
+	t.Run("simulate replacing the blockhash", func(t *testing.T) {
+		tx := buildPaymentTx(t, bh, payment{payer: ln.Payers()[0], payTo: ln.Seller(), mint: &ln.Mints.USDC, amount: 1, cuLimit: 20_000, cuPrice: 1})
+		plain, err := client.SimulateTransaction(ctx, tx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if plain.Value.Err != "BlockhashNotFound" {
+			t.Errorf("simulate with the expired blockhash: got err %v, want BlockhashNotFound", plain.Value.Err)
+		}
+		replaced, err := client.SimulateTransactionWithOpts(ctx, tx, &rpc.SimulateTransactionOpts{ReplaceRecentBlockhash: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if replaced.Value.Err != nil || replaced.Value.UnitsConsumed == nil || *replaced.Value.UnitsConsumed == 0 {
+			t.Errorf("simulate with replaceRecentBlockhash: got err %v units %v, want success with units consumed", replaced.Value.Err, replaced.Value.UnitsConsumed)
+		}
+	})
+}
+
+func TestBadSignatureRejected(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ln := StartT(t, Config{})
+	client := ln.RPC()
+	tx := buildPaymentTx(t, latestBlockhash(t, ln), payment{payer: ln.Payers()[0], payTo: ln.Seller(), mint: &ln.Mints.USDC, amount: 7, cuLimit: 20_000, cuPrice: 1})
+	tx.Signatures[0][10] ^= 0xff
+	for _, tc := range []struct {
+		name string
+		call func() error
+	}{
+		{"send with preflight", func() error {
+			_, err := client.SendTransactionWithOpts(ctx, tx, rpc.TransactionOpts{})
+			return err
+		}},
+		{"send skipping preflight", func() error {
+			_, err := client.SendTransactionWithOpts(ctx, tx, rpc.TransactionOpts{SkipPreflight: true})
+			return err
+		}},
+		{"simulate with sigVerify", func() error {
+			_, err := client.SimulateTransactionWithOpts(ctx, tx, &rpc.SimulateTransactionOpts{SigVerify: true})
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			re, _ := rpcError(t, tc.call())
+			if re.Code != -32003 || re.Message != "Transaction signature verification failure" {
+				t.Errorf("got code %d message %q, want -32003 \"Transaction signature verification failure\"", re.Code, re.Message)
+			}
+		})
+	}
+	// Without sigVerify a simulation runs the transaction anyway, as on Solana.
+	sim, err := client.SimulateTransaction(ctx, tx)
+	if err != nil || sim.Value.Err != nil {
+		t.Errorf("simulate without sigVerify: got err %v / %v, want success", err, sim)
+	}
+	if got := tokenBalance(t, ln, ln.Manifest.Seller.TokenAccounts.USDC); got != 0 {
+		t.Errorf("seller tokens: got %d, want 0", got)
+	}
 }
 
 func TestDuplicateSendRejected(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	ln := StartT(t, Config{})
 	client := ln.RPC()
@@ -158,6 +219,7 @@ func TestDuplicateSendRejected(t *testing.T) {
 }
 
 func TestFailingTransfer(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	ln := StartT(t, Config{})
 	client := ln.RPC()
@@ -224,6 +286,7 @@ func TestFailingTransfer(t *testing.T) {
 }
 
 func TestRequestAirdrop(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	ln := StartT(t, Config{})
 	to := devKey("test-airdrop").PublicKey()

@@ -41,6 +41,7 @@ func signatureStatus(t *testing.T, ln *Localnet, sig solana.Signature) *rpc.Sign
 }
 
 func TestPaymentLandsAndFinalizes(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	ln := StartT(t, Config{})
 	client := ln.RPC()
