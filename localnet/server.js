@@ -3,12 +3,12 @@
 // Local Solana JSON-RPC 2.0 server over LiteSVM, for tests and development only.
 //
 //   node server.js [--port N] [--slot-ms MS] [--blockhash-expiry SLOTS] [--finality-depth SLOTS]
-//                  [--payers N] [--fee-payers N] [--manifest FILE] [--exit-on-stdin-eof 1]
+//                  [--payers N] [--fee-payers N] [--history N] [--manifest FILE] [--exit-on-stdin-eof 1]
 //
 // Listens on 127.0.0.1 only. --port 0 picks a free port. The first line on stdout is the manifest
 // (one JSON object: RPC URL, mints, dev keypairs); --manifest also writes it to FILE. Every flag has an
 // environment variable: LOCALNET_PORT, LOCALNET_SLOT_MS, LOCALNET_BLOCKHASH_EXPIRY,
-// LOCALNET_FINALITY_DEPTH, LOCALNET_PAYERS, LOCALNET_FEE_PAYERS, LOCALNET_MANIFEST,
+// LOCALNET_FINALITY_DEPTH, LOCALNET_PAYERS, LOCALNET_FEE_PAYERS, LOCALNET_HISTORY, LOCALNET_MANIFEST,
 // LOCALNET_EXIT_ON_STDIN_EOF. --slot-ms 0 advances slots only through localnet_advanceSlots.
 
 const http = require('node:http');
@@ -28,6 +28,7 @@ const FLAGS = {
   'finality-depth': { env: 'LOCALNET_FINALITY_DEPTH', def: '32', int: true },
   payers: { env: 'LOCALNET_PAYERS', def: '4', int: true },
   'fee-payers': { env: 'LOCALNET_FEE_PAYERS', def: '2', int: true },
+  history: { env: 'LOCALNET_HISTORY', def: '100000', int: true },
   manifest: { env: 'LOCALNET_MANIFEST', def: '' },
   // 1: exit when standard input closes, so a parent that dies (a crashed test) takes the server along.
   'exit-on-stdin-eof': { env: 'LOCALNET_EXIT_ON_STDIN_EOF', def: '0', int: true },
@@ -119,7 +120,7 @@ function handleBody(methods, body) {
 
 async function main() {
   const flags = parseFlags(process.argv.slice(2), process.env);
-  const chain = new Chain({ blockhashExpiry: flags['blockhash-expiry'], finalityDepth: flags['finality-depth'] });
+  const chain = new Chain({ blockhashExpiry: flags['blockhash-expiry'], finalityDepth: flags['finality-depth'], history: flags.history });
   const genesis = await createGenesis(chain, { payers: flags.payers, feePayers: flags['fee-payers'] });
   const faucet = new Faucet(chain, genesis.faucet);
   const manifest = { rpcUrl: '', slotPeriodMs: flags['slot-ms'], ...genesis.manifest };

@@ -15,7 +15,7 @@ const U64_MAX = 18446744073709551615n;
 const LOOKUP_TABLE_META_SIZE = 56;
 
 class Chain {
-  constructor({ blockhashExpiry = 150, finalityDepth = 32, genesisSeed = 'h402-localnet genesis v1' } = {}) {
+  constructor({ blockhashExpiry = 150, finalityDepth = 32, history = 100_000, genesisSeed = 'h402-localnet genesis v1' } = {}) {
     if (!(blockhashExpiry >= 1) || !(finalityDepth >= 1)) throw new Error('blockhashExpiry and finalityDepth must be >= 1');
     this.blockhashExpiry = blockhashExpiry;
     this.finalityDepth = finalityDepth;
@@ -29,6 +29,11 @@ class Chain {
     this.slotTime = Math.floor(Date.now() / 1000);
     this.blockhashes = new Map(); // base58 blockhash -> slot it was produced in
     this.records = new Map(); // base58 signature -> landed transaction record
+    // Only the newest `history` records keep their details (bytes, balances, logs) for getTransaction;
+    // older ones keep slot and error, so statuses and duplicate detection never forget a signature.
+    this.history = history;
+    this.detailed = [];
+    this.detailedHead = 0;
     this.decimals = new Map(); // mint -> decimals (immutable once initialized)
     this.syncClock();
   }
@@ -292,7 +297,20 @@ class Chain {
       unitsConsumed: meta.computeUnitsConsumed(),
       innerInstructions: innerJSON(meta.innerInstructions()),
     });
+    this.pruneHistory(sig);
     return sig;
+  }
+
+  pruneHistory(sig) {
+    this.detailed.push(sig);
+    while (this.detailed.length - this.detailedHead > this.history) {
+      const old = this.records.get(this.detailed[this.detailedHead++]);
+      this.records.set(old.signature, { signature: old.signature, slot: old.slot, err: old.err, pruned: true });
+    }
+    if (this.detailedHead > 65536) {
+      this.detailed = this.detailed.slice(this.detailedHead);
+      this.detailedHead = 0;
+    }
   }
 }
 

@@ -221,7 +221,7 @@ function makeMethods({ chain, faucet, manifest }) {
       const encoding = c.encoding || 'json';
       if (!['json', 'base64', 'base58'].includes(encoding)) throw invalidParams(`unsupported encoding ${JSON.stringify(encoding)}; the localnet serves json, base64 and base58`);
       const rec = chain.records.get(params[0]);
-      if (!rec || !chain.reachedCommitment(rec, commitment)) return null;
+      if (!rec || rec.pruned || !chain.reachedCommitment(rec, commitment)) return null;
       if (rec.version !== 'legacy' && c.maxSupportedTransactionVersion === undefined) {
         throw new RpcError(CODES.UNSUPPORTED_TX_VERSION, `Transaction version (${rec.version}) is not supported by the requesting client. Please try the request again with the following configuration parameter: "maxSupportedTransactionVersion": 0`);
       }

@@ -80,3 +80,17 @@ test('chain: airdrop lands, commitment follows slots, duplicates and expired blo
   chain.advance(1);
   assert.equal(chain.isBlockhashValid(blockhash), false, 'expired one slot later');
 });
+
+test('chain: history keeps details of the newest records and every signature', () => {
+  const chain = new Chain({ history: 2 });
+  const faucetKey = devKeypair('test-faucet');
+  chain.setAccount(faucetKey.publicKey, { lamports: 10n ** 15n });
+  const faucet = new Faucet(chain, faucetKey);
+  const to = devKeypair('test-to').publicKey;
+  const sigs = [1, 2, 3].map(() => faucet.airdrop(to, 1_000_000_000n));
+  assert.equal(chain.records.get(sigs[0]).pruned, true);
+  assert.equal(chain.records.get(sigs[0]).slot, 0);
+  assert.ok(chain.records.get(sigs[1]).bytes);
+  assert.ok(chain.records.get(sigs[2]).bytes);
+  assert.equal(chain.records.size, 3);
+});
