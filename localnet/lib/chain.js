@@ -13,6 +13,8 @@ const { sha256 } = require('./keys');
 
 const U64_MAX = 18446744073709551615n;
 const LOOKUP_TABLE_META_SIZE = 56;
+const TOKEN_PROGRAM_BYTES = wire.decodePubkey(tokens.TOKEN_PROGRAM);
+const TOKEN_2022_PROGRAM_BYTES = wire.decodePubkey(tokens.TOKEN_2022_PROGRAM);
 
 class Chain {
   constructor({ blockhashExpiry = 150, finalityDepth = 32, history = 100_000, genesisSeed = 'h402-localnet genesis v1' } = {}) {
@@ -126,10 +128,13 @@ class Chain {
     return d;
   }
 
-  // tokenBalance returns the uiTokenAmount-style balance of a token account, or null.
+  // tokenBalance returns the uiTokenAmount-style balance of a token account, or null. It reads the
+  // owner first: copying an executable program's data on every snapshot was most of the send cost.
   tokenBalance(acc) {
-    if (!acc) return null;
-    const programId = wire.b58encode(acc.owner());
+    if (!acc || acc.executable()) return null;
+    const owner = Buffer.from(acc.owner());
+    const programId = owner.equals(TOKEN_PROGRAM_BYTES) ? tokens.TOKEN_PROGRAM : owner.equals(TOKEN_2022_PROGRAM_BYTES) ? tokens.TOKEN_2022_PROGRAM : null;
+    if (!programId) return null;
     const ta = tokens.parseTokenAccount(programId, acc.data());
     if (!ta) return null;
     return { ...ta, programId, uiTokenAmount: tokens.uiAmount(ta.amount, this.mintDecimals(ta.mint)) };

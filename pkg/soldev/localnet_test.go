@@ -116,6 +116,24 @@ func TestStartGenesis(t *testing.T) {
 		}
 	})
 
+	t.Run("getMultipleAccounts", func(t *testing.T) {
+		missing := devKey("never-funded").PublicKey()
+		seller := ln.Manifest.Seller.TokenAccounts
+		out, err := ln.RPC().GetMultipleAccounts(ctx, seller.USDC, missing, seller.Token2022)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Value) != 3 || out.Value[0] == nil || out.Value[1] != nil || out.Value[2] == nil {
+			t.Fatalf("got %d accounts %v, want [account, null, account]", len(out.Value), out.Value)
+		}
+		if got := len(out.Value[0].Data.GetBinary()); got != 165 {
+			t.Errorf("SPL token account data: got %d bytes, want 165", got)
+		}
+		if got := len(out.Value[2].Data.GetBinary()); got != 170 {
+			t.Errorf("Token-2022 token account data (ImmutableOwner): got %d bytes, want 170", got)
+		}
+	})
+
 	t.Run("fee payers funded", func(t *testing.T) {
 		for i, k := range ln.FeePayers() {
 			bal, err := ln.RPC().GetBalance(ctx, k.PublicKey(), rpc.CommitmentProcessed)
