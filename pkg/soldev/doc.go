@@ -12,6 +12,13 @@
 // well-known LOCAL DEVELOPMENT key derived from a public label: never use one
 // on a real cluster.
 //
+// Start finds localnet/ from this package's source location (or Config.Dir,
+// or $SOLDEV_LOCALNET_DIR), runs `npm ci` there once when node_modules is
+// missing (serialised by a file lock), starts `node server.js --port 0` in its
+// own process group and reads the manifest from the first line of its output.
+// Tests use StartT, which fails the test when node or npm is missing and
+// stops the server at cleanup.
+//
 // Slots advance only when a test calls AdvanceSlots, unless
 // Config.SlotInterval is set. A transaction is "processed" in the slot it
 // lands in, "confirmed" one slot later and "finalized" FinalityDepthSlots
