@@ -1,10 +1,14 @@
 package soldev
 
 import (
-	"encoding/binary"
+	"strconv"
 	"testing"
 
 	"github.com/gagliardetto/solana-go"
+
+	chainsolana "github.com/h402/settlement/pkg/chains/solana"
+	"github.com/h402/settlement/pkg/config"
+	"github.com/h402/settlement/pkg/h402"
 )
 
 // payment describes a client-signed h402 Solana payment.
@@ -17,71 +21,33 @@ type payment struct {
 	cuPrice uint64 // micro-lamports per compute unit
 }
 
-// buildPaymentTx builds and signs the h402 client layout: ComputeBudget
-// SetComputeUnitLimit and SetComputeUnitPrice, then a System transfer (native
-// SOL) or CreateAssociatedTokenIdempotent(payTo) + TransferChecked. The
-// payer signs and pays the fee. This is the only transaction builder in
-// these tests; pkg/chains/solana's payer signer replaces it at merge.
+// buildPaymentTx builds and signs the h402 client layout with the
+// foundation's payer signer (pkg/chains/solana): ComputeBudget limit and
+// price, then a System transfer (native SOL) or
+// CreateAssociatedTokenIdempotent(payTo) + TransferChecked. The payer signs
+// and pays the fee.
 func buildPaymentTx(t testing.TB, blockhash solana.Hash, p payment) *solana.Transaction {
 	t.Helper()
-	payer := p.payer.PublicKey()
-	limit := make([]byte, 5)
-	limit[0] = 2 // SetComputeUnitLimit
-	binary.LittleEndian.PutUint32(limit[1:], p.cuLimit)
-	price := make([]byte, 9)
-	price[0] = 3 // SetComputeUnitPrice
-	binary.LittleEndian.PutUint64(price[1:], p.cuPrice)
-	ixs := []solana.Instruction{
-		solana.NewInstruction(solana.ComputeBudget, nil, limit),
-		solana.NewInstruction(solana.ComputeBudget, nil, price),
-	}
-	if p.mint == nil {
-		data := make([]byte, 12)
-		binary.LittleEndian.PutUint32(data, 2) // SystemInstruction::Transfer
-		binary.LittleEndian.PutUint64(data[4:], p.amount)
-		ixs = append(ixs, solana.NewInstruction(solana.SystemProgramID, solana.AccountMetaSlice{
-			solana.Meta(payer).WRITE().SIGNER(),
-			solana.Meta(p.payTo).WRITE(),
-		}, data))
-	} else {
-		src, err := p.mint.ATA(payer)
-		if err != nil {
-			t.Fatalf("payer ATA: %v", err)
+	token := &config.Token{Symbol: "SOL", Address: h402.SolanaNativeToken, Decimals: 9, Kind: config.KindNative}
+	if p.mint != nil {
+		token = &config.Token{Symbol: p.mint.Symbol, Address: p.mint.Address.String(), Decimals: int(p.mint.Decimals), Kind: config.KindSPL}
+		if p.mint.TokenProgram.Equals(solana.Token2022ProgramID) {
+			token.Kind = config.KindToken2022
 		}
-		dst, err := p.mint.ATA(p.payTo)
-		if err != nil {
-			t.Fatalf("payTo ATA: %v", err)
-		}
-		ixs = append(ixs, solana.NewInstruction(solana.SPLAssociatedTokenAccountProgramID, solana.AccountMetaSlice{
-			solana.Meta(payer).WRITE().SIGNER(),
-			solana.Meta(dst).WRITE(),
-			solana.Meta(p.payTo),
-			solana.Meta(p.mint.Address),
-			solana.Meta(solana.SystemProgramID),
-			solana.Meta(p.mint.TokenProgram),
-		}, []byte{1})) // CreateIdempotent
-		data := make([]byte, 10)
-		data[0] = 12 // TransferChecked
-		binary.LittleEndian.PutUint64(data[1:], p.amount)
-		data[9] = p.mint.Decimals
-		ixs = append(ixs, solana.NewInstruction(p.mint.TokenProgram, solana.AccountMetaSlice{
-			solana.Meta(src).WRITE(),
-			solana.Meta(p.mint.Address),
-			solana.Meta(dst).WRITE(),
-			solana.Meta(payer).SIGNER(),
-		}, data))
 	}
-	tx, err := solana.NewTransaction(ixs, blockhash, solana.TransactionPayer(payer))
+	amount := h402.Decimal{Text: strconv.FormatUint(p.amount, 10), Quoted: true}
+	req := &h402.PaymentRequirements{
+		Namespace: h402.NamespaceSolana, Scheme: h402.SchemeExact, NetworkID: "localnet",
+		TokenAddress: token.Address, PayToAddress: p.payTo.String(),
+		AmountRequired: &amount, AmountRequiredFormat: h402.FormatSmallestUnit,
+	}
+	payload, err := chainsolana.SignPayment(req, token, p.payer, blockhash, chainsolana.PayOptions{ComputeUnitLimit: p.cuLimit, ComputeUnitPrice: p.cuPrice})
 	if err != nil {
-		t.Fatalf("build payment tx: %v", err)
+		t.Fatalf("sign payment: %v", err)
 	}
-	if _, err := tx.Sign(func(k solana.PublicKey) *solana.PrivateKey {
-		if k.Equals(payer) {
-			return &p.payer
-		}
-		return nil
-	}); err != nil {
-		t.Fatalf("sign payment tx: %v", err)
+	tx, err := solana.TransactionFromBase64(payload.Payload.(*h402.SolanaSignTransactionPayload).Transaction)
+	if err != nil {
+		t.Fatalf("decode signed payment: %v", err)
 	}
 	return tx
 }
