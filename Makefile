@@ -6,7 +6,7 @@ GO          ?= go
 FUZZTIME    ?= 10s
 GOBIN       ?= $(shell $(GO) env GOPATH)/bin
 
-.PHONY: all test deps lint vet staticcheck fmt-check unit fuzz contracts-check build run bench generate
+.PHONY: all test deps lint vet staticcheck fmt-check unit node-unit fuzz contracts-check build run bench generate
 
 all: build
 
@@ -16,7 +16,7 @@ build:
 deps:
 	./scripts/deps.sh
 
-test: deps fmt-check vet staticcheck contracts-check unit fuzz
+test: deps fmt-check vet staticcheck contracts-check node-unit unit fuzz
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -32,6 +32,9 @@ contracts-check:
 
 unit:
 	$(GO) test -race -count=1 -timeout 30m ./...
+
+node-unit:
+	cd localnet && npm test
 
 # Short coverage-guided runs of every fuzz target (the seed corpora also run in `unit`).
 fuzz:
