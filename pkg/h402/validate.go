@@ -105,6 +105,9 @@ func (r *PaymentRequirements) checkAmounts() error {
 				return err
 			}
 		default:
+			if err := checkDecimal(r.AmountRequired.Text); err != nil {
+				return err
+			}
 			whole, frac, _ := strings.Cut(r.AmountRequired.Text, ".")
 			if len(strings.TrimRight(frac, "0")) > 36 {
 				return Errorf(ReasonInvalidAmount, "amount %q has more fraction digits than any token has decimals", r.AmountRequired.Text)
