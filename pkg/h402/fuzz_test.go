@@ -167,7 +167,8 @@ func FuzzDecodePaymentRequired(f *testing.F) {
 
 func FuzzDecodeRequest(f *testing.F) {
 	seedGoldens(f, "request_*.json", func(b []byte) { f.Add(b) })
-	seedGoldens(f, "x402v*_request_*[a-z].json", func(b []byte) { f.Add(b) })
+	seedGoldens(f, "x402v*_request_evm.json", func(b []byte) { f.Add(b) })
+	seedGoldens(f, "x402v*_request_solana.json", func(b []byte) { f.Add(b) })
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`{"x402Version":2}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
