@@ -235,6 +235,8 @@ func TestDecodePaymentRequiredBadInput(t *testing.T) {
 		{"accepts not array", edit(t, g, func(m map[string]any) { m["accepts"] = "evm" }), ReasonInvalidPaymentRequirements},
 		{"second accept bad", edit(t, g, func(m map[string]any) { m["accepts"].([]any)[1].(map[string]any)["namespace"] = "arkade" }), ReasonInvalidNetwork},
 		{"array body", []byte(`[]`), ReasonInvalidPaymentRequirements},
+		{"truncated", []byte(`{"h402Version":1,"accepts":[`), ReasonInvalidPaymentRequirements},
+		{"version as string", edit(t, g, func(m map[string]any) { m["h402Version"] = "1" }), ReasonInvalidVersion},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -67,7 +67,7 @@ func DecodePayload(b []byte) (*PaymentPayload, error) {
 		return nil, err
 	}
 	p := new(PaymentPayload)
-	if err := unmarshalAs(b, p, ReasonInvalidPayload, "payment payload is not a valid JSON object"); err != nil {
+	if err := unmarshalAs(b, p, ReasonInvalidPayload, "payment payload"); err != nil {
 		return nil, err
 	}
 	if err := p.Validate(); err != nil {

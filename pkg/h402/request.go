@@ -64,10 +64,10 @@ func DecodeRequest(body []byte, resolve NetworkResolver) (*Request, error) {
 	if len(body) > MaxRequestLen {
 		return req, Errorf(ReasonPayloadTooLarge, "request body is %d bytes, more than the %d allowed", len(body), MaxRequestLen)
 	}
-	if !json.Valid(body) {
-		return req, Errorf(ReasonInvalidEncoding, "request body is not valid JSON")
-	}
 	if t := bytes.TrimSpace(body); len(t) == 0 || t[0] != '{' {
+		if !json.Valid(body) {
+			return req, Errorf(ReasonInvalidEncoding, "request body is not valid JSON")
+		}
 		return req, Errorf(ReasonInvalidPayload, "request body is not a JSON object")
 	}
 	var probe struct {
@@ -77,7 +77,7 @@ func DecodeRequest(body []byte, resolve NetworkResolver) (*Request, error) {
 		PaymentRequirements json.RawMessage `json:"paymentRequirements"`
 	}
 	if err := json.Unmarshal(body, &probe); err != nil {
-		return req, Wrap(ReasonInvalidPayload, err, "request body is not a valid JSON object")
+		return req, Wrap(ReasonInvalidEncoding, err, "request body is not valid JSON")
 	}
 	var err error
 	switch {

@@ -105,6 +105,9 @@ func (r *PaymentRequirements) checkAmounts() error {
 				return err
 			}
 		default:
+			if err := checkDecimal(r.AmountRequired.Text); err != nil {
+				return err
+			}
 			whole, frac, _ := strings.Cut(r.AmountRequired.Text, ".")
 			if len(strings.TrimRight(frac, "0")) > 36 {
 				return Errorf(ReasonInvalidAmount, "amount %q has more fraction digits than any token has decimals", r.AmountRequired.Text)
@@ -204,7 +207,7 @@ func DecodeRequirements(b []byte) (*PaymentRequirements, error) {
 		return nil, err
 	}
 	r := new(PaymentRequirements)
-	if err := unmarshalAs(b, r, ReasonInvalidPaymentRequirements, "payment requirements fields have the wrong types"); err != nil {
+	if err := unmarshalAs(b, r, ReasonInvalidPaymentRequirements, "payment requirements"); err != nil {
 		return nil, err
 	}
 	if err := r.Validate(); err != nil {
@@ -222,16 +225,20 @@ func DecodePaymentRequired(b []byte) (*PaymentRequired, error) {
 		return nil, err
 	}
 	var probe struct {
-		H402Version *int `json:"h402Version"`
+		H402Version json.RawMessage `json:"h402Version"`
 	}
-	if err := json.Unmarshal(b, &probe); err != nil || probe.H402Version == nil {
+	if err := unmarshalAs(b, &probe, ReasonInvalidPaymentRequirements, "402 body"); err != nil {
+		return nil, err
+	}
+	var version int
+	if !present(probe.H402Version) || json.Unmarshal(probe.H402Version, &version) != nil {
 		return nil, Errorf(ReasonInvalidVersion, "402 body has no integer h402Version")
 	}
-	if *probe.H402Version != Version {
-		return nil, Errorf(ReasonInvalidVersion, "402 body h402Version %d is not supported (want %d)", *probe.H402Version, Version)
+	if version != Version {
+		return nil, Errorf(ReasonInvalidVersion, "402 body h402Version %d is not supported (want %d)", version, Version)
 	}
 	pr := new(PaymentRequired)
-	if err := unmarshalAs(b, pr, ReasonInvalidPaymentRequirements, "402 body fields have the wrong types"); err != nil {
+	if err := unmarshalAs(b, pr, ReasonInvalidPaymentRequirements, "402 body"); err != nil {
 		return nil, err
 	}
 	if len(pr.Accepts) == 0 {
@@ -249,27 +256,33 @@ func DecodePaymentRequired(b []byte) (*PaymentRequired, error) {
 	return pr, nil
 }
 
-// checkObject requires b to be valid JSON holding an object.
+// checkObject requires b to hold a JSON object. It looks only at the first
+// byte; full validity is left to the json.Unmarshal that follows (unmarshalAs),
+// so that the input is scanned once.
 func checkObject(b []byte, reason Reason, what string) error {
+	t := bytes.TrimSpace(b)
+	if len(t) > 0 && t[0] == '{' {
+		return nil
+	}
 	if !json.Valid(b) {
 		return Errorf(reason, "%s is not valid JSON", what)
 	}
-	t := bytes.TrimSpace(b)
-	if len(t) == 0 || t[0] != '{' {
-		return Errorf(reason, "%s is not a JSON object", what)
-	}
-	return nil
+	return Errorf(reason, "%s is not a JSON object", what)
 }
 
 // unmarshalAs decodes b into v; an *Error raised inside (an amount, a
 // payload variant) passes through, any other failure gets reason.
-func unmarshalAs(b []byte, v any, reason Reason, message string) error {
+func unmarshalAs(b []byte, v any, reason Reason, what string) error {
 	if err := json.Unmarshal(b, v); err != nil {
 		var e *Error
 		if errors.As(err, &e) {
 			return e
 		}
-		return Wrap(reason, err, message)
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) {
+			return Wrap(reason, err, what+" is not valid JSON")
+		}
+		return Wrap(reason, err, what+" fields have the wrong types")
 	}
 	return nil
 }

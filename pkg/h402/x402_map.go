@@ -126,7 +126,7 @@ func decodeX402Part(raw json.RawMessage, v any, reason Reason, what string) erro
 	if t := bytes.TrimSpace(raw); t[0] != '{' {
 		return Errorf(reason, "x402 %s is not a JSON object", what)
 	}
-	return unmarshalAs(raw, v, reason, "x402 "+what+" fields have the wrong types")
+	return unmarshalAs(raw, v, reason, "x402 "+what)
 }
 
 func checkX402Common(what, scheme, asset, payTo string, maxTimeout int) error {
