@@ -144,6 +144,7 @@ func (m *Main) Run(ctx context.Context) error {
 			SettleWaitTimeout: time.Duration(c.Ingest.SettleWaitTimeout),
 			Logger:            log,
 			Metrics:           metrics,
+			Connected:         m.conn.NC.IsConnected,
 		})
 	handler := ingest.NewHandler(svc, ingest.HandlerOptions{
 		Networks:     c.Networks,

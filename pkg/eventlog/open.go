@@ -83,7 +83,7 @@ func Open(ctx context.Context, c config.NATS, name string, log *slog.Logger) (*C
 // Close drains the connection (flushing pending publishes) and stops an
 // embedded server last.
 func (c *Conn) Close() {
-	if c.NC != nil {
+	if c.NC != nil && c.NC.IsConnected() {
 		done := make(chan struct{})
 		c.NC.SetClosedHandler(func(*nats.Conn) { close(done) })
 		if err := c.NC.Drain(); err == nil {
@@ -92,6 +92,8 @@ func (c *Conn) Close() {
 			case <-time.After(10 * time.Second):
 			}
 		}
+	}
+	if c.NC != nil {
 		c.NC.Close()
 	}
 	if c.Embedded != nil {

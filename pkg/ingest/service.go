@@ -38,7 +38,14 @@ type Options struct {
 	Logger            *slog.Logger
 	Metrics           *Metrics
 	Now               func() time.Time
+	// Connected reports whether the event log connection is up; when it is
+	// not, /settle answers 503 at once instead of waiting out timeouts.
+	Connected func() bool
 }
+
+// ErrEventLogDown is the retryable error of a /settle while the event log
+// connection is down.
+var ErrEventLogDown = errors.New("the event log (NATS) is not connected")
 
 // Service is the ingest logic behind the HTTP handlers.
 type Service struct {
@@ -157,6 +164,9 @@ func (s *Service) Settle(ctx context.Context, req *h402.Request) *Outcome {
 	o := &Outcome{Payment: pay}
 	if err != nil {
 		return classify(o, err)
+	}
+	if s.opts.Connected != nil && !s.opts.Connected() {
+		return classify(o, ErrEventLogDown)
 	}
 	log := s.opts.Logger.With("payment_id", pay.ID, "network", pay.Namespace+":"+h402.Namespace(pay.NetworkID))
 	fp := fingerprint(req)
