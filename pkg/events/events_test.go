@@ -6,14 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/h402/settlement/pkg/chains"
 	"github.com/h402/settlement/pkg/h402"
 	"github.com/h402/settlement/pkg/natsembed"
 	"github.com/nats-io/nats.go/jetstream"
@@ -89,21 +87,25 @@ func TestCanMove(t *testing.T) {
 }
 
 func samplePayment() *PaymentAccepted {
-	p := &chains.Payment{
-		ID:          "evm.8453.auth.0x833589fcd6edb6e08f4c7c32d4f71b54bda02913.0x1111111111111111111111111111111111111111.0x" + strings.Repeat("ab", 32),
-		Namespace:   h402.NamespaceEVM,
-		NetworkID:   "8453",
-		Type:        h402.TypeAuthorization,
-		Token:       "0x833589fcd6edb6e08f4c7c32d4f71b54bda02913",
-		Payer:       "0x1111111111111111111111111111111111111111",
-		PayTo:       "0x2222222222222222222222222222222222222222",
-		Amount:      big.NewInt(10000),
-		Nonce:       "0x" + strings.Repeat("ab", 32),
-		ValidAfter:  time.Unix(1764000000, 0),
-		ValidBefore: time.Unix(1764000060, 0),
-		Settle:      true,
+	nonce := "0x" + strings.Repeat("ab", 32)
+	return &PaymentAccepted{
+		Version:      PaymentAcceptedVersion,
+		ID:           "evm.8453.auth.0x833589fcd6edb6e08f4c7c32d4f71b54bda02913.0x1111111111111111111111111111111111111111." + nonce,
+		Namespace:    h402.NamespaceEVM,
+		NetworkID:    "8453",
+		Type:         h402.TypeAuthorization,
+		Token:        "0x833589fcd6edb6e08f4c7c32d4f71b54bda02913",
+		Payer:        "0x1111111111111111111111111111111111111111",
+		PayTo:        "0x2222222222222222222222222222222222222222",
+		Amount:       "10000",
+		Nonce:        nonce,
+		ValidAfter:   1764000000,
+		ValidBefore:  1764000060,
+		Settle:       true,
+		Payment:      "eyJoNDAyVmVyc2lvbiI6MX0=",
+		Requirements: json.RawMessage(`{"namespace":"evm","networkId":"8453"}`),
+		AcceptedAt:   time.Date(2026, 11, 24, 4, 0, 0, 0, time.UTC),
 	}
-	return NewPaymentAccepted(p, "eyJoNDAyVmVyc2lvbiI6MX0=", json.RawMessage(`{"namespace":"evm","networkId":"8453"}`), time.Date(2026, 11, 24, 4, 0, 0, 0, time.UTC))
 }
 
 func golden(t *testing.T, name string, v any) []byte {

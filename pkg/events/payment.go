@@ -6,7 +6,6 @@ import (
 	"math/big"
 	"time"
 
-	"github.com/h402/settlement/pkg/chains"
 	"github.com/h402/settlement/pkg/h402"
 )
 
@@ -41,34 +40,6 @@ type PaymentAccepted struct {
 	// Requirements is the requirement that was paid, as received.
 	Requirements json.RawMessage `json:"requirements"`
 	AcceptedAt   time.Time       `json:"acceptedAt"`
-}
-
-// NewPaymentAccepted builds the event from a verified payment.
-func NewPaymentAccepted(p *chains.Payment, header string, requirements json.RawMessage, at time.Time) *PaymentAccepted {
-	e := &PaymentAccepted{
-		Version:      PaymentAcceptedVersion,
-		ID:           p.ID,
-		Namespace:    p.Namespace,
-		NetworkID:    p.NetworkID,
-		Type:         p.Type,
-		Token:        p.Token,
-		Payer:        p.Payer,
-		PayTo:        p.PayTo,
-		Amount:       p.Amount.String(),
-		Nonce:        p.Nonce,
-		TxHash:       p.TxHash,
-		Settle:       p.Settle,
-		Payment:      header,
-		Requirements: requirements,
-		AcceptedAt:   at.UTC(),
-	}
-	if !p.ValidAfter.IsZero() {
-		e.ValidAfter = p.ValidAfter.Unix()
-	}
-	if !p.ValidBefore.IsZero() {
-		e.ValidBefore = p.ValidBefore.Unix()
-	}
-	return e
 }
 
 // AmountInt returns the amount as an integer.

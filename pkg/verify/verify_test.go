@@ -89,7 +89,9 @@ func TestCommonChecks(t *testing.T) {
 		{"version 2", func(_ *h402.PaymentRequirements, p *h402.PaymentPayload) { p.H402Version = 2 }, h402.ReasonInvalidVersion},
 		{"requirement scheme upto", func(r *h402.PaymentRequirements, _ *h402.PaymentPayload) { r.Scheme = "upto" }, h402.ReasonUnsupportedScheme},
 		{"payload scheme differs", func(_ *h402.PaymentRequirements, p *h402.PaymentPayload) { p.Scheme = "upto" }, h402.ReasonInvalidScheme},
-		{"arkade namespace", func(r *h402.PaymentRequirements, p *h402.PaymentPayload) { r.Namespace, p.Namespace = "arkade", "arkade" }, h402.ReasonInvalidNetwork},
+		{"arkade namespace", func(r *h402.PaymentRequirements, p *h402.PaymentPayload) {
+			r.Namespace, p.Namespace = "arkade", "arkade"
+		}, h402.ReasonInvalidNetwork},
 		{"namespace mismatch", func(_ *h402.PaymentRequirements, p *h402.PaymentPayload) { p.Namespace = h402.NamespaceSolana }, h402.ReasonInvalidNetwork},
 		{"network mismatch", func(_ *h402.PaymentRequirements, p *h402.PaymentPayload) { p.NetworkID = "8453" }, h402.ReasonInvalidNetwork},
 		{"network not served", func(r *h402.PaymentRequirements, p *h402.PaymentPayload) { r.NetworkID, p.NetworkID = "8453", "8453" }, h402.ReasonInvalidNetwork},
