@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"strings"
 	"time"
@@ -59,7 +60,8 @@ type Admin struct {
 	ln  net.Listener
 }
 
-// StartAdmin listens on addr ("off" or "" disables it) and serves reg.
+// StartAdmin listens on addr ("off" or "" disables it) and serves reg at
+// /metrics and Go profiles at /debug/pprof/.
 func StartAdmin(addr string, reg *prometheus.Registry, log *slog.Logger) (*Admin, error) {
 	if addr == "" || addr == "off" {
 		return nil, nil
@@ -70,6 +72,10 @@ func StartAdmin(addr string, reg *prometheus.Registry, log *slog.Logger) (*Admin
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	// Profiles for operators, on the admin listener only (loopback by default).
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	a := &Admin{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln}
 	go func() {
 		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
