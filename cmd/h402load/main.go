@@ -103,4 +103,3 @@ func printReport(cfg loadgen.Config, r *loadgen.Report) {
 		fmt.Printf("rejected   %-40s %d\n", k, r.Rejected[k])
 	}
 }
-
