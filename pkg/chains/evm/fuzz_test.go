@@ -22,6 +22,7 @@ func FuzzVerifyEVM(f *testing.F) {
 	fx := newFixture(f)
 	reqNative := fx.requirements(fx.native)
 	reqUSDC := fx.requirements(fx.usdc)
+	reqPlain := fx.requirements(fx.plain)
 	chain := big.NewInt(testChainID)
 
 	seedTx, err := types.SignNewTx(fx.payer, types.LatestSignerForChainID(chain), dynTx(fx.payTo, testAmount, nil, 21000))
@@ -60,17 +61,12 @@ func FuzzVerifyEVM(f *testing.F) {
 			p   h402.Payload
 		}{
 			{reqNative, fx.native, &h402.EVMSignedTransactionPayload{Type: h402.TypeSignedTransaction, SignedTransaction: "0x" + hex.EncodeToString(txBytes), SignedMessage: sigHex}},
-			{reqUSDC, fx.plain, &h402.EVMSignedTransactionPayload{Type: h402.TypeSignedTransaction, SignedTransaction: hex.EncodeToString(txBytes), SignedMessage: sigHex}},
+			{reqPlain, fx.plain, &h402.EVMSignedTransactionPayload{Type: h402.TypeSignedTransaction, SignedTransaction: hex.EncodeToString(txBytes), SignedMessage: sigHex}},
 			{reqUSDC, fx.usdc, &h402.EVMSignAndSendPayload{Type: h402.TypeSignAndSendTransaction, TransactionHash: text, SignedMessage: sigHex}},
 			{reqUSDC, fx.usdc, &h402.EVMAuthorizationPayload{Type: h402.TypeAuthorization, Signature: sigHex, Authorization: tmpl.Authorization}},
 			{reqUSDC, fx.usdc, &h402.EVMAuthorizationPayload{Type: h402.TypeAuthorization, Signature: tmpl.Signature, Authorization: h402.EVMAuthorization{
 				From: text, To: tmpl.Authorization.To, Value: h402.Decimal{Text: text}, ValidAfter: h402.Decimal{Text: text},
 				ValidBefore: h402.Decimal{Text: text}, Nonce: text, Version: text}}},
-		}
-		if fx.usdc.Kind == config.KindEIP3009 {
-			fixed := *reqUSDC
-			fixed.TokenAddress = fx.plain.Address
-			payloads[1].req = &fixed
 		}
 		for _, pl := range payloads {
 			checkNoPanic(t, v, fx.request(pl.req, envelope(pl.req, pl.p), pl.tok))
