@@ -55,8 +55,9 @@ func (v *Verifier) verifyAuthorization(q *request, p *h402.EVMAuthorizationPaylo
 	if after > now {
 		return nil, h402.Errorf(h402.ReasonEVMValidAfter, "authorization is not valid before %d, %d s from now", after, after-now)
 	}
-	if need := ceilUnix(q.Now.Add(time.Duration(q.Policy.MinValidBeforeMargin))); before < need {
-		return nil, h402.Errorf(h402.ReasonEVMValidBefore, "authorization expires at %d, less than %s from now (%d)", before, time.Duration(q.Policy.MinValidBeforeMargin), now)
+	margin := max(time.Duration(q.Policy.MinValidBeforeMargin), 0)
+	if need := ceilUnix(q.Now.Add(margin)); before < need {
+		return nil, h402.Errorf(h402.ReasonEVMValidBefore, "authorization expires at %d, less than %s from now (%d)", before, margin, now)
 	}
 	maxValidity := time.Duration(q.Policy.MaxValidity)
 	if maxValidity <= 0 {

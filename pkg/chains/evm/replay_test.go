@@ -30,8 +30,8 @@ func TestReplayKeyAuthorizationIsCanonical(t *testing.T) {
 
 	cases := []struct {
 		name       string
-		header     string                    // decoded when set
-		json       string                    // decoded when set
+		header     string                     // decoded when set
+		json       string                     // decoded when set
 		mutate     func(*h402.PaymentPayload) // applied to a copy of orig otherwise
 		upperToken bool
 		verifyOK   bool

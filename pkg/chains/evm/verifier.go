@@ -30,7 +30,8 @@ func (*Verifier) Namespace() h402.Namespace { return h402.NamespaceEVM }
 // the common checks (version, scheme, network, token allow-list, amount).
 // Errors are *h402.Error with a specific reason.
 //
-// A zero Policy.MaxValidity means config.DefaultVerify's maximum, never "no limit".
+// A zero Policy.MaxValidity means config.DefaultVerify's maximum, never "no
+// limit"; a negative MinValidBeforeMargin counts as zero.
 func (v *Verifier) Verify(r *chains.Request) (*chains.Payment, error) {
 	q, err := prepare(r, true)
 	if err != nil {

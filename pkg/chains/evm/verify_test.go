@@ -245,3 +245,65 @@ func mustInt(t *testing.T, s string) int64 {
 	}
 	return n
 }
+
+func TestVerifyPolicyEdges(t *testing.T) {
+	f := newFixture(t)
+	req := f.requirements(f.usdc)
+	cases := []struct {
+		name   string
+		opts   AuthorizationOptions
+		policy func(*config.Verify)
+		want   h402.Reason // "" for accepted
+	}{
+		{"negative margin still rejects an expired authorization", AuthorizationOptions{ValidAfter: f.now.Add(-time.Minute), ValidBefore: f.now.Add(-time.Second)},
+			func(v *config.Verify) { v.MinValidBeforeMargin = config.Duration(-time.Hour) }, h402.ReasonEVMValidBefore},
+		{"zero MaxValidity falls back to the default hour", AuthorizationOptions{ValidAfter: f.now.Add(-2 * time.Hour)},
+			func(v *config.Verify) { v.MaxValidity = 0 }, h402.ReasonValidityTooLong},
+		{"window exactly MaxValidity", AuthorizationOptions{ValidAfter: f.now.Add(-50 * time.Minute), ValidBefore: f.now.Add(10 * time.Minute)},
+			nil, ""},
+		{"validBefore exactly at the margin, rounded up", AuthorizationOptions{ValidBefore: f.now.Add(6 * time.Second)},
+			nil, h402.ReasonEVMValidBefore}, // now has 250 ms: now+6s needs validBefore >= second 7
+		{"validBefore one second past the margin", AuthorizationOptions{ValidBefore: f.now.Add(7 * time.Second)},
+			nil, ""},
+		{"validAfter exactly now", AuthorizationOptions{ValidAfter: f.now}, nil, ""},
+	}
+	v := NewVerifier()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := f.request(req, f.authorization(t, f.payer, req, f.usdc, tc.opts), f.usdc)
+			if tc.policy != nil {
+				tc.policy(&r.Policy)
+			}
+			_, err := v.Verify(r)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("Verify: %v, want accepted", err)
+				}
+				return
+			}
+			wantReason(t, err, tc.want)
+		})
+	}
+}
+
+func TestVerifyConcurrent(t *testing.T) {
+	f := newFixture(t)
+	v := NewVerifier()
+	tokens := []config.Token{f.usdc, f.usdc, f.usdc}
+	tokens[1].Address, tokens[2].EIP712Name = plainAddress, "Other Name" // distinct domains in the cache
+	done := make(chan error, 24)
+	for i := range 24 {
+		tok := tokens[i%len(tokens)]
+		req := f.requirements(tok)
+		p := f.authorization(t, f.payer, req, tok, AuthorizationOptions{})
+		go func() {
+			_, err := v.Verify(f.request(req, p, tok))
+			done <- err
+		}()
+	}
+	for range 24 {
+		if err := <-done; err != nil {
+			t.Errorf("Verify: %v", err)
+		}
+	}
+}
