@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"math/big"
+	"net/url"
+	"strconv"
 	"testing"
 	"time"
 
@@ -247,4 +249,17 @@ func authorizationUsed(t *testing.T, chain *evmdev.Chain, a authorization) bool 
 		t.Fatalf("unpack authorizationState: %v", err)
 	}
 	return used
+}
+
+func splitURL(t *testing.T, raw string) (scheme string, port int, host string) {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatalf("parse %s: %v", raw, err)
+	}
+	p, err := strconv.Atoi(u.Port())
+	if err != nil {
+		t.Fatalf("port of %s: %v", raw, err)
+	}
+	return u.Scheme, p, u.Hostname()
 }
