@@ -49,9 +49,9 @@ func startChain(t *testing.T, cfg evmdev.Config) *evmdev.Chain {
 
 // authorization is an EIP-3009 TransferWithAuthorization message.
 type authorization struct {
-	From, To                      common.Address
+	From, To                       common.Address
 	Value, ValidAfter, ValidBefore *big.Int
-	Nonce                         [32]byte
+	Nonce                          [32]byte
 }
 
 // signature is a (v, r, s) ECDSA signature with v in {27, 28}.
