@@ -20,8 +20,8 @@ const gasTarget = 0.65
 
 // recipient kinds of the gas scenarios.
 const (
-	existingHolder = "existing holder"  // one payTo that already holds USDC (a seller's steady state)
-	newHolder      = "one new holder"   // one payTo with no USDC yet (a seller's first batch)
+	existingHolder = "existing holder"   // one payTo that already holds USDC (a seller's steady state)
+	newHolder      = "one new holder"    // one payTo with no USDC yet (a seller's first batch)
 	newHolders     = "each a new holder" // every payment to a distinct empty address (worst case)
 )
 
