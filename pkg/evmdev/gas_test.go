@@ -122,7 +122,7 @@ func TestGasPerPaymentTarget(t *testing.T) {
 	single := g.single(g.payTo(existingHolder, 1))
 	perPayment := float64(g.batch(g.payTo(existingHolder, 100))) / 100
 	ratio := perPayment / float64(single)
-	t.Logf("single %d gas; batch of 100: %.0f gas per payment (%.2f x)", single, perPayment, ratio)
+	t.Logf("single %d gas; batch of 100: %.0f gas per payment (%.3f x)", single, perPayment, ratio)
 	if ratio > gasTarget {
 		t.Errorf("gas per payment in a batch of 100: got %.2f x single, want <= %.2f", ratio, gasTarget)
 	}
@@ -141,11 +141,11 @@ func TestGasTable(t *testing.T) {
 	for _, kind := range []string{existingHolder, newHolder, newHolders} {
 		g := newGasRun(t, 200)
 		single := g.single(g.payTo(kind, 1))
-		fmt.Printf("| %s | single transferWithAuthorization | %d | %d | 1.00 |\n", kind, single, single)
+		fmt.Printf("| %s | single transferWithAuthorization | %d | %d | 1.000 |\n", kind, single, single)
 		for _, n := range []int{10, 50, 100} {
 			gas := g.batch(g.payTo(kind, n))
 			per := float64(gas) / float64(n)
-			fmt.Printf("| %s | aggregate3 batch of %d | %d | %.0f | %.2f |\n", kind, n, gas, per, per/float64(single))
+			fmt.Printf("| %s | aggregate3 batch of %d | %d | %.0f | %.3f |\n", kind, n, gas, per, per/float64(single))
 		}
 	}
 }
