@@ -17,6 +17,7 @@ const outDir = path.resolve(process.argv[2] || path.join(__dirname, 'artifacts')
 // check.sh will report the difference until artifacts are rebuilt.
 const settings = {
   evmVersion: 'cancun',
+  viaIR: true,
   optimizer: { enabled: true, runs: 10000 },
   metadata: { appendCBOR: false },
   outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object', 'evm.deployedBytecode.object'] } },

@@ -13,8 +13,8 @@ import (
 var MinTip = big.NewInt(1_000_000)
 
 // Config sets up a dev chain. The zero value is usable: every zero field takes
-// the default named in its comment, except FinalityDepth (zero: the head is
-// final) and BlockPeriod (zero: blocks are sealed only by Commit).
+// the default named in its comment, except Port (zero: a free port) and
+// BlockPeriod (zero: blocks are sealed only by Commit).
 type Config struct {
 	// ChainID is the EIP-155 chain id (default 1337). 84532 (Base Sepolia)
 	// lets x402 v1 clients, which know only fixed network names, pay it.
@@ -25,7 +25,8 @@ type Config struct {
 	// BlockPeriod seals a block (possibly empty) every period; 0 seals only on
 	// Commit and Reorg.
 	BlockPeriod time.Duration
-	// FinalityDepth is how many blocks Finalized trails the head.
+	// FinalityDepth is how many blocks Finalized trails the head (default 3;
+	// the head itself is never final, so Reorg always has room).
 	FinalityDepth uint64
 	// Payers is the number of payer accounts funded with ether and test USDC
 	// (default 8).
@@ -59,6 +60,9 @@ func DefaultConfig() Config {
 func (c Config) withDefaults() (Config, error) {
 	if c.ChainID == 0 {
 		c.ChainID = 1337
+	}
+	if c.FinalityDepth == 0 {
+		c.FinalityDepth = 3
 	}
 	if c.Payers == 0 {
 		c.Payers = 8

@@ -67,10 +67,10 @@ func (c *Chain) deploy(ctx context.Context) error {
 	}
 
 	c.Commit()
-	for _, tx := range txs {
+	for i, tx := range txs {
 		receipt, err := c.client.TransactionReceipt(ctx, tx.Hash())
 		if err != nil {
-			return fmt.Errorf("receipt of start-up tx %s: %w", tx.Hash(), err)
+			return fmt.Errorf("receipt of start-up tx %d/%d %s (head %d): %w", i, len(txs), tx.Hash(), c.Head(), err)
 		}
 		if receipt.Status != types.ReceiptStatusSuccessful {
 			return fmt.Errorf("start-up tx %s failed (gas used %d)", tx.Hash(), receipt.GasUsed)

@@ -4,7 +4,10 @@
 // rules, TestUSDC and Multicall3 deployed at fixed addresses, and funded payer
 // and facilitator accounts from fixed, well-known, LOCAL-ONLY keys.
 //
-// Blocks are sealed every Config.BlockPeriod and on demand with Commit.
+// Blocks are sealed every Config.BlockPeriod and on demand with Commit. A seal
+// first waits (up to 2 s) until the pool has promoted every executable
+// transaction it holds, so "send, then Commit" always includes the
+// transaction (the pool promotes in the background after answering a send).
 // Reorg rewinds the chain and builds a longer competing branch, so that mined
 // transactions disappear (or move, with ReorgOptions.Reinclude).
 //

@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"math/big"
+	"net/url"
+	"strconv"
 	"testing"
 	"time"
 
@@ -47,9 +49,9 @@ func startChain(t *testing.T, cfg evmdev.Config) *evmdev.Chain {
 
 // authorization is an EIP-3009 TransferWithAuthorization message.
 type authorization struct {
-	From, To                      common.Address
+	From, To                       common.Address
 	Value, ValidAfter, ValidBefore *big.Int
-	Nonce                         [32]byte
+	Nonce                          [32]byte
 }
 
 // signature is a (v, r, s) ECDSA signature with v in {27, 28}.
@@ -247,4 +249,17 @@ func authorizationUsed(t *testing.T, chain *evmdev.Chain, a authorization) bool 
 		t.Fatalf("unpack authorizationState: %v", err)
 	}
 	return used
+}
+
+func splitURL(t *testing.T, raw string) (scheme string, port int, host string) {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatalf("parse %s: %v", raw, err)
+	}
+	p, err := strconv.Atoi(u.Port())
+	if err != nil {
+		t.Fatalf("port of %s: %v", raw, err)
+	}
+	return u.Scheme, p, u.Hostname()
 }

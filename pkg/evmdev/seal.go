@@ -19,6 +19,11 @@ func (c *Chain) commitLocked() common.Hash {
 	if c.sim == nil {
 		return common.Hash{}
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), promotionWait+time.Second)
+	defer cancel()
+	if err := c.waitPromoted(ctx); err != nil {
+		c.cfg.Logger.Warn("evm dev chain: sealing without waiting for the pool", "err", err)
+	}
 	hash := c.sim.Commit()
 	c.noteHeadLocked()
 	return hash
