@@ -47,4 +47,4 @@ generate:
 	$(GO) generate ./...
 
 run:
-	$(GO) run ./cmd/devnet
+	./scripts/run-dev.sh

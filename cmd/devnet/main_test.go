@@ -11,6 +11,7 @@ import (
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
+	"github.com/gagliardetto/solana-go/rpc"
 
 	"github.com/h402/settlement/pkg/evmdev"
 )
@@ -22,7 +23,7 @@ func TestDevnet(t *testing.T) {
 	m := NewMain()
 	m.Out = &out
 	m.Logger = slog.New(slog.DiscardHandler)
-	if err := m.ParseFlags([]string{"-evm.chain-id", "84532", "-evm.block-period", "0", "-evm.finality", "5", "-evm.payers", "2"}); err != nil {
+	if err := m.ParseFlags([]string{"-evm.port", "0", "-solana.port", "0", "-evm.chain-id", "84532", "-evm.block-period", "0", "-evm.finality", "5", "-evm.payers", "2"}); err != nil {
 		t.Fatalf("ParseFlags: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -60,6 +61,16 @@ func TestDevnet(t *testing.T) {
 	if id, err := client.ChainID(ctx); err != nil || id.Uint64() != 84532 {
 		t.Errorf("eth_chainId at the printed URL: got %v (err %v), want 84532", id, err)
 	}
+
+	sol := m.SolanaLocalnet()
+	for _, want := range []string{sol.URL(), sol.Mints.USDC.Address.String(), sol.Mints.Token2022.Address.String(), sol.FeePayers()[0].PublicKey().String(), sol.Seller().String()} {
+		if !strings.Contains(printed, want) {
+			t.Errorf("summary lacks %q:\n%s", want, printed)
+		}
+	}
+	if v, err := rpc.New(sol.URL()).GetVersion(ctx); err != nil || v == nil {
+		t.Errorf("getVersion at the printed Solana URL: %v, %v", v, err)
+	}
 }
 
 func TestParseFlagsRefusals(t *testing.T) {
@@ -67,10 +78,10 @@ func TestParseFlagsRefusals(t *testing.T) {
 		name string
 		args []string
 	}{
-		{"no chain", []string{"-evm=false"}},
+		{"no chain", []string{"-evm=false", "-solana=false"}},
 		{"stray argument", []string{"extra"}},
 		{"bad duration", []string{"-evm.block-period", "soon"}},
-		{"unknown flag", []string{"-solana"}},
+		{"unknown flag", []string{"-bitcoin"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/h402/settlement/pkg/evmdev"
+	"github.com/h402/settlement/pkg/soldev"
 )
 
 // printEVM writes the EVM chain's endpoints, contracts and accounts.
@@ -34,6 +35,29 @@ func printEVM(w io.Writer, chain *evmdev.Chain) error {
 	}
 	for i, k := range chain.Facilitators() {
 		account(fmt.Sprintf("facilitator %d", i), k)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// printSolana writes the localnet's endpoint, mints and keypairs.
+func printSolana(w io.Writer, l *soldev.Localnet) error {
+	m := l.Manifest
+	var b strings.Builder
+	fmt.Fprintf(&b, "Solana localnet (LiteSVM)\n")
+	fmt.Fprintf(&b, "  rpc          %s\n", l.URL())
+	fmt.Fprintf(&b, "  genesis      %s (CAIP-2 solana:%s)\n", m.GenesisHash, m.GenesisHash.String()[:32])
+	fmt.Fprintf(&b, "  commitment   confirmed after 1 slot, finalized after %d; blockhashes live %d slots\n", m.FinalityDepthSlots, m.BlockhashExpirySlots)
+	for _, mint := range []soldev.Mint{l.Mints.USDC, l.Mints.Token2022} {
+		fmt.Fprintf(&b, "  %-12s %s (program %s, %d decimals)\n", mint.Symbol, mint.Address, mint.TokenProgram, mint.Decimals)
+	}
+	fmt.Fprintf(&b, "  keypairs (LOCAL-ONLY well-known dev keys, never use on a real network):\n")
+	for i, p := range l.Payers() {
+		fmt.Fprintf(&b, "    %-14s %s  %s\n", fmt.Sprintf("payer %d", i), p.PublicKey(), p)
+	}
+	fmt.Fprintf(&b, "    %-14s %s\n", "seller", l.Seller())
+	for i, p := range l.FeePayers() {
+		fmt.Fprintf(&b, "    %-14s %s  %s\n", fmt.Sprintf("fee payer %d", i), p.PublicKey(), p)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/h402/settlement/pkg/chains"
@@ -191,7 +192,8 @@ func (m *Main) stateCheckers(ctx context.Context, g *guard.Guard) ([]ingest.Netw
 				return nil, err
 			}
 			checker = evm.NewStateChecker(n, pool, evm.StateOptions{
-				CacheTTL: ttl,
+				CacheTTL:  ttl,
+				Multicall: common.HexToAddress(n.Multicall), // zero when unset: one call per check
 				Accepted: func(ctx context.Context, id string) (bool, error) {
 					h, err := g.Lookup(ctx, id)
 					return h != nil, err

@@ -197,6 +197,9 @@ func (c *Config) Validate() error {
 		default:
 			bad(f+".namespace", "must be evm or solana", strconv.Quote(string(n.Namespace)))
 		}
+		if n.Multicall != "" && (n.Namespace != h402.NamespaceEVM || !evmAddress.MatchString(n.Multicall)) {
+			bad(f+".multicall", "must be a 0x-prefixed 20-byte hex address on an EVM network", strconv.Quote(n.Multicall))
+		}
 		if len(n.RPC) == 0 {
 			bad(f+".rpc", "at least one RPC endpoint is required", "none")
 		}

@@ -128,6 +128,9 @@ func TestValidateErrors(t *testing.T) {
 		{"bad rpc url hides secrets", func(s string) string {
 			return strings.Replace(s, `"${EVM_RPC}"`, `"ftp://user:secret@host/path?apikey=secret"`, 1)
 		}, `networks[0].rpc[0]: must be an http(s) or ws(s) URL (got "ftp://…@host/path?…")`},
+		{"bad multicall", func(s string) string {
+			return strings.Replace(s, "x402Name: base-sepolia", "x402Name: base-sepolia\n    multicall: \"0x12\"", 1)
+		}, `networks[0].multicall: must be a 0x-prefixed 20-byte hex address`},
 		{"bad commitment", func(s string) string { return strings.Replace(s, "commitment: confirmed", "commitment: soon", 1) }, `networks[1].finality.commitment`},
 		{"validity shorter than margin", func(s string) string { return strings.Replace(s, "maxValidity: 10m", "maxValidity: 1s", 1) }, `verify.maxValidity: must be longer than minValidBeforeMargin`},
 		{"duplicate network", func(s string) string {

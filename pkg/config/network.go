@@ -64,6 +64,11 @@ type Network struct {
 	Finality Finality `yaml:"finality"`
 	// Tokens accepted on this network (the allow-list).
 	Tokens []Token `yaml:"tokens"`
+	// Multicall is a Multicall3 contract on an EVM network (canonical:
+	// 0xcA11bde05977b3631167028862bE2a173976CA11). When set, ingest coalesces
+	// concurrent on-chain nonce checks into one aggregate3 call, and settlers
+	// batch authorizations through it.
+	Multicall string `yaml:"multicall"`
 	// FeePayers are the facilitator's Solana fee-payer public keys (base58),
 	// offered in extra.feePayer. Private keys never appear in config.
 	FeePayers []string `yaml:"feePayers"`

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math/big"
 	"strings"
 	"sync"
@@ -51,6 +52,12 @@ type Book struct {
 
 	mu    sync.Mutex
 	cache map[string]cached // last seen sum and revision per account: saves a read per reserve
+
+	// locks serialise one account's updates within this replica (striped by
+	// key hash, so memory stays bounded), so that its own concurrent requests
+	// queue instead of losing compare-and-set races to each other; replicas
+	// still race, and compare-and-set settles that.
+	locks [256]sync.Mutex
 }
 
 // New returns a book over the exposure bucket.
@@ -140,6 +147,11 @@ func (b *Book) read(ctx context.Context, key string) (*big.Int, uint64, error) {
 // nil, a sum that would exceed it is refused with insufficient_funds. A
 // negative result (a release racing a reset) is clamped at zero.
 func (b *Book) add(ctx context.Context, key string, delta, limit *big.Int) error {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	lock := &b.locks[h.Sum32()%uint32(len(b.locks))]
+	lock.Lock()
+	defer lock.Unlock()
 	b.mu.Lock()
 	c, ok := b.cache[key]
 	b.mu.Unlock()

@@ -67,8 +67,10 @@ func DecodePayload(b []byte) (*PaymentPayload, error) {
 		return nil, err
 	}
 	p := new(PaymentPayload)
-	if err := unmarshalAs(b, p, ReasonInvalidPayload, "payment payload"); err != nil {
-		return nil, err
+	// UnmarshalJSON directly: json.Unmarshal would scan the bytes once more
+	// before handing them over.
+	if err := p.UnmarshalJSON(b); err != nil {
+		return nil, unmarshalAs(b, p, ReasonInvalidPayload, "payment payload")
 	}
 	if err := p.Validate(); err != nil {
 		return nil, err

@@ -85,9 +85,65 @@ func (*SolanaSignTransactionPayload) PayloadType() PayloadType {
 }
 func (*SolanaSignAndSendPayload) PayloadType() PayloadType { return TypeSignAndSendTransaction }
 
+// payloadUnion holds the fields of every payload variant, so that a
+// well-formed payload decodes in one pass.
+type payloadUnion struct {
+	Type              PayloadType       `json:"type"`
+	Signature         string            `json:"signature"`
+	Authorization     *EVMAuthorization `json:"authorization"`
+	SignedTransaction string            `json:"signedTransaction"`
+	SignedMessage     string            `json:"signedMessage"`
+	TransactionHash   string            `json:"transactionHash"`
+	Transaction       string            `json:"transaction"`
+}
+
+// variant returns the typed payload, or nil when namespace and type name none.
+func (u *payloadUnion) variant(ns Namespace) Payload {
+	switch {
+	case ns == NamespaceEVM && u.Type == TypeAuthorization && u.Authorization != nil:
+		return &EVMAuthorizationPayload{Type: u.Type, Signature: u.Signature, Authorization: *u.Authorization}
+	case ns == NamespaceEVM && u.Type == TypeSignedTransaction:
+		return &EVMSignedTransactionPayload{Type: u.Type, SignedTransaction: u.SignedTransaction, SignedMessage: u.SignedMessage}
+	case ns == NamespaceEVM && u.Type == TypeSignAndSendTransaction:
+		return &EVMSignAndSendPayload{Type: u.Type, TransactionHash: u.TransactionHash, SignedMessage: u.SignedMessage}
+	case ns == NamespaceSolana && u.Type == TypeSignTransaction:
+		return &SolanaSignTransactionPayload{Type: u.Type, Transaction: u.Transaction, Signature: u.Signature}
+	case ns == NamespaceSolana && u.Type == TypeSignAndSendTransaction:
+		return &SolanaSignAndSendPayload{Type: u.Type, Signature: u.Signature}
+	}
+	return nil
+}
+
 // UnmarshalJSON decodes the envelope and then the payload variant chosen by
-// namespace and payload.type. Unknown discriminators fail with a specific reason.
+// namespace and payload.type. Unknown discriminators fail with a specific
+// reason. A well-formed payload decodes in one pass; anything else takes the
+// careful path, which says precisely what is wrong.
 func (p *PaymentPayload) UnmarshalJSON(b []byte) error {
+	var fast struct {
+		H402Version *int          `json:"h402Version"`
+		Scheme      string        `json:"scheme"`
+		Namespace   Namespace     `json:"namespace"`
+		NetworkID   string        `json:"networkId"`
+		Resource    string        `json:"resource"`
+		Payload     *payloadUnion `json:"payload"`
+	}
+	if json.Unmarshal(b, &fast) == nil && fast.H402Version != nil && fast.Payload != nil {
+		if inner := fast.Payload.variant(fast.Namespace); inner != nil {
+			*p = PaymentPayload{
+				H402Version: *fast.H402Version,
+				Scheme:      fast.Scheme,
+				Namespace:   fast.Namespace,
+				NetworkID:   fast.NetworkID,
+				Resource:    fast.Resource,
+				Payload:     inner,
+			}
+			return nil
+		}
+	}
+	return p.unmarshalCareful(b)
+}
+
+func (p *PaymentPayload) unmarshalCareful(b []byte) error {
 	var env struct {
 		H402Version json.RawMessage `json:"h402Version"`
 		Scheme      string          `json:"scheme"`

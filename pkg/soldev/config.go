@@ -17,6 +17,8 @@ type Config struct {
 	// SlotInterval advances one slot per interval. Zero: slots advance only
 	// through AdvanceSlots, which keeps tests deterministic.
 	SlotInterval time.Duration
+	// Port is the JSON-RPC port on 127.0.0.1; zero picks a free one.
+	Port int
 	// BlockhashExpirySlots is how many slots a blockhash stays valid. Zero: 150, as on Solana.
 	BlockhashExpirySlots int
 	// FinalityDepthSlots is how many slots a transaction needs to be finalized. Zero: 32.

@@ -94,11 +94,11 @@ type process struct {
 	closeErr  error
 }
 
-// startProcess starts server.js on a free loopback port and returns its manifest line.
+// startProcess starts server.js on its loopback port (a free one when zero) and returns its manifest line.
 func startProcess(ctx context.Context, t tools, cfg Config) (*process, []byte, error) {
 	args := []string{
 		"server.js",
-		"--port", "0",
+		"--port", strconv.Itoa(cfg.Port),
 		"--slot-ms", strconv.FormatInt(cfg.SlotInterval.Milliseconds(), 10),
 		"--blockhash-expiry", strconv.Itoa(cfg.BlockhashExpirySlots),
 		"--finality-depth", strconv.Itoa(cfg.FinalityDepthSlots),

@@ -46,6 +46,7 @@ func EVMNetwork(c *evmdev.Chain) config.Network {
 		Namespace: h402.NamespaceEVM,
 		NetworkID: c.ChainID().String(),
 		RPC:       []string{c.URL()},
+		Multicall: c.Multicall().Hex(),
 		Finality:  config.Finality{Commitment: "finalized"},
 		Tokens: []config.Token{
 			{Symbol: cc.TokenSymbol, Address: c.Token().Hex(), Decimals: 6, Kind: config.KindEIP3009, EIP712Name: cc.TokenName, EIP712Version: cc.TokenVersion},

@@ -68,6 +68,12 @@ type StateOptions struct {
 	// (the settler's simulation still catches a used nonce, failing the
 	// payment later instead of refusing it now). Default false: checked.
 	SkipAuthorizationState bool
+	// Multicall, when set, is a Multicall3 contract on the network: concurrent
+	// authorizationState checks are then coalesced into one aggregate3
+	// eth_call per BatchWait (at most BatchSize checks).
+	Multicall common.Address
+	BatchSize int           // default 128
+	BatchWait time.Duration // default 1ms
 	// Accepted reports whether a payment id was accepted before; it closes
 	// nonce gaps of signedTransaction payments. Nil: a nonce above the
 	// chain's pending nonce is refused.
@@ -81,20 +87,33 @@ type StateChecker struct {
 	opts     StateOptions
 	balances *chains.Cache[*big.Int]
 	nonces   *chains.Cache[uint64]
+	batcher  *authBatcher // nil: one eth_call per check
 }
+
+var errNotEIP3009 = h402.Errorf(h402.ReasonTokenNotSupported, "the token does not answer authorizationState: not an EIP-3009 token")
 
 // NewStateChecker returns a state checker for one network.
 func NewStateChecker(network *config.Network, pool *Pool, o StateOptions) *StateChecker {
 	if o.CacheTTL == 0 {
 		o.CacheTTL = 2 * time.Second
 	}
-	return &StateChecker{
+	s := &StateChecker{
 		network:  network,
 		pool:     pool,
 		opts:     o,
 		balances: chains.NewCache[*big.Int](o.CacheTTL, 1<<16),
 		nonces:   chains.NewCache[uint64](o.CacheTTL, 1<<16),
 	}
+	if o.Multicall != (common.Address{}) {
+		if o.BatchSize <= 0 {
+			o.BatchSize = 128
+		}
+		if o.BatchWait <= 0 {
+			o.BatchWait = time.Millisecond
+		}
+		s.batcher = newAuthBatcher(pool, o.Multicall, o.BatchSize, o.BatchWait)
+	}
+	return s
 }
 
 // Namespace returns evm.
@@ -129,14 +148,11 @@ func (s *StateChecker) checkAuthorization(ctx context.Context, p *chains.Payment
 		data = append(data, selAuthorizationState...)
 		data = append(data, common.LeftPadBytes(from.Bytes(), 32)...)
 		data = append(data, nonce...)
-		out, err := s.call(ctx, "authorizationState", token, data)
+		used, err := s.authorizationUsed(ctx, token, data)
 		if err != nil {
 			return nil, err
 		}
-		if len(out) != 32 {
-			return nil, h402.Errorf(h402.ReasonTokenNotSupported, "token %s answered authorizationState with %d bytes: not an EIP-3009 token", p.Token, len(out))
-		}
-		if new(big.Int).SetBytes(out).Sign() != 0 {
+		if used {
 			return nil, h402.Errorf(h402.ReasonNonceAlreadyUsed, "the authorization's nonce was already used or canceled on chain")
 		}
 	}
@@ -256,6 +272,20 @@ func (s *StateChecker) checkBroadcast(ctx context.Context, r *chains.Request, p 
 		}
 	}
 	return nil, h402.Errorf(h402.ReasonEVMRecipientMismatch, "transaction %s has no %s Transfer of %s from %s to %s", p.TxHash, r.Token.Symbol, r.Amount, strings.ToLower(from.Hex()), p.PayTo)
+}
+
+func (s *StateChecker) authorizationUsed(ctx context.Context, token common.Address, data []byte) (bool, error) {
+	if s.batcher != nil {
+		return s.batcher.used(ctx, token, data)
+	}
+	out, err := s.call(ctx, "authorizationState", token, data)
+	if err != nil {
+		return false, err
+	}
+	if len(out) != 32 {
+		return false, errNotEIP3009
+	}
+	return new(big.Int).SetBytes(out).Sign() != 0, nil
 }
 
 func (s *StateChecker) call(ctx context.Context, name string, to common.Address, data []byte) ([]byte, error) {
