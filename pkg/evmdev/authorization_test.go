@@ -196,3 +196,17 @@ func settledIn(t *testing.T, receipt *types.Receipt) (used map[string]bool, tran
 	}
 	return used, transfers
 }
+
+// TestPayerSignerMatchesTypedData: the foundation's payer signer and
+// go-ethereum's general EIP-712 encoder sign the same authorization to the
+// same bytes, so the token's acceptance above is not an accident of one
+// implementation.
+func TestPayerSignerMatchesTypedData(t *testing.T) {
+	chain := startChain(t, evmdev.Config{})
+	payer := chain.Payers()[0]
+	auth := newAuth(t, chain, payer, common.HexToAddress("0x5e11e7000000000000000000000000000000beef"), 10_000)
+	cfg := chain.Config()
+	if got, want := sign(t, chain, payer, auth), signAuthorization(t, payer, chain.ChainID(), chain.Token(), cfg.TokenName, cfg.TokenVersion, auth); got != want {
+		t.Errorf("payer signer: %+v, typed-data encoder: %+v", got, want)
+	}
+}

@@ -21,8 +21,11 @@ import (
 	"github.com/ethereum/go-ethereum/rpc"
 	"github.com/ethereum/go-ethereum/signer/core/apitypes"
 
+	chainevm "github.com/h402/settlement/pkg/chains/evm"
+	"github.com/h402/settlement/pkg/config"
 	"github.com/h402/settlement/pkg/contracts"
 	"github.com/h402/settlement/pkg/evmdev"
+	"github.com/h402/settlement/pkg/h402"
 )
 
 var (
@@ -150,11 +153,30 @@ func newAuth(t *testing.T, chain *evmdev.Chain, payer *ecdsa.PrivateKey, payTo c
 		ValidAfter: after, ValidBefore: before, Nonce: randomNonce(t)}
 }
 
-// sign signs auth with key for chain's TestUSDC.
+// sign signs auth with key for chain's TestUSDC using the foundation's payer
+// signer (pkg/chains/evm), the one clients and load generators use.
 func sign(t *testing.T, chain *evmdev.Chain, key *ecdsa.PrivateKey, auth authorization) signature {
 	t.Helper()
 	cfg := chain.Config()
-	return signAuthorization(t, key, chain.ChainID(), chain.Token(), cfg.TokenName, cfg.TokenVersion, auth)
+	amount := h402.Decimal{Text: auth.Value.String(), Quoted: true}
+	req := &h402.PaymentRequirements{
+		Namespace: h402.NamespaceEVM, Scheme: h402.SchemeExact, NetworkID: chain.ChainID().String(),
+		TokenAddress: chain.Token().Hex(), PayToAddress: auth.To.Hex(),
+		AmountRequired: &amount, AmountRequiredFormat: h402.FormatSmallestUnit,
+	}
+	token := &config.Token{Symbol: cfg.TokenSymbol, Address: chain.Token().Hex(), Decimals: 6, Kind: config.KindEIP3009, EIP712Name: cfg.TokenName, EIP712Version: cfg.TokenVersion}
+	nonce := auth.Nonce
+	p, _, err := chainevm.SignAuthorization(req, key, token, time.Unix(auth.ValidAfter.Int64(), 0), chainevm.AuthorizationOptions{
+		Nonce: &nonce, ValidAfter: time.Unix(auth.ValidAfter.Int64(), 0), ValidBefore: time.Unix(auth.ValidBefore.Int64(), 0),
+	})
+	if err != nil {
+		t.Fatalf("sign authorization: %v", err)
+	}
+	sig, err := chainevm.DecodeSignature(p.Payload.(*h402.EVMAuthorizationPayload).Signature)
+	if err != nil {
+		t.Fatalf("decode signature: %v", err)
+	}
+	return signature{V: sig.V, R: sig.R, S: sig.S}
 }
 
 // send signs and sends a dynamic-fee transaction calling to with data,
