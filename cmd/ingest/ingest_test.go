@@ -183,6 +183,14 @@ func TestChainStateRejections(t *testing.T) {
 	bcReq := h.evmReq(usdc, "5")
 	_, unminedHeader, _ := evm.SignAndSendPayload(&bcReq, sender, common.HexToHash("0x"+strings.Repeat("ab", 32)))
 
+	// A client-broadcast ERC-20 transfer of 4200, claimed by someone else,
+	// and claimed by its sender against a requirement of 5000.
+	bcPaid := h.evmReq(usdc, "4200")
+	paidTx := h.sendTx(h.evm.Payers()[6], h.evm.Token(), nil, evm.TransferCalldata(common.HexToAddress(bcPaid.PayToAddress), big.NewInt(4200)))
+	_, notSenderHeader, _ := evm.SignAndSendPayload(&bcPaid, h.evm.Payers()[7], paidTx.Hash())
+	bcMore := h.evmReq(usdc, "5000")
+	_, wrongAmountHeader, _ := evm.SignAndSendPayload(&bcMore, h.evm.Payers()[6], paidTx.Hash())
+
 	// Solana: an expired blockhash, and a payer without the tokens.
 	solToken := &h.cfg.Networks[1].Tokens[0]
 	solReq := h.solReq(solToken.Address, "5000", false)
@@ -205,6 +213,21 @@ func TestChainStateRejections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A Solana client-broadcast payment of 5000 claimed against a requirement of 6000.
+	sentPayload, err := solana.SignPayment(&solReq, solToken, h.sol.Payers()[1], h.blockhash(), solana.PayOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sentTx, _ := solanago.TransactionFromBase64(sentPayload.Payload.(*h402.SolanaSignTransactionPayload).Transaction)
+	sentSig, err := h.sol.RPC().SendTransaction(ctx, sentTx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.sol.AdvanceSlots(ctx, uint64(h.sol.Manifest.FinalityDepthSlots)+1); err != nil {
+		t.Fatal(err)
+	}
+	solMore := h.solReq(solToken.Address, "6000", false)
+	solShortHeader, _ := h402.EncodePaymentHeader(solana.SignAndSendPayment(&solMore, sentSig))
 
 	tests := []struct {
 		name   string
@@ -217,6 +240,9 @@ func TestChainStateRejections(t *testing.T) {
 		{"evm tx nonce already used", usedNonceTx, native, h402.ReasonNonceAlreadyUsed},
 		{"evm tx nonce gap", gapTx, native, h402.ReasonInvalidTransactionState},
 		{"evm broadcast not mined", unminedHeader, bcReq, h402.ReasonInvalidTransactionState},
+		{"evm broadcast claimed by another key", notSenderHeader, bcPaid, h402.ReasonEVMSignedMessage},
+		{"evm broadcast pays less than required", wrongAmountHeader, bcMore, h402.ReasonEVMValue},
+		{"solana broadcast pays less than required", solShortHeader, solMore, h402.ReasonSolanaValue},
 		{"solana blockhash expired", expiredHeader, solReq, h402.ReasonInvalidTransactionState},
 		{"solana payer without tokens", poorHeader, solReq, h402.ReasonInvalidTransactionState},
 	}

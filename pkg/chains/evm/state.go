@@ -260,6 +260,7 @@ func (s *StateChecker) checkBroadcast(ctx context.Context, r *chains.Request, p 
 		return &chains.State{}, nil
 	}
 	token := common.HexToAddress(p.Token)
+	var paid *big.Int // what a transfer to payTo moved, when not the amount
 	for _, l := range rcpt.Logs {
 		if l.Address != token || len(l.Topics) != 3 || l.Topics[0] != topicTransfer {
 			continue
@@ -267,9 +268,14 @@ func (s *StateChecker) checkBroadcast(ctx context.Context, r *chains.Request, p 
 		if common.BytesToAddress(l.Topics[1].Bytes()) != from || common.BytesToAddress(l.Topics[2].Bytes()) != payTo {
 			continue
 		}
-		if new(big.Int).SetBytes(l.Data).Cmp(r.Amount) == 0 {
+		v := new(big.Int).SetBytes(l.Data)
+		if v.Cmp(r.Amount) == 0 {
 			return &chains.State{}, nil
 		}
+		paid = v
+	}
+	if paid != nil {
+		return nil, h402.Errorf(h402.ReasonEVMValue, "transaction %s pays %s %s to %s, want %s", p.TxHash, paid, r.Token.Symbol, p.PayTo, r.Amount)
 	}
 	return nil, h402.Errorf(h402.ReasonEVMRecipientMismatch, "transaction %s has no %s Transfer of %s from %s to %s", p.TxHash, r.Token.Symbol, r.Amount, strings.ToLower(from.Hex()), p.PayTo)
 }
