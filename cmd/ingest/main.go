@@ -224,7 +224,8 @@ func (m *Main) ready(ctx context.Context) error {
 func (m *Main) Addr() string { return m.ln.Addr().String() }
 
 // Close stops taking requests, lets in-flight ones finish within the grace
-// period, then drains NATS and stops an embedded server.
+// period, then drains NATS and stops an embedded server. Closing twice is
+// harmless.
 func (m *Main) Close() error {
 	var errs []error
 	grace := 20 * time.Second
@@ -241,15 +242,19 @@ func (m *Main) Close() error {
 		if err := <-m.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errs = append(errs, err)
 		}
+		m.srv = nil
 	}
 	if err := m.admin.Close(ctx); err != nil {
 		errs = append(errs, err)
 	}
+	m.admin = nil
 	if m.waiters != nil {
 		_ = m.waiters.Close()
+		m.waiters = nil
 	}
 	if m.conn != nil {
 		m.conn.Close()
+		m.conn = nil
 	}
 	return errors.Join(errs...)
 }

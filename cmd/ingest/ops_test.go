@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"math/big"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -198,5 +199,32 @@ func waitForAccepted(t *testing.T, js jetstream.JetStream, amount *big.Int) stri
 		if err == nil && ev.Amount == amount.String() {
 			return ev.ID
 		}
+	}
+}
+
+// TestGracefulShutdown: Close lets an in-flight /settle finish with its
+// answer, and refuses new connections.
+func TestGracefulShutdown(t *testing.T) {
+	h := newHarness(t, false)
+	m, url := h.ingest("a", func(c *config.Config) {
+		c.Ingest.SettleWait = "submitted"
+		c.Ingest.SettleWaitTimeout = config.Duration(time.Second)
+	})
+	_, js := h.js.Connect(t)
+	req := h.evmReq(h.evm.Token().Hex(), "10002")
+	done := make(chan answer, 1)
+	go func() { done <- post(t, url+"/settle", body(h.authorize(req, h.evm.Payers()[1]), req)) }()
+	waitForAccepted(t, js, big.NewInt(10002)) // the request is now in flight, waiting
+	closed := make(chan error, 1)
+	go func() { closed <- m.Close() }()
+	a := <-done
+	if a.Status != 200 || a.Body["success"] != true || a.str("errorReason") != "settlement_pending" {
+		t.Errorf("in-flight settle during shutdown: %d %v; want its settlement_pending answer", a.Status, a.Body)
+	}
+	if err := <-closed; err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if _, err := http.Get(url + "/health"); err == nil {
+		t.Errorf("a request after Close was served")
 	}
 }
