@@ -59,6 +59,12 @@ func (c *memClaims) Record(_ context.Context, ids []string, tx chains.Tx) error 
 	return nil
 }
 
+func (c *memClaims) recordCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.records
+}
+
 func (c *memClaims) Lookup(_ context.Context, id string) (*chains.Tx, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -353,4 +359,15 @@ func tamper(t *testing.T, e *events.PaymentAccepted, f func(a *h402.EVMAuthoriza
 	out := *e
 	out.Payment = h
 	return &out
+}
+
+func hashOf(s string) common.Hash { return common.HexToHash(s) }
+
+// fixedNow is a fixed wall-clock time for tests off chain.
+var fixedNow = time.Unix(1_750_000_000, 0)
+
+// testTokenConfig is a USDC-like EIP-3009 token config for tests off chain.
+func testTokenConfig() config.Token {
+	return config.Token{Symbol: "USDC", Address: "0x5FbDB2315678afecb367f032d93F642f64180aa3", Decimals: 6,
+		Kind: config.KindEIP3009, EIP712Name: "USD Coin", EIP712Version: "2"}
 }

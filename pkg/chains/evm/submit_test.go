@@ -273,4 +273,3 @@ func TestSubmitLostLeaseStopsSigning(t *testing.T) {
 }
 
 func lowerHash(h common.Hash) string { return "0x" + common.Bytes2Hex(h[:]) }
-
