@@ -194,6 +194,13 @@ func (s *Submitter) sendBatch(ctx context.Context, items []authItem, claims chai
 		}
 		gas = s.opts.MaxGas
 	}
+	if len(items) > 1 {
+		// With allowFailure, a gas limit too low does not revert the batch:
+		// its calls fail one by one. So run it at the chosen limit too.
+		if gas, err = s.checkGas(ctx, items, data, gas); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.canSign(); err != nil {
 		return nil, err
 	}
@@ -250,4 +257,34 @@ func (s *Submitter) sendBatch(ctx context.Context, items []authItem, claims chai
 		log.Warn("batch transaction broadcast failed; tracked for re-broadcast", "err", err)
 		return nil, fmt.Errorf("broadcast %s: %w", rec.Hash, err)
 	}
+}
+
+// checkGas runs the aggregate3 batch at gas limit gas and returns gas when
+// every call succeeds there; otherwise it tries MaxGas once. A gas
+// estimate of an allowFailure batch can come out too low without the node
+// noticing: the outer call succeeds while inner calls run out of gas.
+func (s *Submitter) checkGas(ctx context.Context, items []authItem, data []byte, gas uint64) (uint64, error) {
+	to := s.opts.Multicall
+	for _, limit := range []uint64{gas, s.opts.MaxGas} {
+		out, err := failover.Do(ctx, s.pool, "eth_call:aggregate3", func(ctx context.Context, c *ethclient.Client) ([]byte, error) {
+			return c.CallContract(ctx, ethereum.CallMsg{From: s.from, To: &to, Data: data, Gas: limit}, nil)
+		})
+		if err != nil {
+			return 0, fmt.Errorf("check gas of %d authorizations: %w", len(items), err)
+		}
+		res, err := s.mc.UnpackAggregate3(out)
+		if err == nil && len(res) == len(items) && allSucceed(res) {
+			return limit, nil
+		}
+	}
+	return 0, fmt.Errorf("%d authorizations do not all succeed even at %d gas: retry with a new simulation", len(items), s.opts.MaxGas)
+}
+
+func allSucceed(res []contracts.Multicall3Result) bool {
+	for _, r := range res {
+		if !r.Success {
+			return false
+		}
+	}
+	return true
 }
