@@ -20,6 +20,13 @@ type CountingClaims struct {
 	lookups int
 }
 
+// SetAfterRecord replaces the hook while the claims are in use.
+func (c *CountingClaims) SetAfterRecord(fn func(ids []string, tx chains.Tx) error) {
+	c.mu.Lock()
+	c.AfterRecord = fn
+	c.mu.Unlock()
+}
+
 // Count wraps c.
 func Count(c chains.Claims) *CountingClaims {
 	return &CountingClaims{Claims: c, records: map[string]int{}}
