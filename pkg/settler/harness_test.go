@@ -39,7 +39,7 @@ type harness struct {
 	metrics *settler.Metrics
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	ln := testenv.StartSolana(t, soldev.Config{})
 	h := &harness{js: testenv.StartJetStream(t), sol: settlertest.NewSolana(ln), proxy: settlertest.NewRPCProxy(t, ln.URL())}
@@ -80,7 +80,7 @@ type replica struct {
 }
 
 // start runs a loop; wrap, when set, decorates its submitter.
-func (h *harness) start(t *testing.T, wrap func(chains.Submitter) chains.Submitter) *replica {
+func (h *harness) start(t testing.TB, wrap func(chains.Submitter) chains.Submitter) *replica {
 	t.Helper()
 	pool, err := solana.Dial(&h.network, failover.Settings{OpenFor: 20 * time.Millisecond, CallTimeout: 2 * time.Second})
 	if err != nil {
@@ -118,7 +118,7 @@ func (h *harness) start(t *testing.T, wrap func(chains.Submitter) chains.Submitt
 
 // stop cancels the loop, waits for it to finish its batch, and flushes its
 // acks to the server.
-func (r *replica) stop(t *testing.T) {
+func (r *replica) stop(t testing.TB) {
 	t.Helper()
 	if r.cancel == nil {
 		return
@@ -197,7 +197,7 @@ func ids(es []*events.PaymentAccepted) []string {
 }
 
 // consumerInfo reads the settlers' consumer state.
-func (h *harness) consumerInfo(t *testing.T) *jetstream.ConsumerInfo {
+func (h *harness) consumerInfo(t testing.TB) *jetstream.ConsumerInfo {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -217,7 +217,7 @@ func (h *harness) result(outcome, reason string) float64 {
 }
 
 // stateCounts is the number of stored transitions per payment.
-func (h *harness) stateCounts(t *testing.T, es []*events.PaymentAccepted) map[string]uint64 {
+func (h *harness) stateCounts(t testing.TB, es []*events.PaymentAccepted) map[string]uint64 {
 	t.Helper()
 	counts := settlertest.SubjectCounts(t, h.jsc, events.StreamPayments, "payments.state.>")
 	out := map[string]uint64{}
@@ -231,14 +231,14 @@ func (h *harness) stateCounts(t *testing.T, es []*events.PaymentAccepted) map[st
 	return out
 }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-type tWriter struct{ t *testing.T }
+type tWriter struct{ t testing.TB }
 
 func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(p))

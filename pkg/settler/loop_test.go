@@ -18,7 +18,7 @@ import (
 
 // payments signs n payments over the localnet's payers, alternating the
 // client-paid and fee-payer variants, with distinct amounts.
-func (h *harness) payments(t *testing.T, n int) ([]*events.PaymentAccepted, uint64) {
+func (h *harness) payments(t testing.TB, n int) ([]*events.PaymentAccepted, uint64) {
 	t.Helper()
 	payers := h.sol.LN.Payers()
 	bh := h.sol.Blockhash(t)
@@ -36,7 +36,7 @@ func (h *harness) payments(t *testing.T, n int) ([]*events.PaymentAccepted, uint
 
 // checkSubmittedOnce checks that every payment has exactly one stored
 // transition, `submitted` with Seq 1 and a transaction hash, and returns the hashes.
-func (h *harness) checkSubmittedOnce(t *testing.T, es []*events.PaymentAccepted) []string {
+func (h *harness) checkSubmittedOnce(t testing.TB, es []*events.PaymentAccepted) []string {
 	t.Helper()
 	counts := h.stateCounts(t, es)
 	var hashes []string
@@ -62,7 +62,7 @@ func (h *harness) checkSubmittedOnce(t *testing.T, es []*events.PaymentAccepted)
 }
 
 // checkLanded advances a slot and checks every hash is confirmed without error.
-func (h *harness) checkLanded(t *testing.T, hashes []string) {
+func (h *harness) checkLanded(t testing.TB, hashes []string) {
 	t.Helper()
 	if _, err := h.sol.LN.AdvanceSlots(context.Background(), 1); err != nil {
 		t.Fatal(err)
@@ -75,7 +75,7 @@ func (h *harness) checkLanded(t *testing.T, hashes []string) {
 }
 
 // checkSettlements checks the settlement records name every payment once.
-func (h *harness) checkSettlements(t *testing.T, es []*events.PaymentAccepted) {
+func (h *harness) checkSettlements(t testing.TB, es []*events.PaymentAccepted) {
 	t.Helper()
 	seen := map[string]int{}
 	for _, b := range settlertest.Messages(t, h.jsc, events.StreamSettlements, "settlements.submitted.solana.localnet") {
