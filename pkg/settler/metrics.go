@@ -16,7 +16,7 @@ const (
 	OutcomeRetry     = "retry"     // retryable error: Nak with delay
 	OutcomeDuplicate = "duplicate" // already past accepted: acked without work
 	OutcomeDead      = "dead"      // unreadable event, or gave up after MaxDeliver: dead letter, terminated
-	OutcomeUnacked   = "unacked"   // outcome could not be stored: left for redelivery
+	OutcomeUnstored  = "unstored"  // outcome could not be stored: naked for redelivery
 )
 
 // Metrics are the settler's Prometheus series.
@@ -42,7 +42,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"network"}),
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "h402_settler_results_total",
-			Help: "Delivered payments by outcome (submitted, failed, retry, duplicate, dead, unacked) and failure reason.",
+			Help: "Delivered payments by outcome (submitted, failed, retry, duplicate, dead, unstored) and failure reason.",
 		}, []string{"network", "outcome", "reason"}),
 		fetchErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "h402_settler_fetch_errors_total",

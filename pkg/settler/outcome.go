@@ -16,11 +16,18 @@ import (
 	"github.com/h402/settlement/pkg/h402"
 )
 
-// Nats-Msg-Id values: derived from what they record, so that a redelivered
-// payment publishing the same outcome again is deduplicated by the server.
-func submittedMsgID(id, tx string) string { return id + ":submitted:" + tx }
-func failedMsgID(id string) string        { return id + ":failed" }
-func deadMsgID(id string) string          { return id + ":dead" }
+// Nats-Msg-Id values: derived from what they record and from the
+// transition's Seq, so that a redelivered payment publishing the same
+// outcome again is deduplicated by the server, while a later, different
+// transition (a payment sent back and submitted again with the same
+// transaction) is not mistaken for a duplicate.
+func submittedMsgID(id string, seq uint64, tx string) string {
+	return id + ":" + strconv.FormatUint(seq, 10) + ":submitted:" + tx
+}
+func failedMsgID(id string, seq uint64) string {
+	return id + ":" + strconv.FormatUint(seq, 10) + ":failed"
+}
+func deadMsgID(id string, seq uint64) string { return id + ":" + strconv.FormatUint(seq, 10) + ":dead" }
 
 func settlementMsgID(tx string, ids []string) string {
 	h := sha256.New()
@@ -104,7 +111,7 @@ func (l *Loop) submitted(ctx context.Context, items []*item) {
 	}
 	l.each(ready, func(it *item) {
 		tx := it.result.Tx
-		if err := l.transition(ctx, it, events.Transition{State: events.StateSubmitted, TxHash: tx.Hash}, submittedMsgID(it.event.ID, tx.Hash)); err != nil {
+		if err := l.transition(ctx, it, events.Transition{State: events.StateSubmitted, TxHash: tx.Hash}, submittedMsgID(it.event.ID, it.lastSeq+1, tx.Hash)); err != nil {
 			l.unstored(it, err)
 			return
 		}
@@ -124,7 +131,7 @@ func (l *Loop) fail(ctx context.Context, it *item) {
 	message := h402.MessageOf(it.result.Err)
 	dl := l.deadLetter(it, reason, message)
 	dl.ID, dl.Failed = it.event.ID, true
-	if err := l.publish(ctx, l.dead, events.StreamPayments, deadMsgID(it.event.ID), dl); err != nil {
+	if err := l.publish(ctx, l.dead, events.StreamPayments, deadMsgID(it.event.ID, it.lastSeq+1), dl); err != nil {
 		l.unstored(it, err)
 		return
 	}
@@ -132,7 +139,7 @@ func (l *Loop) fail(ctx context.Context, it *item) {
 	if it.result.Tx != nil {
 		tr.TxHash = it.result.Tx.Hash
 	}
-	if err := l.transition(ctx, it, tr, failedMsgID(it.event.ID)); err != nil {
+	if err := l.transition(ctx, it, tr, failedMsgID(it.event.ID, it.lastSeq+1)); err != nil {
 		l.unstored(it, err)
 		return
 	}
@@ -226,7 +233,7 @@ func (l *Loop) unstored(it *item, err error) {
 	it.log.Warn("outcome not stored; the payment will be redelivered", "err", err, "delay", delay)
 	_ = it.msg.NakWithDelay(delay)
 	it.done.Store(true)
-	l.o.Metrics.result(l.network, OutcomeUnacked, "")
+	l.o.Metrics.result(l.network, OutcomeUnstored, "")
 }
 
 // forEach runs fn(0..n-1), at most parallel at once.

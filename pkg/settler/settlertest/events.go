@@ -110,6 +110,21 @@ func (s *States) Wait(t testing.TB, ids []string, timeout time.Duration, states 
 	}
 }
 
+// WaitUntil blocks until cond holds, checking it after every transition,
+// failing the test after timeout.
+func (s *States) WaitUntil(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for !cond() {
+		select {
+		case <-s.changed:
+		case <-deadline.C:
+			t.Fatalf("after %s: %s did not happen", timeout, what)
+		}
+	}
+}
+
 func (s *States) missing(ids []string, states []events.State) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
