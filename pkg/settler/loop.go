@@ -194,15 +194,24 @@ func (l *Loop) process(ctx context.Context, msgs []jetstream.Msg) {
 	// to the Submitter in one call.
 	var toSubmit []*item
 	var batch []*events.PaymentAccepted
+	inBatch := map[string]bool{}
 	for _, it := range pending {
+		if it.done.Load() {
+			continue
+		}
 		switch {
-		case it.done.Load():
+		case inBatch[it.event.ID]:
+			// The same payment twice in one batch (sent back while a copy
+			// was pending): settle it once; the copy comes back later.
+			l.retry(ctx, it, errors.New("the payment is already in this batch"))
+			continue
 		case !it.event.Settle:
 			it.result = chains.Result{ID: it.event.ID, Tx: &chains.Tx{Hash: it.event.TxHash}}
 		default:
 			toSubmit = append(toSubmit, it)
 			batch = append(batch, it.event)
 		}
+		inBatch[it.event.ID] = true
 	}
 	if len(batch) > 0 {
 		results, err := l.o.Submitter.Submit(ctx, batch, l.o.Claims)

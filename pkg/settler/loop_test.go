@@ -474,3 +474,29 @@ func TestPaymentSentBackIsSubmittedAgain(t *testing.T) {
 		t.Errorf("broadcasts: got %d, want 1 (the claim shows it landed)", got)
 	}
 }
+
+func TestSamePaymentTwiceInOneBatch(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	es, _ := h.payments(t, 1)
+	e := es[0]
+	b, _ := json.Marshal(e)
+	for _, id := range []string{e.ID, e.ID + ":copy"} {
+		if _, err := h.jsc.Publish(context.Background(), "payments.accepted.solana.localnet", b, jetstream.WithMsgID(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := h.start(t, nil) // both copies arrive in its first batch
+	h.states.Wait(t, []string{e.ID}, 30*time.Second, events.StateSubmitted)
+	r.stop(t)
+	hashes := h.checkSubmittedOnce(t, es)
+	if got := h.result(settler.OutcomeRetry, "") + h.result(settler.OutcomeDuplicate, ""); got < 1 {
+		t.Errorf("the copy was neither deferred nor acked as a duplicate")
+	}
+	if got := r.sub.Calls()[e.ID]; got != 1 {
+		t.Errorf("submitted %d times, want 1", got)
+	}
+	if got := h.proxy.Sends()[hashes[0]]; got != 1 {
+		t.Errorf("broadcast %d times, want 1", got)
+	}
+}
