@@ -212,6 +212,29 @@ func TestSubmitRedelivery(t *testing.T) {
 		})
 	}
 
+	t.Run("already processed counts as landed", func(t *testing.T) {
+		// The client broadcast its own signed transaction before we did.
+		e := env.sol.Accepted(t, settlertest.Pay{})
+		text, err := solana.SignTransactionOf(e.Payment)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stx, err := solanago.TransactionFromBase64(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := env.sol.LN.RPC().SendTransaction(context.Background(), stx); err != nil {
+			t.Fatalf("client send: %v", err)
+		}
+		tx := wantSubmitted(t, env.submit(t, e)[0])
+		if tx.Hash != stx.Signatures[0].String() {
+			t.Errorf("got tx %s, want the client's %s", tx.Hash, stx.Signatures[0])
+		}
+		if got := env.proxy.Sends()[tx.Hash]; got != 1 {
+			t.Errorf("sends through the settler: got %d, want 1 (answered AlreadyProcessed)", got)
+		}
+	})
+
 	t.Run("landed with an error fails", func(t *testing.T) {
 		// An earlier attempt sent it without preflight and it failed on
 		// chain: the payer held less than the amount.
