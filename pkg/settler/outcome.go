@@ -1,0 +1,256 @@
+package settler
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/h402/settlement/pkg/events"
+	"github.com/h402/settlement/pkg/h402"
+)
+
+// Nats-Msg-Id values: derived from what they record and from the
+// transition's Seq, so that a redelivered payment publishing the same
+// outcome again is deduplicated by the server, while a later, different
+// transition (a payment sent back and submitted again with the same
+// transaction) is not mistaken for a duplicate.
+func submittedMsgID(id string, seq uint64, tx string) string {
+	return id + ":" + strconv.FormatUint(seq, 10) + ":submitted:" + tx
+}
+func failedMsgID(id string, seq uint64) string {
+	return id + ":" + strconv.FormatUint(seq, 10) + ":failed"
+}
+func deadMsgID(id string, seq uint64) string { return id + ":" + strconv.FormatUint(seq, 10) + ":dead" }
+
+func settlementMsgID(tx string, ids []string) string {
+	h := sha256.New()
+	for _, id := range ids {
+		h.Write([]byte(id))
+		h.Write([]byte{0})
+	}
+	return "settlement:" + tx + ":" + hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+// publish stores v on subject and waits for the PubAck (a duplicate counts
+// as stored).
+func (l *Loop) publish(ctx context.Context, subject, stream, msgID string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", subject, err)
+	}
+	if _, err := l.js.Publish(ctx, subject, b, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(stream)); err != nil {
+		return fmt.Errorf("publish %s: %w", subject, err)
+	}
+	return nil
+}
+
+// transition stores the payment's next state transition.
+func (l *Loop) transition(ctx context.Context, it *item, tr events.Transition, msgID string) error {
+	subj, err := events.StateSubject(l.o.Namespace, l.o.NetworkID, it.event.ID)
+	if err != nil {
+		return err
+	}
+	tr.Version, tr.ID, tr.Seq, tr.At = events.TransitionVersion, it.event.ID, it.lastSeq+1, time.Now().UTC()
+	return l.publish(ctx, subj, events.StreamPayments, msgID, tr)
+}
+
+// submitted stores a settlement record per transaction and a `submitted`
+// transition per payment, then acks each payment whose events are stored.
+func (l *Loop) submitted(ctx context.Context, items []*item) {
+	var order []string
+	byTx := map[string][]*item{}
+	for _, it := range items {
+		h := it.result.Tx.Hash
+		if _, ok := byTx[h]; !ok {
+			order = append(order, h)
+		}
+		byTx[h] = append(byTx[h], it)
+	}
+	stored := make([]bool, len(order))
+	forEach(l.cfg.Parallel, len(order), func(i int) {
+		group := byTx[order[i]]
+		tx := group[0].result.Tx
+		ids := make([]string, len(group))
+		for j, it := range group {
+			ids[j] = it.event.ID
+		}
+		slices.Sort(ids)
+		rec := Settlement{
+			Version:         SettlementVersion,
+			Namespace:       l.o.Namespace,
+			NetworkID:       l.o.NetworkID,
+			TxHash:          tx.Hash,
+			Signer:          tx.Signer,
+			Nonce:           tx.Nonce,
+			Replaces:        tx.Replaces,
+			ClientBroadcast: !group[0].event.Settle,
+			Payments:        ids,
+			SubmittedAt:     time.Now().UTC(),
+			Replica:         l.cfg.Replica,
+		}
+		if err := l.publish(ctx, l.settled, events.StreamSettlements, settlementMsgID(tx.Hash, ids), rec); err != nil {
+			for _, it := range group {
+				l.unstored(it, err)
+			}
+			return
+		}
+		stored[i] = true
+	})
+	var ready []*item
+	for i, h := range order {
+		if stored[i] {
+			ready = append(ready, byTx[h]...)
+		}
+	}
+	l.each(ready, func(it *item) {
+		tx := it.result.Tx
+		if err := l.transition(ctx, it, events.Transition{State: events.StateSubmitted, TxHash: tx.Hash}, submittedMsgID(it.event.ID, it.lastSeq+1, tx.Hash)); err != nil {
+			l.unstored(it, err)
+			return
+		}
+		if err := it.msg.Ack(); err != nil {
+			it.log.Warn("ack failed; the payment will be redelivered and found submitted", "tx_hash", tx.Hash, "err", err)
+		}
+		it.done.Store(true)
+		l.o.Metrics.result(l.network, OutcomeSubmitted, "")
+		it.log.Debug("payment submitted", "tx_hash", tx.Hash)
+	})
+}
+
+// fail records a payment that can never settle: dead letter first, then the
+// `failed` transition, then TermWithReason.
+func (l *Loop) fail(ctx context.Context, it *item) {
+	reason := h402.ReasonOf(it.result.Err, h402.ReasonUnexpectedSettleError)
+	message := h402.MessageOf(it.result.Err)
+	dl := l.deadLetter(it, reason, message)
+	dl.ID, dl.Failed = it.event.ID, true
+	if err := l.publish(ctx, l.dead, events.StreamPayments, deadMsgID(it.event.ID, it.lastSeq+1), dl); err != nil {
+		l.unstored(it, err)
+		return
+	}
+	tr := events.Transition{State: events.StateFailed, Reason: reason, Message: message}
+	if it.result.Tx != nil {
+		tr.TxHash = it.result.Tx.Hash
+	}
+	if err := l.transition(ctx, it, tr, failedMsgID(it.event.ID, it.lastSeq+1)); err != nil {
+		l.unstored(it, err)
+		return
+	}
+	if err := it.msg.TermWithReason(string(reason)); err != nil {
+		it.log.Warn("term failed; the payment will be redelivered and found failed", "err", err)
+	}
+	it.done.Store(true)
+	l.o.Metrics.result(l.network, OutcomeFailed, reason)
+	it.log.Info("payment failed", "reason", reason, "message", message)
+}
+
+// retry naks a payment after a retryable error, with a delay growing with
+// its deliveries; past MaxDeliver it gives up instead.
+func (l *Loop) retry(ctx context.Context, it *item, err error) {
+	if l.cfg.MaxDeliver > 0 && it.delivery >= uint64(l.cfg.MaxDeliver) {
+		l.giveUp(ctx, it, err)
+		return
+	}
+	delay := l.cfg.retryDelay(it.delivery)
+	it.log.Warn("settlement will be retried", "err", err, "delay", delay)
+	if nerr := it.msg.NakWithDelay(delay); nerr != nil {
+		it.log.Warn("nak failed; the payment is redelivered after ackWait", "err", nerr)
+	}
+	it.done.Store(true)
+	l.o.Metrics.result(l.network, OutcomeRetry, "")
+}
+
+// giveUp dead-letters a payment that still fails with a retryable error on
+// its last allowed delivery. It is not marked failed: its transaction may
+// still land, so an operator decides.
+func (l *Loop) giveUp(ctx context.Context, it *item, cause error) {
+	msg := fmt.Sprintf("settlement still failing after %d deliveries: %v", it.delivery, cause)
+	dl := l.deadLetter(it, h402.ReasonUnexpectedSettleError, msg)
+	dl.ID = it.event.ID
+	if err := l.publish(ctx, l.dead, events.StreamPayments, it.event.ID+":gave-up:"+strconv.FormatUint(it.seq, 10), dl); err != nil {
+		l.unstored(it, err)
+		return
+	}
+	_ = it.msg.TermWithReason("max deliveries")
+	it.done.Store(true)
+	l.o.Metrics.result(l.network, OutcomeDead, h402.ReasonUnexpectedSettleError)
+	it.log.Error("gave up on a payment; see its dead letter", "err", cause)
+}
+
+// deadUnreadable dead-letters a message that is not a readable accepted
+// event of this network, then terminates it.
+func (l *Loop) deadUnreadable(ctx context.Context, it *item, cause error) {
+	dl := l.deadLetter(it, h402.ReasonInvalidPayload, "the accepted event cannot be read: "+cause.Error())
+	if err := l.publish(ctx, l.dead, events.StreamPayments, "dead:"+events.StreamPayments+":"+strconv.FormatUint(it.seq, 10), dl); err != nil {
+		l.unstored(it, err)
+		return
+	}
+	_ = it.msg.TermWithReason(string(h402.ReasonInvalidPayload))
+	it.done.Store(true)
+	l.o.Metrics.result(l.network, OutcomeDead, h402.ReasonInvalidPayload)
+	it.log.Error("unreadable accepted event dead-lettered", "stream_seq", it.seq, "err", cause)
+}
+
+func (l *Loop) deadLetter(it *item, reason h402.Reason, message string) DeadLetter {
+	dl := DeadLetter{
+		Version:   DeadLetterVersion,
+		Reason:    reason,
+		Message:   message,
+		StreamSeq: it.seq,
+		Delivery:  it.delivery,
+		At:        time.Now().UTC(),
+		Replica:   l.cfg.Replica,
+	}
+	if data := it.msg.Data(); json.Valid(data) {
+		dl.Event = json.RawMessage(data)
+	} else {
+		dl.Raw = data
+	}
+	return dl
+}
+
+// duplicate acks a payment whose latest state shows it was handled.
+func (l *Loop) duplicate(it *item, tr *events.Transition) {
+	if err := it.msg.Ack(); err != nil {
+		it.log.Warn("ack of an already handled payment failed", "err", err)
+	}
+	it.done.Store(true)
+	l.o.Metrics.result(l.network, OutcomeDuplicate, "")
+	it.log.Debug("payment already handled", "state", tr.State, "tx_hash", tr.TxHash)
+}
+
+// unstored naks a payment whose outcome could not be stored, so that a
+// later delivery stores it (the Submitter finds its claim).
+func (l *Loop) unstored(it *item, err error) {
+	delay := l.cfg.retryDelay(it.delivery)
+	it.log.Warn("outcome not stored; the payment will be redelivered", "err", err, "delay", delay)
+	_ = it.msg.NakWithDelay(delay)
+	it.done.Store(true)
+	l.o.Metrics.result(l.network, OutcomeUnstored, "")
+}
+
+// forEach runs fn(0..n-1), at most parallel at once.
+func forEach(parallel, n int, fn func(i int)) {
+	if n == 0 {
+		return
+	}
+	sem := make(chan struct{}, parallel)
+	done := make(chan struct{}, n)
+	for i := 0; i < n; i++ {
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; done <- struct{}{} }()
+			fn(i)
+		}()
+	}
+	for i := 0; i < n; i++ {
+		<-done
+	}
+}
