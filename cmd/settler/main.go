@@ -64,11 +64,13 @@ type Main struct {
 	// LookupEnv reads secrets from the environment (default os.LookupEnv).
 	LookupEnv func(string) (string, bool)
 
-	conn   *eventlog.Conn
-	admin  *obs.Admin
-	stop   context.CancelFunc
-	loops  sync.WaitGroup
-	closed bool
+	conn    *eventlog.Conn
+	admin   *obs.Admin
+	closers []func()
+	endLife context.CancelFunc // ends submitters' background work, after the loops
+	stop    context.CancelFunc
+	loops   sync.WaitGroup
+	closed  bool
 }
 
 // NewMain returns a Main with defaults.
@@ -125,7 +127,13 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	life, endLife := context.WithCancel(context.Background())
+	m.endLife = endLife
+	runCtx, stop := context.WithCancel(context.Background())
+	m.stop = stop
 	env := &SubmitterEnv{
+		Life:      life,
+		AtClose:   func(f func()) { m.closers = append(m.closers, f) },
 		File:      f,
 		Registry:  m.Registry,
 		Failover:  failover.NewMetrics(m.Registry),
@@ -165,8 +173,6 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.admin, err = obs.StartAdmin(f.Settler.AdminListen, m.Registry, log); err != nil {
 		return err
 	}
-	runCtx, stop := context.WithCancel(context.Background())
-	m.stop = stop
 	for _, l := range loops {
 		m.loops.Add(1)
 		go func() {
@@ -209,6 +215,12 @@ func (m *Main) Close() error {
 		case <-time.After(grace + 5*time.Second):
 			errs = append(errs, errors.New("settler loops did not stop within the grace period"))
 		}
+	}
+	for _, f := range m.closers {
+		f()
+	}
+	if m.endLife != nil {
+		m.endLife()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -151,9 +151,17 @@ func TestMainEVMRegistration(t *testing.T) {
 	t.Parallel()
 	t.Run("not built in", func(t *testing.T) {
 		m := newTestMain(t, writeConfig(t, "", evmNetwork()))
+		delete(m.Submitters, h402.NamespaceEVM)
 		err := m.Run(context.Background())
 		if !errors.Is(err, ErrEVMNotBuiltIn) || !strings.Contains(err.Error(), "EVM settlement is not built into this binary yet") {
 			t.Fatalf("Run: got %v, want ErrEVMNotBuiltIn", err)
+		}
+	})
+	t.Run("no signing keys", func(t *testing.T) {
+		m := newTestMain(t, writeConfig(t, "", evmNetwork()))
+		err := m.Run(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "no EVM signing keys") {
+			t.Fatalf("Run: got %v, want a missing-keys error", err)
 		}
 	})
 	t.Run("registered constructor", func(t *testing.T) {

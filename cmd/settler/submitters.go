@@ -19,7 +19,7 @@ import (
 )
 
 // ErrEVMNotBuiltIn is Run's error when an EVM network is configured but no
-// EVM submitter is registered in DefaultSubmitters.
+// EVM submitter is registered (a Main whose Submitters leave it out).
 var ErrEVMNotBuiltIn = errors.New("EVM settlement is not built into this binary yet")
 
 // SubmitterEnv is what a submitter constructor may use.
@@ -35,6 +35,12 @@ type SubmitterEnv struct {
 	LookupEnv func(string) (string, bool)
 	// Conn is the event log (JetStream, for example for KV key leases).
 	Conn *eventlog.Conn
+	// Life lives until Close: background work of a submitter (lease
+	// renewal, replacing stuck transactions) runs under it.
+	Life context.Context
+	// AtClose registers work for Close, after the loops have stopped (for
+	// example releasing a signing-key lease).
+	AtClose func(func())
 }
 
 // NewSubmitter builds the submitter of one configured network.
@@ -44,14 +50,7 @@ type NewSubmitter func(ctx context.Context, n *config.Network, env *SubmitterEnv
 func DefaultSubmitters() map[h402.Namespace]NewSubmitter {
 	return map[h402.Namespace]NewSubmitter{
 		h402.NamespaceSolana: newSolanaSubmitter,
-
-		// ── EVM REGISTRATION POINT ─────────────────────────────────────────
-		// Add `h402.NamespaceEVM: newEVMSubmitter,` here once pkg/chains/evm
-		// has its Submitter (and pkg/lease its signing-key leases). The
-		// constructor gets the network, env.File (its settler section and
-		// key settings), env.Failover for evm.Dial, and env.Conn.JS for KV
-		// leases. Until then an EVM network makes Run fail with
-		// ErrEVMNotBuiltIn.
+		h402.NamespaceEVM:    newEVMSubmitter,
 	}
 }
 

@@ -210,7 +210,7 @@ func (s *Service) publish(ctx context.Context, req *h402.Request, pay *chains.Pa
 	if err != nil {
 		return fmt.Errorf("encode requirements: %w", err)
 	}
-	data, err := json.Marshal(acceptedEvent(pay, req.Header, reqJSON, now))
+	data, err := json.Marshal(chains.AcceptedEvent(pay, req.Header, reqJSON, now))
 	if err != nil {
 		return fmt.Errorf("encode accepted event: %w", err)
 	}
@@ -324,32 +324,4 @@ func fingerprint(req *h402.Request) string {
 
 func account(p *chains.Payment) exposure.Account {
 	return exposure.Account{Namespace: p.Namespace, NetworkID: p.NetworkID, Token: p.Token, Payer: p.Payer}
-}
-
-// acceptedEvent builds the event that makes a verified payment durable.
-func acceptedEvent(p *chains.Payment, header string, requirements json.RawMessage, at time.Time) *events.PaymentAccepted {
-	e := &events.PaymentAccepted{
-		Version:      events.PaymentAcceptedVersion,
-		ID:           p.ID,
-		Namespace:    p.Namespace,
-		NetworkID:    p.NetworkID,
-		Type:         p.Type,
-		Token:        p.Token,
-		Payer:        p.Payer,
-		PayTo:        p.PayTo,
-		Amount:       p.Amount.String(),
-		Nonce:        p.Nonce,
-		TxHash:       p.TxHash,
-		Settle:       p.Settle,
-		Payment:      header,
-		Requirements: requirements,
-		AcceptedAt:   at.UTC(),
-	}
-	if !p.ValidAfter.IsZero() {
-		e.ValidAfter = p.ValidAfter.Unix()
-	}
-	if !p.ValidBefore.IsZero() {
-		e.ValidBefore = p.ValidBefore.Unix()
-	}
-	return e
 }

@@ -54,6 +54,12 @@ type Config struct {
 	// come from the H402_SOLANA_FEE_PAYER_KEYS environment variable. Never
 	// write keys into the config file; they are never logged.
 	SolanaFeePayerKeysFile string `yaml:"solanaFeePayerKeysFile"`
+	// EVMSignerKeysFile holds facilitator signing keys for EVM networks, hex,
+	// one per line (blank lines and # comments ignored); keys may also come
+	// from H402_EVM_SIGNER_KEYS. Each settler replica leases one key per
+	// network, so give at least as many keys as replicas. Never write keys
+	// into the config file; they are never logged.
+	EVMSignerKeysFile string `yaml:"evmSignerKeysFile"`
 }
 
 // Default fills unset fields with their defaults.
