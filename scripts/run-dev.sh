@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The main job on embedded defaults: the local chains (EVM dev chain on
-# 127.0.0.1:8545, Solana localnet on 127.0.0.1:8899), then ingest with an
-# embedded JetStream server, all with configs/devnet.yaml. Ctrl-C stops all.
+# 127.0.0.1:8545, Solana localnet on 127.0.0.1:8899), ingest with an
+# embedded JetStream server (clients on 127.0.0.1:4222), and a settler, all
+# with configs/devnet.yaml. The settler signs with the dev chains' well-known
+# LOCAL-ONLY facilitator keys, passed through the environment as a real
+# deployment would pass its own. Ctrl-C stops all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p bin data
-go build -o bin/ ./cmd/devnet ./cmd/ingest
+go build -o bin/ ./cmd/devnet ./cmd/ingest ./cmd/settler
 if [ -f localnet/package-lock.json ] && [ ! -d localnet/node_modules ]; then
   (cd localnet && npm ci --no-audit --no-fund --loglevel=error)
 fi
@@ -34,5 +37,12 @@ wait_port 127.0.0.1 8899 120
 bin/ingest -config configs/devnet.yaml &
 pids+=($!)
 wait_port 127.0.0.1 8402 30
-echo "ingest: http://127.0.0.1:8402 (metrics http://127.0.0.1:9402/metrics); accounts in data/devnet.txt"
+wait_port 127.0.0.1 4222 30
+
+H402_EVM_SIGNER_KEYS=$(awk '/^ *facilitator [0-9]+ /{print $4}' data/devnet.txt | paste -sd, -) \
+H402_SOLANA_FEE_PAYER_KEYS=$(awk '/^ *fee payer [0-9]+ /{print $5}' data/devnet.txt | paste -sd, -) \
+H402_NATS_URL=nats://127.0.0.1:4222 \
+  bin/settler -config configs/devnet.yaml &
+pids+=($!)
+echo "ingest: http://127.0.0.1:8402 (metrics :9402), settler metrics :9403; accounts in data/devnet.txt"
 wait -n "${pids[@]}"

@@ -47,6 +47,34 @@ func Load(path string) (*Config, error) {
 // values with lookup (never in comments or keys, and a value cannot inject YAML
 // structure), rejecting unknown fields, then applies defaults and validates.
 func Parse(b []byte, lookup func(string) (string, bool)) (*Config, error) {
+	expanded, err := ExpandYAML(b, lookup)
+	if err != nil {
+		return nil, err
+	}
+	// Other binaries' sections ride along in the same file; each binary
+	// decodes its own section strictly.
+	var file struct {
+		*Config `yaml:",inline"`
+		Settler yaml.Node `yaml:"settler"`
+		Watcher yaml.Node `yaml:"watcher"`
+	}
+	c := &Config{Verify: DefaultVerify()}
+	file.Config = c
+	if err := DecodeStrict(expanded, &file); err != nil {
+		return nil, err
+	}
+	c.Default()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// ExpandYAML expands ${VAR} and ${VAR:-default} inside the scalar values of
+// a YAML document (never in comments or keys, and a value cannot inject YAML
+// structure) and returns the document re-encoded. An unset variable without
+// a default is an error naming it.
+func ExpandYAML(b []byte, lookup func(string) (string, bool)) ([]byte, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(b, &root); err != nil {
 		return nil, fmt.Errorf("decode yaml: %w", err)
@@ -56,22 +84,24 @@ func Parse(b []byte, lookup func(string) (string, bool)) (*Config, error) {
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("environment variables not set: %s", strings.Join(missing, ", "))
 	}
-	// Re-encode the expanded tree so KnownFields can reject misspelt fields.
-	expanded, err := yaml.Marshal(&root)
+	if root.Kind == 0 {
+		return nil, nil
+	}
+	out, err := yaml.Marshal(&root)
 	if err != nil {
 		return nil, fmt.Errorf("re-encode yaml: %w", err)
 	}
-	c := &Config{Verify: DefaultVerify()}
-	dec := yaml.NewDecoder(bytes.NewReader(expanded))
+	return out, nil
+}
+
+// DecodeStrict decodes YAML into v, refusing fields v does not have.
+func DecodeStrict(b []byte, v any) error {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("decode yaml: %w", err)
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("decode yaml: %w", err)
 	}
-	c.Default()
-	if err := c.Validate(); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return nil
 }
 
 func expandNode(n *yaml.Node, lookup func(string) (string, bool), missing *[]string) {

@@ -208,3 +208,15 @@ func TestExpandTypesPlainScalars(t *testing.T) {
 		t.Errorf("allowOverpay = false, want true from ${OVERPAY}")
 	}
 }
+
+// TestOtherSectionsRideAlong: one file serves every binary; ingest's parse
+// accepts the settler's and watcher's sections and still refuses typos.
+func TestOtherSectionsRideAlong(t *testing.T) {
+	y := validYAML + "settler:\n  batchSize: 10\nwatcher:\n  anything: true\n"
+	if _, err := Parse([]byte(y), env(map[string]string{"EVM_RPC": "http://a"})); err != nil {
+		t.Fatalf("Parse with other binaries' sections: %v", err)
+	}
+	if _, err := Parse([]byte(validYAML+"settlr: {}\n"), env(map[string]string{"EVM_RPC": "http://a"})); err == nil || !strings.Contains(err.Error(), "field settlr not found") {
+		t.Errorf("a misspelt section: err = %v, want field settlr not found", err)
+	}
+}

@@ -1,6 +1,8 @@
 package settler
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -100,16 +102,45 @@ func TestParseFile(t *testing.T) {
 	}{
 		{"unset variable without default", fileYAML, map[string]string{"BATCH": "1"}, "environment variables not set: SOLANA_RPC"},
 		{"unknown settler field", fileYAML + "  batchsize: 3\n", env, "field batchsize not found"},
-		{"unknown top-level field", fileYAML + "watcher: {}\n", env, "field watcher not found"},
+		{"unknown top-level field", fileYAML + "settlr: {}\n", env, "field settlr not found"},
+		{"the watcher section rides along", fileYAML + "watcher: {anything: 1}\n", env, ""},
 		{"invalid settler value", strings.Replace(fileYAML, "ackWait: 10s", "ackWait: 1ms", 1), env, "settler.ackWait"},
 		{"invalid shared value", strings.Replace(fileYAML, "decimals: 9", "decimals: 99", 1), env, "decimals"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := ParseFile([]byte(tt.yaml), func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok })
+			if tt.want == "" {
+				if err != nil {
+					t.Errorf("got %v, want no error", err)
+				}
+				return
+			}
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("got %v, want an error containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestShippedConfigs: every file in configs/ loads as a settler config.
+func TestShippedConfigs(t *testing.T) {
+	files, err := filepath.Glob("../../configs/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no configs/*.yaml: %v", err)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := ParseFile(b, func(string) (string, bool) { return "", false })
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		if c.Settler.BatchSize != 100 {
+			t.Errorf("%s: settler.batchSize = %d, want the file's 100", f, c.Settler.BatchSize)
+		}
 	}
 }

@@ -1,14 +1,9 @@
 package settler
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"regexp"
-	"sort"
-	"strings"
 
 	"gopkg.in/yaml.v3"
 
@@ -20,6 +15,8 @@ import (
 type File struct {
 	config.Config `yaml:",inline"`
 	Settler       Config `yaml:"settler"`
+	// Watcher is the watcher's section of a shared file, read by the watcher.
+	Watcher yaml.Node `yaml:"watcher,omitempty"`
 }
 
 // LoadFile reads a settler config file (see ParseFile).
@@ -40,29 +37,13 @@ func LoadFile(path string) (*File, error) {
 // comments), unknown fields are refused, then both parts get their defaults
 // and are validated.
 func ParseFile(b []byte, lookup func(string) (string, bool)) (*File, error) {
-	var root yaml.Node
-	if err := yaml.Unmarshal(b, &root); err != nil {
-		return nil, fmt.Errorf("decode yaml: %w", err)
-	}
-	missing := map[string]bool{}
-	expandValues(&root, lookup, missing)
-	if len(missing) > 0 {
-		names := make([]string, 0, len(missing))
-		for n := range missing {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		return nil, fmt.Errorf("environment variables not set: %s", strings.Join(names, ", "))
-	}
-	expanded, err := yaml.Marshal(&root)
+	expanded, err := config.ExpandYAML(b, lookup)
 	if err != nil {
-		return nil, fmt.Errorf("re-encode yaml: %w", err)
+		return nil, err
 	}
 	f := &File{Config: config.Config{Verify: config.DefaultVerify()}}
-	dec := yaml.NewDecoder(bytes.NewReader(expanded))
-	dec.KnownFields(true)
-	if err := dec.Decode(f); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("decode yaml: %w", err)
+	if err := config.DecodeStrict(expanded, f); err != nil {
+		return nil, err
 	}
 	f.Config.Default()
 	f.Settler.Default()
@@ -70,36 +51,4 @@ func ParseFile(b []byte, lookup func(string) (string, bool)) (*File, error) {
 		return nil, err
 	}
 	return f, nil
-}
-
-var varRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}`)
-
-// expandValues expands ${VAR} in the scalar values (not keys) under n and
-// collects the names of unset variables that have no default.
-func expandValues(n *yaml.Node, lookup func(string) (string, bool), missing map[string]bool) {
-	if n.Kind == yaml.ScalarNode {
-		if !strings.Contains(n.Value, "${") {
-			return
-		}
-		v, err := config.Expand(n.Value, lookup)
-		if err != nil {
-			for _, m := range varRef.FindAllStringSubmatch(n.Value, -1) {
-				if _, ok := lookup(m[1]); !ok && m[2] == "" {
-					missing[m[1]] = true
-				}
-			}
-			return
-		}
-		n.Value = v
-		if n.Style == 0 {
-			n.Tag = "" // a plain scalar is typed by its expanded text
-		}
-		return
-	}
-	for i, c := range n.Content {
-		if n.Kind == yaml.MappingNode && i%2 == 0 {
-			continue // keys are not expanded
-		}
-		expandValues(c, lookup, missing)
-	}
 }
