@@ -64,6 +64,7 @@ func newEVMSubmitter(ctx context.Context, n *config.Network, env *SubmitterEnv) 
 		Multicall:  multicall,
 		Broadcasts: env.File.Settler.Parallel,
 		CanSign:    l.Check,
+		Metrics:    env.EVMMetrics,
 		Logger:     env.Logger,
 	})
 	if err != nil {

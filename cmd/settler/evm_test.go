@@ -59,6 +59,7 @@ func TestEVMSettlesInBatchesAcrossReplicas(t *testing.T) {
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	var replicas []*Main
 	for _, name := range []string{"s1", "s2"} {
 		m := NewMain()
 		if err := m.ParseFlags([]string{"-config", path}); err != nil {
@@ -79,6 +80,7 @@ func TestEVMSettlesInBatchesAcrossReplicas(t *testing.T) {
 		}
 		cancel()
 		t.Cleanup(func() { _ = m.Close() })
+		replicas = append(replicas, m)
 	}
 	nc, jsc := js.Connect(t)
 	states := settlertest.WatchStates(t, nc)
@@ -141,6 +143,53 @@ func TestEVMSettlesInBatchesAcrossReplicas(t *testing.T) {
 	if got, want := balanceOf(t, chain, payTo), new(big.Int).Add(before, big.NewInt(n*amount)); got.Cmp(want) != 0 {
 		t.Errorf("seller balance %s, want %s: every payment paid exactly once", got, want)
 	}
+
+	// Each replica, on its next head, finds its batches mined and records
+	// their gas per payment.
+	// The metric changes without any event to wait on: poll it, bounded.
+	deadline := time.Now().Add(30 * time.Second)
+	for observed := false; !observed; {
+		observed = true
+		for _, m := range replicas {
+			if count, _ := gasPerPayment(t, m); count == 0 {
+				observed = false
+			}
+		}
+		if !observed && time.Now().After(deadline) {
+			t.Fatal("after 30s: no gas per payment observed by both replicas")
+		}
+		if !observed {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	for _, m := range replicas {
+		count, sum := gasPerPayment(t, m)
+		if mean := sum / float64(count); mean <= 0 || mean > 50_000 {
+			t.Errorf("mean gas per payment %.0f over %d batches, want batched (< 50k; one tx per payment costs ~65k)", mean, count)
+		}
+	}
+}
+
+// gasPerPayment reads the h402_evm_gas_per_payment histogram of a replica.
+func gasPerPayment(t *testing.T, m *Main) (uint64, float64) {
+	t.Helper()
+	families, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "h402_evm_gas_per_payment" {
+			continue
+		}
+		var count uint64
+		var sum float64
+		for _, metric := range f.GetMetric() {
+			count += metric.GetHistogram().GetSampleCount()
+			sum += metric.GetHistogram().GetSampleSum()
+		}
+		return count, sum
+	}
+	return 0, 0
 }
 
 func balanceOf(t *testing.T, chain *evmdev.Chain, who common.Address) *big.Int {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/h402/settlement/pkg/chains/evm"
 	"github.com/h402/settlement/pkg/eventlog"
 	"github.com/h402/settlement/pkg/failover"
 	"github.com/h402/settlement/pkg/h402"
@@ -132,14 +133,15 @@ func (m *Main) Run(ctx context.Context) error {
 	runCtx, stop := context.WithCancel(context.Background())
 	m.stop = stop
 	env := &SubmitterEnv{
-		Life:      life,
-		AtClose:   func(f func()) { m.closers = append(m.closers, f) },
-		File:      f,
-		Registry:  m.Registry,
-		Failover:  failover.NewMetrics(m.Registry),
-		Logger:    log,
-		LookupEnv: m.LookupEnv,
-		Conn:      m.conn,
+		Life:       life,
+		AtClose:    func(f func()) { m.closers = append(m.closers, f) },
+		File:       f,
+		Registry:   m.Registry,
+		Failover:   failover.NewMetrics(m.Registry),
+		EVMMetrics: evm.NewSubmitMetrics(m.Registry),
+		Logger:     log,
+		LookupEnv:  m.LookupEnv,
+		Conn:       m.conn,
 	}
 	metrics := settler.NewMetrics(m.Registry)
 	var loops []*settler.Loop

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/h402/settlement/pkg/chains"
+	"github.com/h402/settlement/pkg/chains/evm"
 	"github.com/h402/settlement/pkg/chains/solana"
 	"github.com/h402/settlement/pkg/config"
 	"github.com/h402/settlement/pkg/eventlog"
@@ -30,7 +31,9 @@ type SubmitterEnv struct {
 	// RPC breaker metrics (register it once per process).
 	Registry prometheus.Registerer
 	Failover *failover.Metrics
-	Logger   *slog.Logger
+	// EVMMetrics are the EVM submitters' series (shared by every EVM network).
+	EVMMetrics *evm.SubmitMetrics
+	Logger     *slog.Logger
 	// LookupEnv reads secrets (private keys) from the environment.
 	LookupEnv func(string) (string, bool)
 	// Conn is the event log (JetStream, for example for KV key leases).

@@ -80,6 +80,9 @@ type SubmitterOptions struct {
 	// AuthorizationUsed event of an authorization used by an unknown
 	// transaction (default DefaultLogLookback).
 	LogLookback uint64
+	// Metrics, when set, receives broadcasts, replacements and gas per
+	// payment (create it once per process with NewSubmitMetrics).
+	Metrics *SubmitMetrics
 	// Broadcasts bounds parallel broadcasts of client-signed transactions
 	// (default DefaultBroadcasts).
 	Broadcasts int

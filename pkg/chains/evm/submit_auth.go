@@ -237,7 +237,7 @@ func (s *Submitter) sendBatch(ctx context.Context, items []authItem, claims chai
 			return nil, fmt.Errorf("before broadcast of %s: %w", rec.Hash, err)
 		}
 	}
-	out, err := s.broadcast(ctx, tx)
+	out, err := s.broadcast(ctx, "batch", tx)
 	switch out {
 	case sentOK:
 		log.Info("batch transaction broadcast", "gas_limit", gas, "gas_estimate_per_payment", est/uint64(len(items)), "fees", fees.String())

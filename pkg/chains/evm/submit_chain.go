@@ -37,8 +37,14 @@ var rejections = []string{
 	"max priority fee per gas higher than max fee per gas", "negative value", "insufficient funds",
 }
 
-// broadcast sends tx and classifies the answer.
-func (s *Submitter) broadcast(ctx context.Context, tx *types.Transaction) (sendOutcome, error) {
+// broadcast sends tx, classifies the answer and counts it under kind.
+func (s *Submitter) broadcast(ctx context.Context, kind string, tx *types.Transaction) (sendOutcome, error) {
+	out, err := s.send(ctx, tx)
+	s.opts.Metrics.broadcast(s.network.CAIP2, kind, out)
+	return out, err
+}
+
+func (s *Submitter) send(ctx context.Context, tx *types.Transaction) (sendOutcome, error) {
 	_, err := failover.Do(ctx, s.pool, "eth_sendRawTransaction", func(ctx context.Context, c *ethclient.Client) (struct{}, error) {
 		return struct{}{}, c.SendTransaction(ctx, tx)
 	})

@@ -82,7 +82,7 @@ func (s *Submitter) sendRaw(ctx context.Context, e *events.PaymentAccepted, clai
 			return nil, fmt.Errorf("before broadcast of %s: %w", rec.Hash, err)
 		}
 	}
-	out, err := s.broadcast(ctx, tx)
+	out, err := s.broadcast(ctx, "raw", tx)
 	switch out {
 	case sentOK:
 		return &rec, nil

@@ -154,7 +154,7 @@ func (s *Submitter) inspect(ctx context.Context, rec *chains.Tx) *txState {
 		st.dead = true
 		return st
 	}
-	out, err := s.broadcast(ctx, st.tx)
+	out, err := s.broadcast(ctx, "rebroadcast", st.tx)
 	switch out {
 	case sentOK:
 		s.opts.Logger.Info("recorded transaction re-broadcast", "tx_hash", rec.Hash, "network", s.network.CAIP2)

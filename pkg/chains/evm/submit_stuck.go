@@ -130,6 +130,7 @@ func (s *Submitter) ReplaceStuck(ctx context.Context, head uint64) ([]Replacemen
 		switch {
 		case nonce < minedNonce:
 			s.tracker.remove(nonce, e.rec.Hash)
+			s.observeMined(ctx, e.rec, len(e.ids))
 			continue
 		case e.at == 0:
 			s.tracker.update(nonce, func(t *tracked) { t.at = head })
@@ -169,7 +170,7 @@ func (s *Submitter) replace(ctx context.Context, e tracked, base *headInfo, head
 	if !ok {
 		log.Warn("stuck transaction cannot be repriced under the fee cap; re-broadcasting it", "fees", e.fees.String())
 		s.tracker.update(e.rec.Nonce, func(t *tracked) { t.at = head })
-		if out, err := s.broadcast(ctx, e.tx); out != sentOK && out != sentNonceTooLow {
+		if out, err := s.broadcast(ctx, "rebroadcast", e.tx); out != sentOK && out != sentNonceTooLow {
 			return nil, fmt.Errorf("re-broadcast stuck %s: %w", e.rec.Hash, err)
 		}
 		return nil, nil
@@ -190,9 +191,10 @@ func (s *Submitter) replace(ctx context.Context, e tracked, base *headInfo, head
 		return nil, fmt.Errorf("record replacement of %s: %w", e.rec.Hash, err)
 	}
 	s.tracker.update(e.rec.Nonce, func(t *tracked) { t.rec, t.tx, t.fees, t.at = rec, tx, fees, head })
-	out, err := s.broadcast(ctx, tx)
+	out, err := s.broadcast(ctx, "replacement", tx)
 	switch out {
 	case sentOK:
+		s.opts.Metrics.replaced(s.network.CAIP2)
 		log.Info("stuck transaction replaced", "replacement", rec.Hash, "fees", fees.String(), "payments", len(e.ids))
 		return &Replacement{PaymentIDs: e.ids, Tx: rec}, nil
 	case sentNonceTooLow:
