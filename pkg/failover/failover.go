@@ -188,3 +188,19 @@ func (m *Metrics) StateGauge() *prometheus.GaugeVec { return m.state }
 
 // CallHistogram exposes the call latency series.
 func (m *Metrics) CallHistogram() *prometheus.HistogramVec { return m.calls }
+
+// Dial builds a pool over urls, in failover order, making each endpoint's
+// client with dial. Endpoints are named rpc0, rpc1, ... so that metrics and
+// logs never carry a URL's credentials.
+func Dial[C any](network string, urls []string, s Settings, dial func(url string) (C, error)) (*Pool[C], error) {
+	names := make([]string, len(urls))
+	clients := make([]C, len(urls))
+	for i, u := range urls {
+		c, err := dial(u)
+		if err != nil {
+			return nil, fmt.Errorf("dial %s rpc[%d]: %w", network, i, err)
+		}
+		names[i], clients[i] = fmt.Sprintf("rpc%d", i), c
+	}
+	return New(network, names, clients, s)
+}

@@ -3,7 +3,6 @@ package evm
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/big"
 	"strings"
 	"time"
@@ -38,19 +37,13 @@ func Dial(ctx context.Context, network *config.Network, s failover.Settings) (*P
 	if s.IsChainAnswer == nil {
 		s.IsChainAnswer = IsChainAnswer
 	}
-	var (
-		names   []string
-		clients []*ethclient.Client
-	)
-	for i, u := range network.RPC {
+	return failover.Dial(network.CAIP2, network.RPC, s, func(u string) (*ethclient.Client, error) {
 		c, err := rpc.DialContext(ctx, u)
 		if err != nil {
-			return nil, fmt.Errorf("dial %s rpc[%d]: %w", network.CAIP2, i, err)
+			return nil, err
 		}
-		names = append(names, fmt.Sprintf("rpc%d", i))
-		clients = append(clients, ethclient.NewClient(c))
-	}
-	return failover.New(network.CAIP2, names, clients, s)
+		return ethclient.NewClient(c), nil
+	})
 }
 
 // IsChainAnswer reports errors that are the chain's answer (a JSON-RPC

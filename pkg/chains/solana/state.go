@@ -28,15 +28,7 @@ func Dial(network *config.Network, s failover.Settings) (*Pool, error) {
 	if s.IsChainAnswer == nil {
 		s.IsChainAnswer = IsChainAnswer
 	}
-	var (
-		names   []string
-		clients []*rpc.Client
-	)
-	for i, u := range network.RPC {
-		names = append(names, fmt.Sprintf("rpc%d", i))
-		clients = append(clients, rpc.New(u))
-	}
-	return failover.New(network.CAIP2, names, clients, s)
+	return failover.Dial(network.CAIP2, network.RPC, s, func(u string) (*rpc.Client, error) { return rpc.New(u), nil })
 }
 
 // IsChainAnswer reports errors that are the chain's answer (a JSON-RPC
