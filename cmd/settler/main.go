@@ -23,6 +23,8 @@ import (
 
 	"github.com/h402/settlement/pkg/chains/evm"
 	"github.com/h402/settlement/pkg/eventlog"
+	"github.com/h402/settlement/pkg/events"
+	"github.com/h402/settlement/pkg/exposure"
 	"github.com/h402/settlement/pkg/failover"
 	"github.com/h402/settlement/pkg/h402"
 	"github.com/h402/settlement/pkg/obs"
@@ -128,6 +130,10 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	exposureKV, err := m.conn.JS.KeyValue(ctx, events.BucketExposure)
+	if err != nil {
+		return fmt.Errorf("exposure bucket: %w", err)
+	}
 	life, endLife := context.WithCancel(context.Background())
 	m.endLife = endLife
 	runCtx, stop := context.WithCancel(context.Background())
@@ -163,6 +169,7 @@ func (m *Main) Run(ctx context.Context) error {
 			NetworkID: n.NetworkID,
 			Submitter: sub,
 			Claims:    claims,
+			Exposure:  exposure.New(exposureKV),
 			Config:    f.Settler,
 			Logger:    log,
 			Metrics:   metrics,

@@ -17,6 +17,7 @@ import (
 	"github.com/h402/settlement/pkg/chains/solana"
 	"github.com/h402/settlement/pkg/config"
 	"github.com/h402/settlement/pkg/events"
+	"github.com/h402/settlement/pkg/exposure"
 	"github.com/h402/settlement/pkg/failover"
 	"github.com/h402/settlement/pkg/settler"
 	"github.com/h402/settlement/pkg/settler/settlertest"
@@ -27,16 +28,17 @@ import (
 // harness is embedded JetStream, the LiteSVM localnet behind a counting RPC
 // front, and a state watcher; loops are settler replicas started on it.
 type harness struct {
-	js      *testenv.JetStream
-	jsc     jetstream.JetStream
-	sol     *settlertest.Solana
-	proxy   *settlertest.RPCProxy
-	network config.Network
-	states  *settlertest.States
-	claims  *settler.Claims
-	cfg     settler.Config
-	reg     *prometheus.Registry
-	metrics *settler.Metrics
+	js       *testenv.JetStream
+	jsc      jetstream.JetStream
+	sol      *settlertest.Solana
+	proxy    *settlertest.RPCProxy
+	network  config.Network
+	states   *settlertest.States
+	claims   *settler.Claims
+	cfg      settler.Config
+	reg      *prometheus.Registry
+	metrics  *settler.Metrics
+	exposure *exposure.Book
 }
 
 func newHarness(t testing.TB) *harness {
@@ -66,6 +68,7 @@ func newHarness(t testing.TB) *harness {
 	h.cfg.Default()
 	h.reg = prometheus.NewRegistry()
 	h.metrics = settler.NewMetrics(h.reg)
+	h.exposure = exposure.New(h.js.KeyValue(t, events.BucketExposure))
 	return h
 }
 
@@ -103,6 +106,7 @@ func (h *harness) start(t testing.TB, wrap func(chains.Submitter) chains.Submitt
 		Submitter: r.sub,
 		Claims:    r.claims,
 		Config:    h.cfg,
+		Exposure:  h.exposure,
 		Logger:    testLogger(t),
 		Metrics:   h.metrics,
 	})

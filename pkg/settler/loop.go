@@ -14,6 +14,7 @@ import (
 
 	"github.com/h402/settlement/pkg/chains"
 	"github.com/h402/settlement/pkg/events"
+	"github.com/h402/settlement/pkg/exposure"
 	"github.com/h402/settlement/pkg/h402"
 )
 
@@ -27,6 +28,10 @@ type Options struct {
 	Claims chains.Claims
 	// Config, with defaults applied (Config.Default).
 	Config Config
+	// Exposure, when set, is where a failed payment's reservation is
+	// released: it will never move funds, so its payer's pending amount must
+	// drop (finalized payments are released by the watcher).
+	Exposure *exposure.Book
 	// Logger and Metrics may be nil.
 	Logger  *slog.Logger
 	Metrics *Metrics

@@ -3,6 +3,7 @@ package settler_test
 import (
 	"context"
 	"errors"
+	"math/big"
 	"slices"
 	"sync"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/h402/settlement/pkg/chains"
 	"github.com/h402/settlement/pkg/config"
 	"github.com/h402/settlement/pkg/events"
+	"github.com/h402/settlement/pkg/exposure"
 	"github.com/h402/settlement/pkg/h402"
 	"github.com/h402/settlement/pkg/settler"
 	"github.com/h402/settlement/pkg/settler/settlertest"
@@ -226,6 +228,16 @@ func TestPaymentsThatCanNeverSettle(t *testing.T) {
 		t.Fatal(err)
 	}
 	poor := h.sol.Accepted(t, settlertest.Pay{Amount: 2_000_000_000_000, FeePayer: true})
+	// Ingest reserved each payer's exposure when it accepted the payment.
+	account := func(e *events.PaymentAccepted) exposure.Account {
+		return exposure.Account{Namespace: e.Namespace, NetworkID: e.NetworkID, Token: e.Token, Payer: e.Payer}
+	}
+	for _, e := range []*events.PaymentAccepted{poor, stale} {
+		amount, _ := e.AmountInt()
+		if err := h.exposure.Reserve(context.Background(), account(e), e.ID, amount, new(big.Int).Lsh(big.NewInt(1), 64)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	r := h.start(t, nil)
 	settlertest.Publish(t, h.jsc, poor, stale)
 	// An accepted subject carrying something that is not an accepted event.
@@ -275,6 +287,9 @@ func TestPaymentsThatCanNeverSettle(t *testing.T) {
 			}
 			if n := r.sub.Calls()[tt.e.ID]; n != 1 {
 				t.Errorf("submitted %d times, want 1 (terminated, no redelivery)", n)
+			}
+			if pending, err := h.exposure.Pending(context.Background(), account(tt.e)); err != nil || pending.Sign() != 0 {
+				t.Errorf("payer's pending exposure after the failure: %v, %v; want 0 (released)", pending, err)
 			}
 		})
 	}

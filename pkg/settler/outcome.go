@@ -143,6 +143,12 @@ func (l *Loop) fail(ctx context.Context, it *item) {
 		l.unstored(it, err)
 		return
 	}
+	if l.o.Exposure != nil {
+		// Idempotent; on error the exposure stays overstated, the safe side.
+		if err := l.o.Exposure.Release(ctx, it.event.ID); err != nil {
+			it.log.Warn("release exposure of a failed payment", "err", err)
+		}
+	}
 	if err := it.msg.TermWithReason(string(reason)); err != nil {
 		it.log.Warn("term failed; the payment will be redelivered and found failed", "err", err)
 	}
