@@ -68,6 +68,7 @@ type Main struct {
 
 	conn    *eventlog.Conn
 	waiters *ingest.Waiters
+	follow  context.CancelFunc // ends the state checkers' head followers
 	ln      net.Listener
 	srv     *http.Server
 	admin   *obs.Admin
@@ -129,6 +130,13 @@ func (m *Main) Run(ctx context.Context) error {
 	states, err := m.stateCheckers(ctx, g)
 	if err != nil {
 		return err
+	}
+	followCtx, follow := context.WithCancel(context.Background())
+	m.follow = follow
+	for _, st := range states {
+		if r, ok := st.Checker.(interface{ Run(context.Context) }); ok {
+			go r.Run(followCtx) // refresh known payers' balances on new heads
+		}
 	}
 	if c.Ingest.SettleWait != "none" {
 		if m.waiters, err = ingest.NewWaiters(m.conn.NC); err != nil {
@@ -251,6 +259,10 @@ func (m *Main) Close() error {
 	if m.waiters != nil {
 		_ = m.waiters.Close()
 		m.waiters = nil
+	}
+	if m.follow != nil {
+		m.follow()
+		m.follow = nil
 	}
 	if m.conn != nil {
 		m.conn.Close()

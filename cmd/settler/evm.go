@@ -79,25 +79,11 @@ func newEVMSubmitter(ctx context.Context, n *config.Network, env *SubmitterEnv) 
 // replaceStuck asks the submitter, on every new head, to replace its
 // transactions that have waited too long.
 func replaceStuck(ctx context.Context, sub *evm.Submitter, pool *evm.Pool, every time.Duration, env *SubmitterEnv) {
-	if every <= 0 {
-		every = time.Second
-	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	var last uint64
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		head, err := failover.Do(ctx, pool, "eth_blockNumber", func(ctx context.Context, c *ethclient.Client) (uint64, error) {
+	chains.FollowHeads(ctx, every, func(ctx context.Context) (uint64, error) {
+		return failover.Do(ctx, pool, "eth_blockNumber", func(ctx context.Context, c *ethclient.Client) (uint64, error) {
 			return c.BlockNumber(ctx)
 		})
-		if err != nil || head == last {
-			continue
-		}
-		last = head
+	}, func(ctx context.Context, head uint64) {
 		reps, err := sub.ReplaceStuck(ctx, head)
 		if err != nil {
 			env.Logger.Warn("replace stuck transactions", "err", err)
@@ -105,7 +91,7 @@ func replaceStuck(ctx context.Context, sub *evm.Submitter, pool *evm.Pool, every
 		for _, r := range reps {
 			env.Logger.Info("stuck transaction replaced", "tx_hash", r.Tx.Hash, "replaces", r.Tx.Replaces, "payments", len(r.PaymentIDs))
 		}
-	}
+	})
 }
 
 // loadEVMKeys reads hex private keys from the key file (one per line, blank

@@ -23,8 +23,10 @@ type Cache[V any] struct {
 }
 
 type cacheEntry[V any] struct {
-	v  V
-	at time.Time
+	v    V
+	at   time.Time                        // when v was loaded
+	used time.Time                        // when v was last asked for
+	load func(context.Context) (V, error) // how to load it again
 }
 
 // NewCache returns a cache keeping values for ttl, at most max of them.
@@ -34,10 +36,15 @@ func NewCache[V any](ttl time.Duration, max int) *Cache[V] {
 
 // Get returns the cached value of key, loading it when absent or stale.
 func (c *Cache[V]) Get(ctx context.Context, key string, load func(context.Context) (V, error)) (V, error) {
+	now := c.now()
 	c.mu.Lock()
 	e, ok := c.entries[key]
+	if ok {
+		e.used = now
+		c.entries[key] = e
+	}
 	c.mu.Unlock()
-	if ok && c.now().Sub(e.at) < c.ttl {
+	if ok && now.Sub(e.at) < c.ttl {
 		return e.v, nil
 	}
 	v, err, _ := c.group.Do(key, func() (any, error) {
@@ -45,7 +52,7 @@ func (c *Cache[V]) Get(ctx context.Context, key string, load func(context.Contex
 		if err != nil {
 			return v, err
 		}
-		c.Put(key, v)
+		c.store(key, v, load)
 		return v, nil
 	})
 	if err != nil {
@@ -55,8 +62,7 @@ func (c *Cache[V]) Get(ctx context.Context, key string, load func(context.Contex
 	return v.(V), nil
 }
 
-// Put stores a value (for example after a head told us it changed).
-func (c *Cache[V]) Put(key string, v V) {
+func (c *Cache[V]) store(key string, v V, load func(context.Context) (V, error)) {
 	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -70,7 +76,46 @@ func (c *Cache[V]) Put(key string, v V) {
 			clear(c.entries)
 		}
 	}
-	c.entries[key] = cacheEntry[V]{v: v, at: now}
+	used := now
+	if old, ok := c.entries[key]; ok {
+		used = old.used
+	}
+	c.entries[key] = cacheEntry[V]{v: v, at: now, used: used, load: load}
+}
+
+// Refresh reloads, with at most parallel loads at once, every entry asked
+// for within maxIdle, and drops the others. Called on each new head, it keeps
+// an active payer's balance fresh, so its payments never wait on a load. A
+// failed reload leaves the entry to expire by its TTL.
+func (c *Cache[V]) Refresh(ctx context.Context, maxIdle time.Duration, parallel int) {
+	now := c.now()
+	type job struct {
+		key  string
+		load func(context.Context) (V, error)
+	}
+	var jobs []job
+	c.mu.Lock()
+	for k, e := range c.entries {
+		if now.Sub(e.used) > maxIdle || e.load == nil {
+			delete(c.entries, k)
+			continue
+		}
+		jobs = append(jobs, job{k, e.load})
+	}
+	c.mu.Unlock()
+	sem := make(chan struct{}, max(1, parallel))
+	var wg sync.WaitGroup
+	for _, j := range jobs {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if v, err := j.load(ctx); err == nil {
+				c.store(j.key, v, j.load)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // Forget drops key, so the next Get loads it.
@@ -80,13 +125,9 @@ func (c *Cache[V]) Forget(key string) {
 	c.mu.Unlock()
 }
 
-// Keys returns the cached keys (to refresh them on a new head).
-func (c *Cache[V]) Keys() []string {
+// Len is the number of cached entries.
+func (c *Cache[V]) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	keys := make([]string, 0, len(c.entries))
-	for k := range c.entries {
-		keys = append(keys, k)
-	}
-	return keys
+	return len(c.entries)
 }

@@ -315,6 +315,20 @@ func (s *StateChecker) nativeBalance(ctx context.Context, owner common.Address) 
 	})
 }
 
+// Run refreshes, on each new head, the cached balances and nonces of the
+// payers seen in the last minute, so their next payments need no RPC. It
+// returns when ctx ends.
+func (s *StateChecker) Run(ctx context.Context) {
+	chains.FollowHeads(ctx, time.Duration(s.network.Finality.PollInterval), func(ctx context.Context) (uint64, error) {
+		return failover.Do(ctx, s.pool, "eth_blockNumber", func(ctx context.Context, c *ethclient.Client) (uint64, error) {
+			return c.BlockNumber(ctx)
+		})
+	}, func(ctx context.Context, _ uint64) {
+		s.balances.Refresh(ctx, time.Minute, 16)
+		s.nonces.Refresh(ctx, time.Minute, 16)
+	})
+}
+
 // ForgetPayer drops a payer's cached balances and nonce, for example when a
 // watcher sees one of its payments land.
 func (s *StateChecker) ForgetPayer(token, payer string) {

@@ -219,6 +219,19 @@ func transferSource(tx *solanago.Transaction) (solanago.PublicKey, bool) {
 	return solanago.PublicKey{}, false
 }
 
+// Run refreshes, on each new slot, the cached balances of the payers seen in
+// the last minute, so their next payments need no balance RPC. It returns
+// when ctx ends.
+func (s *StateChecker) Run(ctx context.Context) {
+	chains.FollowHeads(ctx, time.Duration(s.network.Finality.PollInterval), func(ctx context.Context) (uint64, error) {
+		return failover.Do(ctx, s.pool, "getSlot", func(ctx context.Context, c *rpc.Client) (uint64, error) {
+			return c.GetSlot(ctx, s.opts.Commitment)
+		})
+	}, func(ctx context.Context, _ uint64) {
+		s.balances.Refresh(ctx, time.Minute, 16)
+	})
+}
+
 func (s *StateChecker) checkBroadcast(ctx context.Context, r *chains.Request, p *chains.Payment) (*chains.State, error) {
 	sig, err := solanago.SignatureFromBase58(p.TxHash)
 	if err != nil {
