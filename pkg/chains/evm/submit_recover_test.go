@@ -19,6 +19,9 @@ var errCrash = errors.New("crash before broadcast (test hook)")
 
 func crashBeforeBroadcast(context.Context, chains.Tx) error { return errCrash }
 
+// TestRedeliveryAfterCrashBeforeBroadcast: a settler dies between recording
+// and broadcasting, another between broadcasting and acking, and a third
+// gets the payments after they are mined: one broadcast in all, paid once.
 func TestRedeliveryAfterCrashBeforeBroadcast(t *testing.T) {
 	b := newBench(t, 4)
 	claims := newMemClaims()
@@ -64,6 +67,17 @@ func TestRedeliveryAfterCrashBeforeBroadcast(t *testing.T) {
 	tx, pending, err := b.chain.Client().TransactionByHash(t.Context(), common.HexToHash(recorded.Hash))
 	if err != nil || !pending || tx.Nonce() != recorded.Nonce {
 		t.Fatalf("node: got tx %v pending %v err %v, want the recorded nonce %d pending", tx, pending, err, recorded.Nonce)
+	}
+
+	// Settler 2 dies after its broadcast, before its ack: the payments come
+	// again while the transaction is pending. Nothing is broadcast again.
+	s2b := b.submitter(t, b.pool(t), 0, evm.SubmitterOptions{})
+	res = submit(t, s2b, batch, claims)
+	if hashes := wantSubmitted(t, res); len(hashes) != 1 || hashes[0] != recorded.Hash {
+		t.Fatalf("redelivery while pending: got txs %v, want the recorded %s", hashes, recorded.Hash)
+	}
+	if got := b.rpc.count("eth_sendRawTransaction"); got != 1 {
+		t.Fatalf("redelivery while pending: got %d broadcasts in all, want still 1", got)
 	}
 
 	b.chain.Commit()
