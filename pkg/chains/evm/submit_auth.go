@@ -115,6 +115,12 @@ func (s *Submitter) settleChunk(ctx context.Context, items []authItem, results [
 	for k, it := range items {
 		if verdicts[k] != nil {
 			results[it.idx].Err = verdicts[k]
+			if h402.ReasonOf(verdicts[k], "") == h402.ReasonEVMValidAfter {
+				// The chain's clock has not reached validAfter yet (block time
+				// can lag the clock ingest checked against): not a failure,
+				// only too early. Retried, it settles, or expires and fails then.
+				results[it.idx].Err = &notYetValid{id: it.id, cause: verdicts[k]}
+			}
 			continue
 		}
 		good = append(good, it)
@@ -288,3 +294,17 @@ func allSucceed(res []contracts.Multicall3Result) bool {
 	}
 	return true
 }
+
+// notYetValid is the retryable result of an authorization the chain does
+// not yet consider valid.
+type notYetValid struct {
+	id    string
+	cause error
+}
+
+func (e *notYetValid) Error() string {
+	return "settle " + e.id + ": not yet valid on chain, retry later: " + e.cause.Error()
+}
+
+// Retryable is true: the authorization becomes valid with time.
+func (e *notYetValid) Retryable() bool { return true }

@@ -87,7 +87,7 @@ func TestSubmitBadItems(t *testing.T) {
 		want  h402.Reason
 	}{
 		{"expired", b.authorization(t, payers[1], 1_000, evm.AuthorizationOptions{ValidAfter: now.Add(-2 * time.Hour), ValidBefore: now.Add(-time.Hour)}), h402.ReasonEVMValidBefore},
-		{"not yet valid", b.authorization(t, payers[2], 1_000, evm.AuthorizationOptions{ValidAfter: now.Add(time.Hour), ValidBefore: now.Add(2 * time.Hour)}), h402.ReasonEVMValidAfter},
+		{"not yet valid (retryable: no reason)", b.authorization(t, payers[2], 1_000, evm.AuthorizationOptions{ValidAfter: now.Add(time.Hour), ValidBefore: now.Add(2 * time.Hour)}), ""},
 		{"bad signature", tamper(t, b.authorization(t, payers[3], 1_000, evm.AuthorizationOptions{}), func(a *h402.EVMAuthorizationPayload) {
 			a.Authorization.Value = h402.NewDecimal(big.NewInt(999_999))
 		}), h402.ReasonEVMSignature},
@@ -118,6 +118,13 @@ func TestSubmitBadItems(t *testing.T) {
 			t.Run(bad[k].name, func(t *testing.T) {
 				if r.Tx != nil {
 					t.Fatalf("got tx %s, want none", r.Tx.Hash)
+				}
+				if bad[k].want == "" {
+					var he *h402.Error
+					if r.Err == nil || errors.As(r.Err, &he) {
+						t.Fatalf("got %v, want a retryable error (no *h402.Error: the payment must not fail)", r.Err)
+					}
+					return
 				}
 				wantReason(t, r.ID, r.Err, bad[k].want)
 			})
