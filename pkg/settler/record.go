@@ -91,8 +91,10 @@ func DecodeDeadLetter(b []byte) (*DeadLetter, error) {
 	if d.Version != DeadLetterVersion {
 		return nil, fmt.Errorf("%w: dead letter version %d (this build reads %d)", events.ErrUnknownVersion, d.Version, DeadLetterVersion)
 	}
-	if d.Reason == "" || d.Event == nil && d.Raw == nil {
-		return nil, fmt.Errorf("%w: dead letter lacks a reason or the event", events.ErrMalformed)
+	// The content may be empty (an empty message is dead-lettered as it
+	// is); the reason may not.
+	if d.Reason == "" {
+		return nil, fmt.Errorf("%w: dead letter lacks a reason", events.ErrMalformed)
 	}
 	return &d, nil
 }

@@ -96,7 +96,7 @@ func TestDecodeRecordErrors(t *testing.T) {
 		{"settlement future version", func(b []byte) error { _, err := DecodeSettlement(b); return err }, `{"v":2}`, events.ErrUnknownVersion},
 		{"settlement without payments", func(b []byte) error { _, err := DecodeSettlement(b); return err }, `{"v":1,"namespace":"evm","networkId":"1","txHash":"0x1","payments":[]}`, events.ErrMalformed},
 		{"dead letter without reason", func(b []byte) error { _, err := DecodeDeadLetter(b); return err }, `{"v":1,"event":{}}`, events.ErrMalformed},
-		{"dead letter without event", func(b []byte) error { _, err := DecodeDeadLetter(b); return err }, `{"v":1,"reason":"invalid_payload"}`, events.ErrMalformed},
+		{"dead letter with an empty reason", func(b []byte) error { _, err := DecodeDeadLetter(b); return err }, `{"v":1,"reason":"","raw":"AAE="}`, events.ErrMalformed},
 		{"dead letter future version", func(b []byte) error { _, err := DecodeDeadLetter(b); return err }, `{"v":9}`, events.ErrUnknownVersion},
 	}
 	for _, tt := range tests {
@@ -128,6 +128,7 @@ func FuzzDecodeDeadLetter(f *testing.F) {
 	b, _ := json.Marshal(sampleDeadLetter())
 	f.Add(b)
 	f.Add([]byte(`{"v":1,"reason":"x","raw":"AAE="}`))
+	f.Add([]byte(`{"v":1,"reAson":"0","rAw":""}`)) // once an empty raw that did not survive re-encoding
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d, err := DecodeDeadLetter(b)
 		if err != nil {
