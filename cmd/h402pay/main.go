@@ -108,7 +108,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, 
 		_, err = fmt.Fprintln(stdout, header)
 		return err
 	}
-	return post(ctx, o.post, header, req, stdout)
+	return post(ctx, o.post, header, req, stdout, getenv)
 }
 
 func readRequirements(path string, accept int, stdin io.Reader) (*h402.PaymentRequirements, error) {
@@ -300,7 +300,7 @@ func solanaKey(raw string) (solanago.PrivateKey, error) {
 	return k, nil
 }
 
-func post(ctx context.Context, url, header string, req *h402.PaymentRequirements, stdout io.Writer) error {
+func post(ctx context.Context, url, header string, req *h402.PaymentRequirements, stdout io.Writer, getenv func(string) string) error {
 	body, err := json.Marshal(h402.RequestBody{Payload: header, PaymentRequirements: *req})
 	if err != nil {
 		return err
@@ -310,7 +310,7 @@ func post(ctx context.Context, url, header string, req *h402.PaymentRequirements
 		return err
 	}
 	hr.Header.Set("Content-Type", "application/json")
-	if k := os.Getenv("H402_API_KEY"); k != "" {
+	if k := getenv("H402_API_KEY"); k != "" {
 		hr.Header.Set("X-API-Key", k)
 	}
 	resp, err := http.DefaultClient.Do(hr)

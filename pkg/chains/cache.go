@@ -118,13 +118,6 @@ func (c *Cache[V]) Refresh(ctx context.Context, maxIdle time.Duration, parallel 
 	wg.Wait()
 }
 
-// Forget drops key, so the next Get loads it.
-func (c *Cache[V]) Forget(key string) {
-	c.mu.Lock()
-	delete(c.entries, key)
-	c.mu.Unlock()
-}
-
 // Len is the number of cached entries.
 func (c *Cache[V]) Len() int {
 	c.mu.Lock()

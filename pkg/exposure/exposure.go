@@ -83,6 +83,24 @@ func (b *Book) Reserve(ctx context.Context, a Account, paymentID string, amount,
 	return nil
 }
 
+// Check reports, without reserving, whether amount fits within balance on
+// top of the account's pending sum: nil, or insufficient_funds.
+func (b *Book) Check(ctx context.Context, a Account, amount, balance *big.Int) error {
+	pending, err := b.Pending(ctx, a)
+	if err != nil {
+		return err
+	}
+	if new(big.Int).Add(pending, amount).Cmp(balance) > 0 {
+		return overBalance(balance, amount, pending)
+	}
+	return nil
+}
+
+func overBalance(balance, amount, pending *big.Int) error {
+	return h402.Errorf(h402.ReasonInsufficientFunds,
+		"the payer's balance %s does not cover this payment of %s on top of %s already pending", balance, amount, pending)
+}
+
 // Release gives back the reservation of paymentID. Releasing an unknown or
 // already released payment does nothing.
 func (b *Book) Release(ctx context.Context, paymentID string) error {
@@ -172,8 +190,7 @@ func (b *Book) add(ctx context.Context, key string, delta, limit *big.Int) error
 				ok = false // the cache may be stale: decide on a fresh read
 				continue
 			}
-			return h402.Errorf(h402.ReasonInsufficientFunds,
-				"the payer's balance %s does not cover this payment of %s on top of %s already pending", limit, delta, c.sum)
+			return overBalance(limit, delta, c.sum)
 		}
 		var (
 			rev uint64

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"strings"
 	"time"
 
@@ -145,13 +144,8 @@ func (s *Service) Verify(ctx context.Context, req *h402.Request) *Outcome {
 		return classify(o, h402.Errorf(h402.ReasonPaymentAlreadyUsed, "this payment was already used"))
 	}
 	if held == nil && st.Balance != nil {
-		pending, err := s.book.Pending(ctx, account(pay))
-		if err != nil {
+		if err := s.book.Check(ctx, account(pay), pay.Amount, st.Balance); err != nil {
 			return classify(o, err)
-		}
-		if new(big.Int).Add(pending, pay.Amount).Cmp(st.Balance) > 0 {
-			return classify(o, h402.Errorf(h402.ReasonInsufficientFunds,
-				"the payer's balance %s does not cover this payment of %s on top of %s already pending", st.Balance, pay.Amount, pending))
 		}
 	}
 	return o
@@ -261,10 +255,11 @@ func (s *Service) wait(ctx context.Context, o *Outcome) *Outcome {
 	return o
 }
 
+var stateOrder = map[events.State]int{events.StateAccepted: 0, events.StateBatched: 1, events.StateSubmitted: 2, events.StateConfirmed: 3, events.StateFinalized: 4}
+
 // reached reports whether state is at or past target, or terminal.
 func reached(state, target events.State) bool {
-	order := map[events.State]int{events.StateAccepted: 0, events.StateBatched: 1, events.StateSubmitted: 2, events.StateConfirmed: 3, events.StateFinalized: 4}
-	return state.Terminal() || order[state] >= order[target]
+	return state.Terminal() || stateOrder[state] >= stateOrder[target]
 }
 
 // LatestState returns the last transition of a payment, or nil when it has

@@ -82,10 +82,6 @@ func CheckLoopback(raw string) error {
 	return nil
 }
 
-type signed struct {
-	body []byte
-}
-
 // Run signs cfg.N payments, then sends them.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := CheckLoopback(cfg.URL); err != nil {
@@ -147,7 +143,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 					return
 				}
 				t0 := time.Now()
-				outcome, id := send(ctx, client, cfg, payments[i].body)
+				outcome, id := send(ctx, client, cfg, payments[i])
 				d := time.Since(t0)
 				mu.Lock()
 				rep.Sent++
@@ -187,8 +183,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return rep, nil
 }
 
-func sign(cfg Config) ([]signed, error) {
-	out := make([]signed, cfg.N)
+func sign(cfg Config) ([][]byte, error) {
+	out := make([][]byte, cfg.N)
 	amount := h402.Decimal{Text: strconv.FormatInt(cfg.Amount, 10), Quoted: true}
 	req := h402.PaymentRequirements{
 		Namespace: cfg.Network.Namespace, Scheme: h402.SchemeExact, NetworkID: cfg.Network.NetworkID,
@@ -213,7 +209,7 @@ func sign(cfg Config) ([]signed, error) {
 					return
 				}
 				b, _ := json.Marshal(h402.RequestBody{Payload: header, PaymentRequirements: req})
-				out[i] = signed{body: b}
+				out[i] = b
 			}
 		}(w)
 	}

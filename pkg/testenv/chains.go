@@ -2,7 +2,6 @@ package testenv
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
@@ -92,13 +91,4 @@ func Config(t testing.TB, natsURL string, networks ...config.Network) *config.Co
 		t.Fatalf("test config: %v", err)
 	}
 	return c
-}
-
-// Must fails the test on err.
-func Must[T any](t testing.TB, v T, err error) T {
-	t.Helper()
-	if err != nil {
-		t.Fatal(fmt.Errorf("unexpected error: %w", err))
-	}
-	return v
 }

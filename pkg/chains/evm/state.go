@@ -328,11 +328,3 @@ func (s *StateChecker) Run(ctx context.Context) {
 		s.nonces.Refresh(ctx, time.Minute, 16)
 	})
 }
-
-// ForgetPayer drops a payer's cached balances and nonce, for example when a
-// watcher sees one of its payments land.
-func (s *StateChecker) ForgetPayer(token, payer string) {
-	s.balances.Forget("b." + strings.ToLower(token) + "." + strings.ToLower(payer))
-	s.balances.Forget("native." + strings.ToLower(payer))
-	s.nonces.Forget("n." + strings.ToLower(payer))
-}
