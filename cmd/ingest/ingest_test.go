@@ -74,8 +74,11 @@ func TestEVMPayloadsAccepted(t *testing.T) {
 				t.Errorf("/settle set no X-PAYMENT-RESPONSE header")
 			}
 			ev := acceptedEvent(t, h, id)
-			if ev.ID != id || ev.Payment != tt.header || ev.Settle != (tt.wantType == h402.VerifyTypePayload) {
-				t.Errorf("stored event = %+v; want id %s, the header as sent, settle %v", ev, id, tt.wantType == h402.VerifyTypePayload)
+			if ev.ID != id || ev.Settle != (tt.wantType == h402.VerifyTypePayload) || ev.Version != events.PaymentAcceptedVersion {
+				t.Errorf("stored event = %+v; want id %s, settle %v, version %d", ev, id, tt.wantType == h402.VerifyTypePayload, events.PaymentAcceptedVersion)
+			}
+			if ev.Settle && ev.Authorization == nil && ev.SignedTransaction == "" && ev.Transaction == "" {
+				t.Errorf("stored event %s carries no settlement data", id)
 			}
 			p := get(t, url+"/payments/"+id)
 			if p.Status != 200 || p.str("state") != "accepted" {
@@ -115,8 +118,8 @@ func acceptedEvent(t *testing.T, h *harness, id string) *events.PaymentAccepted 
 }
 
 // TestReplayAcrossReplicas: one payment is accepted once across two ingest
-// replicas sharing one JetStream; the same request repeated is answered the
-// same (idempotent); another encoding of it is refused.
+// replicas sharing one JetStream; the same request repeated, in any
+// encoding, is answered the same (idempotent); /verify of it is refused.
 func TestReplayAcrossReplicas(t *testing.T) {
 	h := newHarness(t, false)
 	_, a := h.ingest("a", nil)
@@ -132,17 +135,25 @@ func TestReplayAcrossReplicas(t *testing.T) {
 	if again.Status != 200 || again.str("paymentId") != first.str("paymentId") || again.Body["success"] != true {
 		t.Errorf("same request on b: %d %v; want the same accepted answer", again.Status, again.Body)
 	}
-	// The same payment in another encoding (URL-safe, unpadded) is a replay.
+	// The same payment in another encoding (URL-safe, unpadded) is the same
+	// payment: /settle repeats its answer, /verify refuses it as used.
 	urlSafe := strings.NewReplacer("+", "-", "/", "_").Replace(strings.TrimRight(header, "="))
 	for _, url := range []string{a, b} {
 		r := post(t, url+"/settle", body(urlSafe, req))
-		if r.Status != 400 || r.str("errorReason") != string(h402.ReasonPaymentAlreadyUsed) {
-			t.Errorf("re-encoded replay on %s: %d %v; want 400 payment_already_used", url, r.Status, r.Body)
+		if r.Status != 200 || r.Body["success"] != true || r.str("paymentId") != first.str("paymentId") {
+			t.Errorf("re-encoded repeat on %s: %d %v; want the first answer", url, r.Status, r.Body)
 		}
 		v := post(t, url+"/verify", body(urlSafe, req))
-		if v.Status != 400 || v.str("invalidReason") != string(h402.ReasonPaymentAlreadyUsed) || v.str("error") == "" {
-			t.Errorf("re-encoded replay /verify on %s: %d %v; want 400 payment_already_used with error", url, v.Status, v.Body)
+		if v.Status != 400 || v.str("invalidReason") != string(h402.ReasonPaymentAlreadyUsed) || v.str("error") == "" || v.str("paymentId") != first.str("paymentId") {
+			t.Errorf("re-encoded replay /verify on %s: %d %v; want 400 payment_already_used with error and paymentId", url, v.Status, v.Body)
 		}
+	}
+	// The same payment for other requirements (another resource) is a replay.
+	other2 := req
+	other2.Description = "another description, same payment"
+	r := post(t, a+"/settle", body(header, other2))
+	if r.Status != 400 || r.str("errorReason") != string(h402.ReasonPaymentAlreadyUsed) || r.str("paymentId") != first.str("paymentId") || r.str("state") != "accepted" {
+		t.Errorf("same payment, other requirements: %d %v; want 400 payment_already_used with the paymentId and state", r.Status, r.Body)
 	}
 }
 

@@ -126,7 +126,11 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("exposure bucket: %w", err)
 	}
-	g := guard.New(replayKV)
+	usedKV, err := m.conn.JS.KeyValue(ctx, events.BucketUsed)
+	if err != nil {
+		return fmt.Errorf("used-payments bucket: %w", err)
+	}
+	g := guard.New(replayKV, usedKV)
 	states, err := m.stateCheckers(ctx, g)
 	if err != nil {
 		return err

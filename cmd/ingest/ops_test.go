@@ -79,7 +79,7 @@ func TestPublishFailureLeavesNothing(t *testing.T) {
 	if s.Status != 200 || s.Body["success"] != true {
 		t.Fatalf("retry after the stream was fixed: %d %v; want accepted", s.Status, s.Body)
 	}
-	held, err := guard.New(replay).Lookup(ctx, s.str("paymentId"))
+	held, err := guard.New(replay, nil).Lookup(ctx, s.str("paymentId"))
 	if err != nil || held == nil {
 		t.Errorf("accepted payment has no replay key: %v", err)
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"math/big"
@@ -98,7 +97,7 @@ func TestEVMSettlesInBatchesAcrossReplicas(t *testing.T) {
 		d := h402.Decimal{Text: "1000", Quoted: true}
 		req := h402.PaymentRequirements{Namespace: h402.NamespaceEVM, Scheme: "exact", NetworkID: network.NetworkID, TokenAddress: token.Address,
 			PayToAddress: payTo.Hex(), AmountRequired: &d, AmountRequiredFormat: h402.FormatSmallestUnit}
-		p, header, err := evm.SignAuthorization(&req, chain.Payers()[i%8], token, now, evm.AuthorizationOptions{ValidAfter: now.Add(-time.Minute), ValidBefore: now.Add(30 * time.Minute)})
+		p, _, err := evm.SignAuthorization(&req, chain.Payers()[i%8], token, now, evm.AuthorizationOptions{ValidAfter: now.Add(-time.Minute), ValidBefore: now.Add(30 * time.Minute)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,8 +105,11 @@ func TestEVMSettlesInBatchesAcrossReplicas(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		reqJSON, _ := json.Marshal(req)
-		accepted = append(accepted, chains.AcceptedEvent(pay, header, reqJSON, now))
+		e, err := chains.AcceptedEvent(pay, p, req.Resource, "", now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		accepted = append(accepted, e)
 		ids = append(ids, pay.ID)
 	}
 	before := balanceOf(t, chain, payTo)

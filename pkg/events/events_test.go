@@ -8,6 +8,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -26,8 +27,13 @@ func TestSubjects(t *testing.T) {
 		want    string
 		wantErr string
 	}{
-		{"accepted evm", func() (string, error) { return PaymentAcceptedSubject(h402.NamespaceEVM, "8453") }, "payments.accepted.evm.8453", ""},
-		{"accepted solana", func() (string, error) { return PaymentAcceptedSubject(h402.NamespaceSolana, "devnet") }, "payments.accepted.solana.devnet", ""},
+		{"accepted evm", func() (string, error) {
+			return PaymentAcceptedSubject(h402.NamespaceEVM, "8453", "evm.8453.auth.0xt.0xf.0x01")
+		}, "payments.accepted.evm.8453.auth.0xt.0xf.0x01", ""},
+		{"accepted solana", func() (string, error) {
+			return PaymentAcceptedSubject(h402.NamespaceSolana, "devnet", "solana.devnet.msg.ab")
+		}, "payments.accepted.solana.devnet.msg.ab", ""},
+		{"accepted id of another network refused", func() (string, error) { return PaymentAcceptedSubject(h402.NamespaceEVM, "8453", "evm.1.auth.x") }, "", "does not start with evm.8453"},
 		{"dead", func() (string, error) { return PaymentDeadSubject(h402.NamespaceEVM, "1337") }, "payments.dead.evm.1337", ""},
 		{"submitted", func() (string, error) { return SettlementSubmittedSubject(h402.NamespaceEVM, "1337") }, "settlements.submitted.evm.1337", ""},
 		{"receipt lowercases evm payTo", func() (string, error) {
@@ -37,8 +43,8 @@ func TestSubjects(t *testing.T) {
 			return ReceiptSubject("9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin", h402.NamespaceSolana, "mainnet")
 		}, "receipts.9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin.solana.mainnet", ""},
 		{"wildcard injection refused", func() (string, error) { return ReceiptSubject("a.>", h402.NamespaceSolana, "mainnet") }, "", "outside [A-Za-z0-9_-]"},
-		{"star refused", func() (string, error) { return PaymentAcceptedSubject(h402.NamespaceEVM, "*") }, "", "outside"},
-		{"empty refused", func() (string, error) { return PaymentAcceptedSubject(h402.NamespaceEVM, "") }, "", "is empty"},
+		{"star refused", func() (string, error) { return PaymentAcceptedSubject(h402.NamespaceEVM, "*", "evm.*.x") }, "", "outside"},
+		{"empty refused", func() (string, error) { return PaymentAcceptedSubject(h402.NamespaceEVM, "", "evm..x") }, "", "is empty"},
 		{"space refused", func() (string, error) { return StateSubject(h402.NamespaceEVM, "84 53", "a.b") }, "", "outside"},
 		{"state of one payment", func() (string, error) { return StateSubject(h402.NamespaceEVM, "8453", "evm.8453.hash.0xab") }, "payments.state.evm.8453.evm.8453.hash.0xab", ""},
 		{"payment id wildcard refused", func() (string, error) { return StateSubject(h402.NamespaceEVM, "8453", "evm.>") }, "", "outside"},
@@ -89,22 +95,28 @@ func TestCanMove(t *testing.T) {
 func samplePayment() *PaymentAccepted {
 	nonce := "0x" + strings.Repeat("ab", 32)
 	return &PaymentAccepted{
-		Version:      PaymentAcceptedVersion,
-		ID:           "evm.8453.auth.0x833589fcd6edb6e08f4c7c32d4f71b54bda02913.0x1111111111111111111111111111111111111111." + nonce,
-		Namespace:    h402.NamespaceEVM,
-		NetworkID:    "8453",
-		Type:         h402.TypeAuthorization,
-		Token:        "0x833589fcd6edb6e08f4c7c32d4f71b54bda02913",
-		Payer:        "0x1111111111111111111111111111111111111111",
-		PayTo:        "0x2222222222222222222222222222222222222222",
-		Amount:       "10000",
-		Nonce:        nonce,
-		ValidAfter:   1764000000,
-		ValidBefore:  1764000060,
-		Settle:       true,
-		Payment:      "eyJoNDAyVmVyc2lvbiI6MX0=",
-		Requirements: json.RawMessage(`{"namespace":"evm","networkId":"8453"}`),
-		AcceptedAt:   time.Date(2026, 11, 24, 4, 0, 0, 0, time.UTC),
+		Version:     PaymentAcceptedVersion,
+		ID:          "evm.8453.auth.0x833589fcd6edb6e08f4c7c32d4f71b54bda02913.0x1111111111111111111111111111111111111111." + nonce,
+		Namespace:   h402.NamespaceEVM,
+		NetworkID:   "8453",
+		Type:        h402.TypeAuthorization,
+		Token:       "0x833589fcd6edb6e08f4c7c32d4f71b54bda02913",
+		Payer:       "0x1111111111111111111111111111111111111111",
+		PayTo:       "0x2222222222222222222222222222222222222222",
+		Amount:      "10000",
+		Nonce:       nonce,
+		ValidAfter:  1764000000,
+		ValidBefore: 1764000060,
+		Settle:      true,
+		Authorization: &EVMAuthorization{
+			From: "0x1111111111111111111111111111111111111111", To: "0x2222222222222222222222222222222222222222",
+			Value: "10000", ValidAfter: "1764000000", ValidBefore: "1764000060", Nonce: nonce,
+			Signature: "0x" + strings.Repeat("11", 64) + "1b",
+		},
+		Resource:    "https://api.example/report",
+		Request:     "00112233445566778899aabbccddeeff",
+		Idempotency: "order-42",
+		AcceptedAt:  time.Date(2026, 11, 24, 4, 0, 0, 0, time.UTC),
 	}
 }
 
@@ -133,13 +145,70 @@ func golden(t *testing.T, name string, v any) []byte {
 
 func TestGoldenPaymentAccepted(t *testing.T) {
 	want := samplePayment()
-	b := golden(t, "payment_accepted_v1.json", want)
+	b := golden(t, "payment_accepted_v2.json", want)
 	got, err := DecodePaymentAccepted(b)
 	if err != nil {
 		t.Fatalf("decode golden: %v", err)
 	}
-	if got.ID != want.ID || got.Amount != "10000" || got.ValidBefore != 1764000060 || !got.AcceptedAt.Equal(want.AcceptedAt) {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("round trip: got %+v, want %+v", got, want)
+	}
+}
+
+// A version 1 event (which carried the client's X-PAYMENT text) written
+// before an upgrade is still settled: it decodes into the same settlement
+// data a version 2 event carries.
+func TestDecodeVersion1Upgrades(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "payment_accepted_v1.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodePaymentAccepted(b)
+	if err != nil {
+		t.Fatalf("decode v1: %v", err)
+	}
+	want := samplePayment().Authorization
+	if got.Version != PaymentAcceptedVersion || got.Authorization == nil || *got.Authorization != *want || got.Resource != "https://api.example/report" {
+		t.Errorf("v1 upgrade: got version %d, authorization %+v, resource %q; want %d, %+v, the header's resource", got.Version, got.Authorization, got.Resource, PaymentAcceptedVersion, want)
+	}
+}
+
+func TestSetPayloadBounds(t *testing.T) {
+	base := func() *PaymentAccepted {
+		e := samplePayment()
+		e.Authorization = nil
+		return e
+	}
+	sol := func(tx string) *h402.PaymentPayload {
+		return &h402.PaymentPayload{H402Version: 1, Scheme: "exact", Namespace: h402.NamespaceSolana, NetworkID: "devnet",
+			Payload: &h402.SolanaSignTransactionPayload{Type: h402.TypeSignTransaction, Transaction: tx}}
+	}
+	e := base()
+	e.Type = h402.TypeSignTransaction
+	if err := e.SetPayload(sol(strings.Repeat("A", MaxSolanaTransactionLen+4))); !errors.Is(err, ErrMalformed) {
+		t.Errorf("oversize Solana transaction: err = %v, want ErrMalformed", err)
+	}
+	e = base()
+	e.Type = h402.TypeSignTransaction
+	if err := e.SetPayload(sol(strings.Repeat("A", 100))); err != nil {
+		t.Errorf("Solana transaction within bounds: %v", err)
+	}
+	e = base()
+	e.Type = h402.TypeSignedTransaction
+	big := &h402.PaymentPayload{H402Version: 1, Scheme: "exact", Namespace: h402.NamespaceEVM, NetworkID: "8453",
+		Payload: &h402.EVMSignedTransactionPayload{Type: h402.TypeSignedTransaction, SignedTransaction: "0x" + strings.Repeat("ab", 5000)}}
+	if err := e.SetPayload(big); !errors.Is(err, ErrMalformed) {
+		t.Errorf("oversize EVM transaction: err = %v, want ErrMalformed", err)
+	}
+	e = samplePayment()
+	e.Resource = strings.Repeat("r", MaxResourceLen+1)
+	if _, err := e.Encode(); !errors.Is(err, ErrMalformed) {
+		t.Errorf("oversize resource: err = %v, want ErrMalformed", err)
+	}
+	e = samplePayment()
+	e.Authorization.Signature = "0x" + strings.Repeat("11", 66) // not 65 bytes
+	if _, err := e.Encode(); !errors.Is(err, ErrMalformed) {
+		t.Errorf("long signature: err = %v, want ErrMalformed", err)
 	}
 }
 
@@ -176,7 +245,12 @@ func TestDecodeErrors(t *testing.T) {
 		want error
 	}{
 		{"not json", []byte("{"), ErrMalformed},
-		{"future version", edit(func(m map[string]any) { m["v"] = 2 }), ErrUnknownVersion},
+		{"future version", edit(func(m map[string]any) { m["v"] = 3 }), ErrUnknownVersion},
+		{"no authorization", edit(func(m map[string]any) { delete(m, "authorization") }), ErrMalformed},
+		{"client broadcast without hash", edit(func(m map[string]any) { m["settle"] = false }), ErrMalformed},
+		{"uppercase nonce", edit(func(m map[string]any) {
+			m["authorization"].(map[string]any)["nonce"] = "0x" + strings.Repeat("AB", 32)
+		}), ErrMalformed},
 		{"no version", edit(func(m map[string]any) { delete(m, "v") }), ErrUnknownVersion},
 		{"no id", edit(func(m map[string]any) { delete(m, "id") }), ErrMalformed},
 		{"negative amount", edit(func(m map[string]any) { m["amount"] = "-5" }), ErrMalformed},
@@ -232,7 +306,7 @@ func TestEnsureIdempotent(t *testing.T) {
 	if info.Config.Retention != jetstream.LimitsPolicy || info.Config.Duplicates != cfg.Duplicates || info.Config.Storage != jetstream.FileStorage {
 		t.Errorf("PAYMENTS config = retention %v dup %v storage %v; want limits, %v, file", info.Config.Retention, info.Config.Duplicates, info.Config.Storage, cfg.Duplicates)
 	}
-	subj, _ := PaymentAcceptedSubject(h402.NamespaceEVM, "1337")
+	subj, _ := PaymentAcceptedSubject(h402.NamespaceEVM, "1337", "evm.1337.auth.a.b.c")
 	if _, err := js.Publish(ctx, subj, []byte("{}")); err != nil {
 		t.Errorf("publish to %s after Ensure: %v", subj, err)
 	}
@@ -252,6 +326,9 @@ func FuzzDecodePaymentAccepted(f *testing.F) {
 	b, _ := json.Marshal(samplePayment())
 	f.Add(b)
 	f.Add([]byte(`{"v":1}`))
+	if v1, err := os.ReadFile(filepath.Join("testdata", "payment_accepted_v1.json")); err == nil {
+		f.Add(v1)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := DecodePaymentAccepted(b)
 		if err != nil {

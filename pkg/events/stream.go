@@ -14,6 +14,7 @@ const (
 	StreamSettlements = "SETTLEMENTS"
 	StreamReceipts    = "RECEIPTS"
 	BucketReplay      = "h402_replay"
+	BucketUsed        = "h402_used"
 	BucketExposure    = "h402_exposure"
 )
 
@@ -80,6 +81,19 @@ func (c StreamsConfig) ReplayBucket() jetstream.KeyValueConfig {
 	}
 }
 
+// UsedBucket remembers for good the replay keys of client-broadcast
+// payments: a transaction already on chain stays a valid transfer for ever,
+// so its key must never expire (PROTOCOL.md §4). Written with Create.
+func (c StreamsConfig) UsedBucket() jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{
+		Bucket:      BucketUsed,
+		Description: "replay keys of client-broadcast payments, kept for good",
+		Storage:     c.storage(),
+		Replicas:    c.Replicas,
+		History:     1,
+	}
+}
+
 // ExposureBucket holds each payer's pending amount per token, updated with
 // compare-and-set.
 func (c StreamsConfig) ExposureBucket() jetstream.KeyValueConfig {
@@ -100,7 +114,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, c StreamsConfig) error 
 			return fmt.Errorf("ensure stream %s: %w", sc.Name, err)
 		}
 	}
-	for _, kc := range []jetstream.KeyValueConfig{c.ReplayBucket(), c.ExposureBucket()} {
+	for _, kc := range []jetstream.KeyValueConfig{c.ReplayBucket(), c.UsedBucket(), c.ExposureBucket()} {
 		if _, err := js.CreateOrUpdateKeyValue(ctx, kc); err != nil {
 			return fmt.Errorf("ensure bucket %s: %w", kc.Bucket, err)
 		}

@@ -38,10 +38,33 @@ func subject(parts ...string) (string, error) {
 	return strings.Join(parts, "."), nil
 }
 
-// PaymentAcceptedSubject is where ingest publishes accepted payments:
-// payments.accepted.<namespace>.<networkId>.
-func PaymentAcceptedSubject(ns h402.Namespace, networkID string) (string, error) {
-	return subject(rootPayments, "accepted", string(ns), networkID)
+// PaymentAcceptedSubject is where ingest publishes one accepted payment:
+// payments.accepted.<payment id>. Payment ids start with
+// <namespace>.<networkId>, so a network's accepted payments match
+// PaymentAcceptedFilters, and the stream's last message on this subject
+// tells whether a payment's accepted event is stored, without a dedup window.
+func PaymentAcceptedSubject(ns h402.Namespace, networkID, paymentID string) (string, error) {
+	if _, err := subject(rootPayments, "accepted", string(ns), networkID); err != nil {
+		return "", err
+	}
+	if err := CheckPaymentID(paymentID); err != nil {
+		return "", err
+	}
+	if !strings.HasPrefix(paymentID, string(ns)+"."+networkID+".") {
+		return "", fmt.Errorf("payment id %q does not start with %s.%s", paymentID, ns, networkID)
+	}
+	return rootPayments + ".accepted." + paymentID, nil
+}
+
+// PaymentAcceptedFilters match a network's accepted payments: the subjects
+// of this version, and payments.accepted.<namespace>.<networkId> where
+// earlier versions published.
+func PaymentAcceptedFilters(ns h402.Namespace, networkID string) ([]string, error) {
+	base, err := subject(rootPayments, "accepted", string(ns), networkID)
+	if err != nil {
+		return nil, err
+	}
+	return []string{base, base + ".>"}, nil
 }
 
 // PaymentDeadSubject is the dead-letter subject of a network's payments:

@@ -14,16 +14,29 @@ import (
 // Claim is what the guard stores under a replay key.
 type Claim struct {
 	// Fingerprint identifies the exact request that claimed the key (a hash
-	// of the X-PAYMENT bytes and the requirement), so that a retry of the same
-	// request can be told from another payment with the same key.
-	Fingerprint string    `json:"fp"`
+	// of the canonical payment and the requirement), so that a retry of the
+	// same request can be told from another request with the same key.
+	Fingerprint string `json:"fp"`
+	// Idempotency is the seller's Idempotency-Key (or x402 v2
+	// payment-identifier) of the claiming request, empty when it had none.
+	Idempotency string    `json:"idem,omitempty"`
 	At          time.Time `json:"at"`
 	// Replica is the ingest replica that claimed the key.
 	Replica string `json:"replica,omitempty"`
+	// Permanent claims never expire: client-broadcast payments, whose
+	// transaction stays a valid transfer for ever.
+	Permanent bool `json:"permanent,omitempty"`
+}
+
+// Same reports whether a request with this fingerprint and idempotency key
+// is the one that made the claim.
+func (c Claim) Same(fingerprint, idempotency string) bool {
+	return c.Fingerprint == fingerprint && c.Idempotency == idempotency
 }
 
 // Held is returned by Acquire when the key is already claimed.
 type Held struct {
+	Key      string
 	Claim    Claim
 	Revision uint64
 }
@@ -32,62 +45,111 @@ func (h *Held) Error() string {
 	return fmt.Sprintf("replay key claimed at %s", h.Claim.At.Format(time.RFC3339))
 }
 
-// Guard claims replay keys.
+// ErrNoUsedBucket is returned for a permanent claim on a guard without the
+// bucket that keeps keys for good.
+var ErrNoUsedBucket = errors.New("guard: no bucket for permanent replay keys")
+
+// Guard claims replay keys: in the replay bucket (whose TTL outlives any
+// payment's validity) or, for permanent claims, in the used bucket (no TTL).
 type Guard struct {
-	kv jetstream.KeyValue
+	replay jetstream.KeyValue
+	used   jetstream.KeyValue
 }
 
-// New returns a guard over the replay bucket.
-func New(kv jetstream.KeyValue) *Guard { return &Guard{kv: kv} }
+// New returns a guard over the replay bucket and the bucket of permanent
+// keys (nil refuses permanent claims).
+func New(replay, used jetstream.KeyValue) *Guard { return &Guard{replay: replay, used: used} }
+
+func (g *Guard) bucket(permanent bool) (jetstream.KeyValue, error) {
+	if !permanent {
+		return g.replay, nil
+	}
+	if g.used == nil {
+		return nil, ErrNoUsedBucket
+	}
+	return g.used, nil
+}
 
 // Acquire claims key. It returns the claim's revision, or a *Held error
 // (reason payment_already_used) when another request claimed it first.
 func (g *Guard) Acquire(ctx context.Context, key string, c Claim) (uint64, error) {
+	kv, err := g.bucket(c.Permanent)
+	if err != nil {
+		return 0, err
+	}
 	b, err := json.Marshal(c)
 	if err != nil {
 		return 0, err
 	}
-	rev, err := g.kv.Create(ctx, key, b)
+	rev, err := kv.Create(ctx, key, b)
 	if err == nil {
 		return rev, nil
 	}
 	if !errors.Is(err, jetstream.ErrKeyExists) {
 		return 0, fmt.Errorf("claim replay key %s: %w", key, err)
 	}
-	entry, gerr := g.kv.Get(ctx, key)
+	held, gerr := g.get(ctx, kv, key)
 	if gerr != nil {
-		if errors.Is(gerr, jetstream.ErrKeyNotFound) {
-			// Released between our Create and Get: let the caller retry.
-			return 0, fmt.Errorf("claim replay key %s: released concurrently: %w", key, err)
-		}
-		return 0, fmt.Errorf("read replay key %s: %w", key, gerr)
+		return 0, gerr
 	}
-	held := &Held{Revision: entry.Revision()}
-	_ = json.Unmarshal(entry.Value(), &held.Claim)
+	if held == nil {
+		// Released between our Create and Get: let the caller retry.
+		return 0, fmt.Errorf("claim replay key %s: released concurrently: %w", key, err)
+	}
 	return 0, &h402.Error{Reason: h402.ReasonPaymentAlreadyUsed, Message: "this payment was already used", Err: held}
 }
 
 // Release gives a key back, only if it still holds our revision. Ingest
-// releases a key when it could not make the payment durable, so the buyer can
-// retry the same payment.
-func (g *Guard) Release(ctx context.Context, key string, revision uint64) error {
-	err := g.kv.Delete(ctx, key, jetstream.LastRevision(revision))
+// releases a key when it knows the payment was not made durable, so the
+// buyer can retry the same payment.
+func (g *Guard) Release(ctx context.Context, key string, c Claim, revision uint64) error {
+	kv, err := g.bucket(c.Permanent)
+	if err != nil {
+		return err
+	}
+	err = kv.Delete(ctx, key, jetstream.LastRevision(revision))
 	if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return fmt.Errorf("release replay key %s: %w", key, err)
 	}
 	return nil
 }
 
+// Transfer hands a key this request holds (at revision) to another claim,
+// with compare-and-set: used when the payment turns out to be stored for
+// another request, so that request's retry is recognised.
+func (g *Guard) Transfer(ctx context.Context, key string, to Claim, revision uint64) error {
+	kv, err := g.bucket(to.Permanent)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(to)
+	if err != nil {
+		return err
+	}
+	if _, err := kv.Update(ctx, key, b, revision); err != nil {
+		return fmt.Errorf("transfer replay key %s: %w", key, err)
+	}
+	return nil
+}
+
 // Lookup returns the claim of key, or nil when nobody holds it.
 func (g *Guard) Lookup(ctx context.Context, key string) (*Held, error) {
-	entry, err := g.kv.Get(ctx, key)
+	h, err := g.get(ctx, g.replay, key)
+	if err != nil || h != nil || g.used == nil {
+		return h, err
+	}
+	return g.get(ctx, g.used, key)
+}
+
+func (g *Guard) get(ctx context.Context, kv jetstream.KeyValue, key string) (*Held, error) {
+	entry, err := kv.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read replay key %s: %w", key, err)
 	}
-	h := &Held{Revision: entry.Revision()}
+	h := &Held{Key: key, Revision: entry.Revision()}
 	if err := json.Unmarshal(entry.Value(), &h.Claim); err != nil {
 		return nil, fmt.Errorf("replay key %s holds an unreadable claim: %w", key, err)
 	}

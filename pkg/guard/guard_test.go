@@ -13,8 +13,8 @@ import (
 
 func TestAcquireAcrossReplicas(t *testing.T) {
 	env := testenv.StartJetStream(t)
-	a := guard.New(env.KeyValue(t, events.BucketReplay)) // replica A's connection
-	b := guard.New(env.KeyValue(t, events.BucketReplay)) // replica B's connection
+	a := guard.New(env.KeyValue(t, events.BucketReplay), env.KeyValue(t, events.BucketUsed)) // replica A's connection
+	b := guard.New(env.KeyValue(t, events.BucketReplay), env.KeyValue(t, events.BucketUsed)) // replica B's connection
 	ctx := context.Background()
 	key := "evm.1337.auth.0xt.0xf.0x01"
 
@@ -32,11 +32,11 @@ func TestAcquireAcrossReplicas(t *testing.T) {
 	}
 
 	// A stale release (wrong revision) must not free the key.
-	_ = b.Release(ctx, key, revA+100)
+	_ = b.Release(ctx, key, guard.Claim{}, revA+100)
 	if h, err := a.Lookup(ctx, key); err != nil || h == nil || h.Claim.Fingerprint != "fp-a" {
 		t.Fatalf("after a release with a wrong revision: Lookup = %+v, %v; want A's claim kept", h, err)
 	}
-	if err := a.Release(ctx, key, revA); err != nil {
+	if err := a.Release(ctx, key, guard.Claim{}, revA); err != nil {
 		t.Fatalf("A Release: %v", err)
 	}
 	if h, err := b.Lookup(ctx, key); err != nil || h != nil {
@@ -52,7 +52,7 @@ func TestAcquireRace(t *testing.T) {
 	const replicas = 4
 	guards := make([]*guard.Guard, replicas)
 	for i := range guards {
-		guards[i] = guard.New(env.KeyValue(t, events.BucketReplay))
+		guards[i] = guard.New(env.KeyValue(t, events.BucketReplay), env.KeyValue(t, events.BucketUsed))
 	}
 	results := make(chan error, replicas)
 	for _, g := range guards {
@@ -73,5 +73,37 @@ func TestAcquireRace(t *testing.T) {
 	}
 	if wins != 1 {
 		t.Fatalf("%d replicas acquired one key, want exactly 1", wins)
+	}
+}
+
+func TestPermanentClaims(t *testing.T) {
+	env := testenv.StartJetStream(t)
+	g := guard.New(env.KeyValue(t, events.BucketReplay), env.KeyValue(t, events.BucketUsed))
+	ctx := context.Background()
+	key := "evm.1337.hash.0xabc"
+	if _, err := g.Acquire(ctx, key, guard.Claim{Fingerprint: "fp", Permanent: true}); err != nil {
+		t.Fatalf("Acquire permanent: %v", err)
+	}
+	// The key lives in the bucket without a TTL, and Lookup finds it there.
+	used := env.KeyValue(t, events.BucketUsed)
+	if _, err := used.Get(ctx, key); err != nil {
+		t.Fatalf("permanent key not in %s: %v", events.BucketUsed, err)
+	}
+	st, err := used.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.TTL() != 0 {
+		t.Errorf("bucket %s TTL: got %s, want none (client-broadcast payments are remembered for good)", events.BucketUsed, st.TTL())
+	}
+	if h, err := g.Lookup(ctx, key); err != nil || h == nil || !h.Claim.Permanent {
+		t.Fatalf("Lookup = %+v, %v; want the permanent claim", h, err)
+	}
+	if _, err := g.Acquire(ctx, key, guard.Claim{Fingerprint: "other", Permanent: true}); h402.ReasonOf(err, "") != h402.ReasonPaymentAlreadyUsed {
+		t.Fatalf("second Acquire: %v, want payment_already_used", err)
+	}
+	noUsed := guard.New(env.KeyValue(t, events.BucketReplay), nil)
+	if _, err := noUsed.Acquire(ctx, "evm.1337.hash.0xdef", guard.Claim{Permanent: true}); err == nil {
+		t.Fatal("a permanent claim without the used bucket was accepted")
 	}
 }

@@ -33,6 +33,7 @@ const (
 // Reasons of our own, where the reference's are too coarse.
 const (
 	ReasonPaymentAlreadyUsed     Reason = "payment_already_used"
+	ReasonInvalidIdempotencyKey  Reason = "invalid_idempotency_key"
 	ReasonNonceAlreadyUsed       Reason = "nonce_already_used"
 	ReasonTokenNotSupported      Reason = "token_not_supported"
 	ReasonPayloadTooLarge        Reason = "payload_too_large"

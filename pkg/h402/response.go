@@ -21,6 +21,10 @@ type VerifyResponse struct {
 	Payer         string `json:"payer,omitempty"`
 	TxHash        string `json:"txHash,omitempty"`
 	Type          string `json:"type,omitempty"`
+	// PaymentID and State name the payment that already used this replay
+	// key (payment_already_used), so an honest seller can look it up.
+	PaymentID string `json:"paymentId,omitempty"`
+	State     string `json:"state,omitempty"`
 }
 
 // SettleResponse answers POST /settle and is the X-PAYMENT-RESPONSE header's content.

@@ -167,6 +167,9 @@ func (h *handler) verify(w *statusWriter, r *http.Request) {
 		v.InvalidReason = h402.ReasonOf(o.Err, h402.ReasonUnexpectedVerifyError)
 		v.ErrorMessage = h402.MessageOf(o.Err)
 		w.outcome = string(v.InvalidReason)
+		if v.InvalidReason == h402.ReasonPaymentAlreadyUsed && o.Payment != nil {
+			v.PaymentID, v.State = o.Payment.ID, string(o.State)
+		}
 		if req.Dialect == h402.DialectH402 {
 			code = http.StatusBadRequest // h402: an invalid payment is a 400 carrying {error}
 		}
@@ -189,8 +192,12 @@ func (h *handler) settle(w *statusWriter, r *http.Request) {
 	req, status, err := h.readRequest(w, r)
 	o := &Outcome{}
 	if err == nil {
-		o = h.svc.Settle(r.Context(), req)
-	} else {
+		var idem string
+		if idem, err = req.IdempotencyKey(r.Header.Get(h402.HeaderIdempotencyKey)); err == nil {
+			o = h.svc.Settle(r.Context(), req, idem)
+		}
+	}
+	if err != nil {
 		classify(o, err)
 	}
 	if o.Err != nil && o.Retryable {
@@ -211,6 +218,9 @@ func (h *handler) settle(w *statusWriter, r *http.Request) {
 		s.ErrorReason = h402.ReasonOf(o.Err, h402.ReasonUnexpectedSettleError)
 		s.Error = h402.MessageOf(o.Err)
 		w.outcome = string(s.ErrorReason)
+		if s.ErrorReason == h402.ReasonPaymentAlreadyUsed && o.Payment != nil {
+			s.PaymentID, s.State = o.Payment.ID, string(o.State)
+		}
 		if req.Dialect == h402.DialectH402 {
 			code = http.StatusBadRequest
 		}
@@ -220,6 +230,10 @@ func (h *handler) settle(w *statusWriter, r *http.Request) {
 	case o.State == events.StateFailed:
 		s.Success = false
 		s.ErrorReason, s.Error = h402.ReasonUnexpectedSettleError, "the payment failed on chain"
+		if o.Last != nil && o.Last.Reason != "" {
+			s.ErrorReason, s.Error = o.Last.Reason, "the payment failed: "+o.Last.Message
+		}
+		s.PaymentID, s.State = o.Payment.ID, string(o.State)
 		w.outcome = "failed"
 	default:
 		s.PaymentID, s.State = o.Payment.ID, string(o.State)

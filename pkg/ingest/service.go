@@ -97,28 +97,29 @@ type Outcome struct {
 	TxHash string
 	// Pending is true when a /settle wait ran out (settlement_pending).
 	Pending bool
+	// Last is the payment's latest transition when a repeat read it (its
+	// failure reason when it failed).
+	Last *events.Transition
 }
 
-// verified runs local verification and the chain-state check.
-func (s *Service) verified(ctx context.Context, req *h402.Request) (*chains.Payment, *chains.Request, *chains.State, error) {
+// verifyLocal runs local verification (no I/O).
+func (s *Service) verifyLocal(req *h402.Request) (*chains.Payment, *chains.Request, error) {
 	start := s.opts.Now()
 	pay, r, err := s.local.Verify(req.Requirements, req.Payload, start)
-	typ := string(req.Payload.Payload.PayloadType())
-	s.opts.Metrics.observeVerify(typ, "local", s.opts.Now().Sub(start))
-	if err != nil {
-		return pay, r, nil, err
-	}
+	s.opts.Metrics.observeVerify(string(req.Payload.Payload.PayloadType()), "local", s.opts.Now().Sub(start))
+	return pay, r, err
+}
+
+// checkState completes verification with chain state.
+func (s *Service) checkState(ctx context.Context, req *h402.Request, r *chains.Request, pay *chains.Payment) (*chains.State, error) {
 	checker, ok := s.states[networkKey(r.Network.Namespace, r.Network.NetworkID)]
 	if !ok {
-		return pay, r, nil, h402.Errorf(h402.ReasonInvalidNetwork, "%s network %s has no chain-state checker on this facilitator", r.Network.Namespace, r.Network.NetworkID)
+		return nil, h402.Errorf(h402.ReasonInvalidNetwork, "%s network %s has no chain-state checker on this facilitator", r.Network.Namespace, r.Network.NetworkID)
 	}
 	t := s.opts.Now()
 	st, err := checker.CheckState(ctx, r, pay)
-	s.opts.Metrics.observeVerify(typ, "state", s.opts.Now().Sub(t))
-	if err != nil {
-		return pay, r, nil, err
-	}
-	return pay, r, st, nil
+	s.opts.Metrics.observeVerify(string(req.Payload.Payload.PayloadType()), "state", s.opts.Now().Sub(t))
+	return st, err
 }
 
 func classify(o *Outcome, err error) *Outcome {
@@ -129,21 +130,28 @@ func classify(o *Outcome, err error) *Outcome {
 }
 
 // Verify answers POST /verify: the payment is valid now, not yet used, and
-// within its payer's balance. It reserves nothing.
+// within its payer's balance. It reserves nothing. A payment whose replay
+// key is taken is never valid, whoever asks and whatever its state
+// (payment_already_used, with the payment's id and state).
 func (s *Service) Verify(ctx context.Context, req *h402.Request) *Outcome {
-	pay, _, st, err := s.verified(ctx, req)
-	o := &Outcome{Payment: pay}
+	o := &Outcome{}
+	pay, r, err := s.verifyLocal(req)
+	o.Payment = pay
 	if err != nil {
-		return classify(o, err)
+		return s.refused(ctx, o, req, "", "", err, false)
 	}
 	held, err := s.guard.Lookup(ctx, pay.ID)
 	if err != nil {
 		return classify(o, err)
 	}
-	if held != nil && held.Claim.Fingerprint != fingerprint(req) {
-		return classify(o, h402.Errorf(h402.ReasonPaymentAlreadyUsed, "this payment was already used"))
+	if held != nil {
+		return s.replayed(ctx, o, held, "", "", nil, nil, false)
 	}
-	if held == nil && st.Balance != nil {
+	st, err := s.checkState(ctx, req, r, pay)
+	if err != nil {
+		return s.refused(ctx, o, req, "", "", err, false)
+	}
+	if st.Balance != nil {
 		if err := s.book.Check(ctx, account(pay), pay.Amount, st.Balance); err != nil {
 			return classify(o, err)
 		}
@@ -152,87 +160,40 @@ func (s *Service) Verify(ctx context.Context, req *h402.Request) *Outcome {
 }
 
 // Settle answers POST /settle: verify, claim, reserve, publish; then
-// optionally wait for a later state.
-func (s *Service) Settle(ctx context.Context, req *h402.Request) *Outcome {
-	pay, _, st, err := s.verified(ctx, req)
-	o := &Outcome{Payment: pay}
+// optionally wait for a later state. idem is the request's idempotency key
+// ("" when it has none). The identical request (same payment, requirements
+// and key) repeats the first answer; any other request for a taken replay
+// key is refused. "Accepted" is answered only once the accepted event is in
+// the stream.
+func (s *Service) Settle(ctx context.Context, req *h402.Request, idem string) *Outcome {
+	o := &Outcome{}
+	fp := fingerprint(req)
+	pay, r, err := s.verifyLocal(req)
+	o.Payment = pay
 	if err != nil {
-		return classify(o, err)
+		return s.refused(ctx, o, req, fp, idem, err, true)
+	}
+	st, err := s.checkState(ctx, req, r, pay)
+	if err != nil {
+		return s.refused(ctx, o, req, fp, idem, err, true)
 	}
 	if s.opts.Connected != nil && !s.opts.Connected() {
 		return classify(o, ErrEventLogDown)
 	}
-	log := s.opts.Logger.With("payment_id", pay.ID, "network", pay.Namespace+":"+h402.Namespace(pay.NetworkID))
-	fp := fingerprint(req)
-	now := s.opts.Now()
-	rev, err := s.guard.Acquire(ctx, pay.ID, guard.Claim{Fingerprint: fp, At: now.UTC(), Replica: s.opts.Replica})
+	now := s.opts.Now().UTC()
+	ev, err := chains.AcceptedEvent(pay, req.Payload, resourceOf(req), fp, now)
 	if err != nil {
-		if held, ok := guard.HeldBy(err); ok && held.Claim.Fingerprint == fp {
-			return s.repeat(ctx, o)
+		return classify(o, err)
+	}
+	claim := guard.Claim{Fingerprint: fp, Idempotency: idem, At: now, Replica: s.opts.Replica, Permanent: !pay.Settle}
+	rev, err := s.guard.Acquire(ctx, pay.ID, claim)
+	if err != nil {
+		if held, ok := guard.HeldBy(err); ok {
+			return s.replayed(ctx, o, held, fp, idem, ev, st, true)
 		}
 		return classify(o, err)
 	}
-	undo := func(cause string) {
-		// Undo with a fresh, bounded context: the request's may be gone.
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := s.book.Release(uctx, pay.ID); err != nil {
-			log.Error("release exposure after failed accept", "cause", cause, "err", err)
-		}
-		if err := s.guard.Release(uctx, pay.ID, rev); err != nil {
-			log.Error("release replay key after failed accept", "cause", cause, "err", err)
-		}
-	}
-	if st.Balance != nil {
-		if err := s.book.Reserve(ctx, account(pay), pay.ID, pay.Amount, st.Balance); err != nil {
-			undo("reserve")
-			return classify(o, err)
-		}
-	}
-	if err := s.publish(ctx, req, pay, now); err != nil {
-		undo("publish")
-		log.Warn("publish accepted payment failed; claim and reservation released", "err", err)
-		return classify(o, err)
-	}
-	o.State = events.StateAccepted
-	log.Debug("payment accepted")
-	return s.wait(ctx, o)
-}
-
-func (s *Service) publish(ctx context.Context, req *h402.Request, pay *chains.Payment, now time.Time) error {
-	reqJSON, err := json.Marshal(req.Requirements)
-	if err != nil {
-		return fmt.Errorf("encode requirements: %w", err)
-	}
-	data, err := json.Marshal(chains.AcceptedEvent(pay, req.Header, reqJSON, now))
-	if err != nil {
-		return fmt.Errorf("encode accepted event: %w", err)
-	}
-	subj, err := events.PaymentAcceptedSubject(pay.Namespace, pay.NetworkID)
-	if err != nil {
-		return err
-	}
-	start := s.opts.Now()
-	_, err = s.js.Publish(ctx, subj, data, jetstream.WithMsgID(pay.ID), jetstream.WithExpectStream(events.StreamPayments))
-	s.opts.Metrics.observePublish(err, s.opts.Now().Sub(start))
-	if err != nil {
-		// A PubAck marked Duplicate is success; any error is not durable.
-		return fmt.Errorf("publish payment %s: %w", pay.ID, err)
-	}
-	return nil
-}
-
-// repeat answers a /settle for a payment this same request already
-// settled: the same answer again, with where it stands now.
-func (s *Service) repeat(ctx context.Context, o *Outcome) *Outcome {
-	o.State = events.StateAccepted
-	if tr, err := s.LatestState(ctx, o.Payment.Namespace, o.Payment.NetworkID, o.Payment.ID); err == nil && tr != nil {
-		o.State, o.TxHash = tr.State, tr.TxHash
-	}
-	if o.State == events.StateFailed {
-		return o
-	}
-	return s.wait(ctx, o)
+	return s.accept(ctx, o, ev, st, claim, rev)
 }
 
 func (s *Service) wait(ctx context.Context, o *Outcome) *Outcome {
@@ -251,7 +212,7 @@ func (s *Service) wait(ctx context.Context, o *Outcome) *Outcome {
 		o.Pending = true
 		return o
 	}
-	o.State, o.TxHash = tr.State, tr.TxHash
+	o.State, o.TxHash, o.Last = tr.State, tr.TxHash, tr
 	return o
 }
 
@@ -306,15 +267,28 @@ func splitID(id string) (h402.Namespace, string, error) {
 	return h402.Namespace(parts[0]), parts[1], nil
 }
 
-// fingerprint identifies the exact request: the payment header and the
-// requirement it pays.
+// fingerprint identifies the exact request: the decoded payment (so one
+// payment in another encoding, or with other padding, is the same payment)
+// and the requirement it pays.
 func fingerprint(req *h402.Request) string {
+	payJSON, _ := json.Marshal(req.Payload)
 	reqJSON, _ := json.Marshal(req.Requirements)
 	h := sha256.New()
-	h.Write([]byte(req.Header))
+	h.Write(payJSON)
 	h.Write([]byte{0})
 	h.Write(reqJSON)
 	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// resourceOf is the paid resource: the requirement's, else the payload's.
+func resourceOf(req *h402.Request) string {
+	if req.Requirements != nil && req.Requirements.Resource != "" {
+		return req.Requirements.Resource
+	}
+	if req.Payload != nil {
+		return req.Payload.Resource
+	}
+	return ""
 }
 
 func account(p *chains.Payment) exposure.Account {

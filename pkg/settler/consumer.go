@@ -20,7 +20,7 @@ func ConsumerName(ns h402.Namespace, networkID string) string {
 // ConsumerConfig is the pull consumer on PAYMENTS filtered to the network's
 // accepted payments, with explicit acks.
 func ConsumerConfig(ns h402.Namespace, networkID string, c Config) (jetstream.ConsumerConfig, error) {
-	subj, err := events.PaymentAcceptedSubject(ns, networkID)
+	filters, err := events.PaymentAcceptedFilters(ns, networkID)
 	if err != nil {
 		return jetstream.ConsumerConfig{}, fmt.Errorf("settler consumer: %w", err)
 	}
@@ -32,14 +32,14 @@ func ConsumerConfig(ns h402.Namespace, networkID string, c Config) (jetstream.Co
 		backOff = nil
 	}
 	return jetstream.ConsumerConfig{
-		Durable:       ConsumerName(ns, networkID),
-		Description:   "settlers of " + string(ns) + " network " + networkID,
-		FilterSubject: subj,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       time.Duration(c.AckWait),
-		MaxDeliver:    c.MaxDeliver,
-		BackOff:       backOff,
+		Durable:        ConsumerName(ns, networkID),
+		Description:    "settlers of " + string(ns) + " network " + networkID,
+		FilterSubjects: filters,
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        time.Duration(c.AckWait),
+		MaxDeliver:     c.MaxDeliver,
+		BackOff:        backOff,
 		// Every replica may hold a full batch; leave room for several.
 		MaxAckPending: max(1000, 16*c.BatchSize),
 	}, nil

@@ -27,35 +27,31 @@ type authItem struct {
 	call  []byte // token.transferWithAuthorization(...)
 }
 
-// DecodeAuthorization decodes the X-PAYMENT value of an accepted
-// authorization payment and returns the transferWithAuthorization calldata
-// that settles it (the v, r, s form every FiatToken version has), with the
-// authorizer and its nonce. Errors are *h402.Error.
-func DecodeAuthorization(payment string) (call []byte, from common.Address, nonce [32]byte, err error) {
-	p, err := h402.DecodePaymentHeader(payment)
-	if err != nil {
+// DecodeAuthorization decodes the authorization of an accepted payment and
+// returns the transferWithAuthorization calldata that settles it (the v, r, s
+// form every FiatToken version has), with the authorizer and its nonce.
+// Errors are *h402.Error.
+func DecodeAuthorization(e *events.PaymentAccepted) (call []byte, from common.Address, nonce [32]byte, err error) {
+	a := e.Authorization
+	if a == nil || e.Namespace != h402.NamespaceEVM {
+		return nil, from, nonce, h402.Errorf(h402.ReasonInvalidPayload, "payment %s carries no EVM authorization", e.ID)
+	}
+	if from, err = parseAddress("authorization.from", a.From); err != nil {
 		return nil, from, nonce, err
 	}
-	a, ok := p.Payload.(*h402.EVMAuthorizationPayload)
-	if !ok || p.Namespace != h402.NamespaceEVM {
-		return nil, from, nonce, h402.Errorf(h402.ReasonInvalidPayload, "payment is not an EVM authorization")
-	}
-	if from, err = parseAddress("authorization.from", a.Authorization.From); err != nil {
-		return nil, from, nonce, err
-	}
-	to, err := parseAddress("authorization.to", a.Authorization.To)
+	to, err := parseAddress("authorization.to", a.To)
 	if err != nil {
 		return nil, from, nonce, err
 	}
 	var nums [3]*big.Int
-	for i, d := range []h402.Decimal{a.Authorization.Value, a.Authorization.ValidAfter, a.Authorization.ValidBefore} {
-		v, err := d.Uint()
-		if err != nil || v.Cmp(h402.MaxUint256) > 0 {
-			return nil, from, nonce, h402.Errorf(h402.ReasonInvalidPayload, "authorization value or window %q is not a uint256", clip(d.Text))
+	for i, d := range []string{a.Value, a.ValidAfter, a.ValidBefore} {
+		v, ok := new(big.Int).SetString(d, 10)
+		if !ok || v.Sign() < 0 || v.Cmp(h402.MaxUint256) > 0 {
+			return nil, from, nonce, h402.Errorf(h402.ReasonInvalidPayload, "authorization value or window %q is not a uint256", clip(d))
 		}
 		nums[i] = v
 	}
-	if nonce, err = parseNonce(a.Authorization.Nonce); err != nil {
+	if nonce, err = parseNonce(a.Nonce); err != nil {
 		return nil, from, nonce, err
 	}
 	sig, err := DecodeSignature(a.Signature)
@@ -77,7 +73,7 @@ func (s *Submitter) submitAuthorizations(ctx context.Context, batch []*events.Pa
 			results[i].Err = h402.Errorf(h402.ReasonInvalidPayload, "payment token %q is not an address", clip(e.Token))
 			continue
 		}
-		call, from, nonce, err := DecodeAuthorization(e.Payment)
+		call, from, nonce, err := DecodeAuthorization(e)
 		if err != nil {
 			results[i].Err = err
 			continue

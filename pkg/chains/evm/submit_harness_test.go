@@ -219,12 +219,12 @@ func (b *bench) authorization(t *testing.T, payer *ecdsa.PrivateKey, amount int6
 	if o.ValidBefore.IsZero() {
 		o.ValidBefore = now.Add(time.Hour)
 	}
-	p, header, err := evm.SignAuthorization(b.requirements(big.NewInt(amount)), payer, &b.token, now, o)
+	p, _, err := evm.SignAuthorization(b.requirements(big.NewInt(amount)), payer, &b.token, now, o)
 	if err != nil {
 		t.Fatalf("sign authorization: %v", err)
 	}
 	a := p.Payload.(*h402.EVMAuthorizationPayload)
-	return b.event(t, h402.TypeAuthorization, a.Authorization.From, header, amount, a.Authorization.Nonce)
+	return b.event(t, h402.TypeAuthorization, a.Authorization.From, p, amount, a.Authorization.Nonce)
 }
 
 // signedTransaction signs a token transfer by payer with its next nonce + offset.
@@ -235,7 +235,7 @@ func (b *bench) signedTransaction(t *testing.T, payer *ecdsa.PrivateKey, amount 
 	if err != nil {
 		t.Fatalf("nonce: %v", err)
 	}
-	p, header, err := evm.SignTransaction(b.requirements(big.NewInt(amount)), payer, &b.token, evm.TxOptions{Nonce: n + offset, GasFeeCap: big.NewInt(50_000_000_000)})
+	p, _, err := evm.SignTransaction(b.requirements(big.NewInt(amount)), payer, &b.token, evm.TxOptions{Nonce: n + offset, GasFeeCap: big.NewInt(50_000_000_000)})
 	if err != nil {
 		t.Fatalf("sign transaction: %v", err)
 	}
@@ -243,18 +243,22 @@ func (b *bench) signedTransaction(t *testing.T, payer *ecdsa.PrivateKey, amount 
 	if err := tx.UnmarshalBinary(common.FromHex(p.Payload.(*h402.EVMSignedTransactionPayload).SignedTransaction)); err != nil {
 		t.Fatalf("decode own tx: %v", err)
 	}
-	return b.event(t, h402.TypeSignedTransaction, strings.ToLower(from.Hex()), header, amount, ""), tx.Hash()
+	return b.event(t, h402.TypeSignedTransaction, strings.ToLower(from.Hex()), p, amount, ""), tx.Hash()
 }
 
-func (b *bench) event(t *testing.T, typ h402.PayloadType, payer, header string, amount int64, nonce string) *events.PaymentAccepted {
+func (b *bench) event(t *testing.T, typ h402.PayloadType, payer string, p *h402.PaymentPayload, amount int64, nonce string) *events.PaymentAccepted {
 	t.Helper()
 	b.seq++
-	return &events.PaymentAccepted{
-		Version: events.PaymentAcceptedVersion, ID: fmt.Sprintf("pay-%04d", b.seq),
+	e := &events.PaymentAccepted{
+		Version: events.PaymentAcceptedVersion, ID: fmt.Sprintf("evm.%s.pay-%04d", b.network.NetworkID, b.seq),
 		Namespace: h402.NamespaceEVM, NetworkID: b.network.NetworkID, Type: typ,
 		Token: strings.ToLower(b.token.Address), Payer: payer, PayTo: strings.ToLower(b.payTo.Hex()),
-		Amount: fmt.Sprint(amount), Nonce: nonce, Settle: true, Payment: header, AcceptedAt: time.Now(),
+		Amount: fmt.Sprint(amount), Nonce: nonce, Settle: true, AcceptedAt: time.Now(),
 	}
+	if err := e.SetPayload(p); err != nil {
+		t.Fatalf("event: %v", err)
+	}
+	return e
 }
 
 // balance is owner's test USDC balance.
@@ -343,21 +347,14 @@ func callMsg(to common.Address, data []byte) ethereum.CallMsg {
 	return ethereum.CallMsg{To: &to, Data: data}
 }
 
-// tamper returns the event with its authorization changed by f and
-// re-encoded (the signature no longer matches).
-func tamper(t *testing.T, e *events.PaymentAccepted, f func(a *h402.EVMAuthorizationPayload)) *events.PaymentAccepted {
+// tamper returns the event with its authorization changed by f (the
+// signature no longer matches).
+func tamper(t *testing.T, e *events.PaymentAccepted, f func(a *events.EVMAuthorization)) *events.PaymentAccepted {
 	t.Helper()
-	p, err := h402.DecodePaymentHeader(e.Payment)
-	if err != nil {
-		t.Fatalf("decode payment: %v", err)
-	}
-	f(p.Payload.(*h402.EVMAuthorizationPayload))
-	h, err := h402.EncodePaymentHeader(p)
-	if err != nil {
-		t.Fatalf("encode payment: %v", err)
-	}
 	out := *e
-	out.Payment = h
+	a := *e.Authorization
+	f(&a)
+	out.Authorization = &a
 	return &out
 }
 

@@ -14,19 +14,13 @@ import (
 	"github.com/h402/settlement/pkg/h402"
 )
 
-// DecodeSignedTransaction decodes the X-PAYMENT value of an accepted
-// signedTransaction payment into the client's transaction. Errors are
-// *h402.Error.
-func DecodeSignedTransaction(payment string) (*types.Transaction, error) {
-	p, err := h402.DecodePaymentHeader(payment)
-	if err != nil {
-		return nil, err
+// DecodeSignedTransaction decodes the client transaction of an accepted
+// signedTransaction payment. Errors are *h402.Error.
+func DecodeSignedTransaction(e *events.PaymentAccepted) (*types.Transaction, error) {
+	if e.SignedTransaction == "" || e.Namespace != h402.NamespaceEVM {
+		return nil, h402.Errorf(h402.ReasonInvalidPayload, "payment %s carries no EVM signed transaction", e.ID)
 	}
-	pl, ok := p.Payload.(*h402.EVMSignedTransactionPayload)
-	if !ok || p.Namespace != h402.NamespaceEVM {
-		return nil, h402.Errorf(h402.ReasonInvalidPayload, "payment is not an EVM signedTransaction")
-	}
-	raw, err := hexutil.Decode(pl.SignedTransaction)
+	raw, err := hexutil.Decode(e.SignedTransaction)
 	if err != nil {
 		return nil, h402.Wrap(h402.ReasonEVMTransaction, err, "signedTransaction is not 0x hex")
 	}
@@ -60,7 +54,7 @@ func (s *Submitter) submitRaw(ctx context.Context, batch []*events.PaymentAccept
 
 // sendRaw records and broadcasts one client transaction.
 func (s *Submitter) sendRaw(ctx context.Context, e *events.PaymentAccepted, claims chains.Claims) (*chains.Tx, error) {
-	tx, err := DecodeSignedTransaction(e.Payment)
+	tx, err := DecodeSignedTransaction(e)
 	if err != nil {
 		return nil, err
 	}

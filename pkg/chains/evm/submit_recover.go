@@ -53,7 +53,7 @@ func (rc *recovery) resume(ctx context.Context, e *events.PaymentAccepted, rec *
 		}
 		return chains.Result{}, true
 	}
-	_, from, nonce, err := DecodeAuthorization(e.Payment)
+	_, from, nonce, err := DecodeAuthorization(e)
 	if err != nil {
 		return chains.Result{Err: err}, false
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/h402/settlement/pkg/chains/evm"
+	"github.com/h402/settlement/pkg/events"
 	"github.com/h402/settlement/pkg/h402"
 )
 
@@ -75,16 +76,20 @@ func FuzzDecodeAuthorization(f *testing.F) {
 	req := &h402.PaymentRequirements{Namespace: h402.NamespaceEVM, Scheme: h402.SchemeExact, NetworkID: "1337",
 		TokenAddress: tok.Address, PayToAddress: "0x00000000000000000000000000000000000000aa",
 		AmountRequired: &d, AmountRequiredFormat: h402.FormatSmallestUnit, Resource: "https://x.example/r"}
-	_, header, err := evm.SignAuthorization(req, key, &tok, fixedNow, evm.AuthorizationOptions{})
+	p, _, err := evm.SignAuthorization(req, key, &tok, fixedNow, evm.AuthorizationOptions{})
 	if err != nil {
 		f.Fatalf("sign: %v", err)
 	}
-	f.Add(header)
-	f.Add("")
-	f.Add("e30=")
-	f.Add(strings.Repeat("A", 100))
-	f.Fuzz(func(t *testing.T, s string) {
-		call, _, _, err := evm.DecodeAuthorization(s)
+	f.Add(fuzzEvent(f, h402.TypeAuthorization, p))
+	f.Add([]byte(""))
+	f.Add([]byte(`{"v":2}`))
+	f.Add([]byte(strings.Repeat("A", 100)))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, err := events.DecodePaymentAccepted(b)
+		if err != nil {
+			return // the event decoder has its own fuzz target
+		}
+		call, _, _, err := evm.DecodeAuthorization(e)
 		if err != nil {
 			var he *h402.Error
 			if !errors.As(err, &he) {
@@ -105,15 +110,19 @@ func FuzzDecodeSignedTransaction(f *testing.F) {
 	req := &h402.PaymentRequirements{Namespace: h402.NamespaceEVM, Scheme: h402.SchemeExact, NetworkID: "1337",
 		TokenAddress: tok.Address, PayToAddress: "0x00000000000000000000000000000000000000aa",
 		AmountRequired: &d, AmountRequiredFormat: h402.FormatSmallestUnit, Resource: "https://x.example/r"}
-	_, header, err := evm.SignTransaction(req, key, &tok, evm.TxOptions{Nonce: 3})
+	p, _, err := evm.SignTransaction(req, key, &tok, evm.TxOptions{Nonce: 3})
 	if err != nil {
 		f.Fatalf("sign: %v", err)
 	}
-	f.Add(header)
-	f.Add("")
-	f.Add("e30=")
-	f.Fuzz(func(t *testing.T, s string) {
-		tx, err := evm.DecodeSignedTransaction(s)
+	f.Add(fuzzEvent(f, h402.TypeSignedTransaction, p))
+	f.Add([]byte(""))
+	f.Add([]byte(`{"v":2}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, err := events.DecodePaymentAccepted(b)
+		if err != nil {
+			return
+		}
+		tx, err := evm.DecodeSignedTransaction(e)
 		if err != nil {
 			var he *h402.Error
 			if !errors.As(err, &he) {
@@ -125,4 +134,19 @@ func FuzzDecodeSignedTransaction(f *testing.F) {
 			t.Fatal("got nil tx and nil error")
 		}
 	})
+}
+
+// fuzzEvent is the wire form of an accepted event carrying payload p.
+func fuzzEvent(f *testing.F, typ h402.PayloadType, p *h402.PaymentPayload) []byte {
+	f.Helper()
+	e := &events.PaymentAccepted{Version: events.PaymentAcceptedVersion, ID: "evm.1337.fuzz", Namespace: h402.NamespaceEVM,
+		NetworkID: "1337", Type: typ, Amount: "10000", Settle: true}
+	if err := e.SetPayload(p); err != nil {
+		f.Fatalf("event: %v", err)
+	}
+	b, err := e.Encode()
+	if err != nil {
+		f.Fatal(err)
+	}
+	return b
 }

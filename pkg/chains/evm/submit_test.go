@@ -88,16 +88,14 @@ func TestSubmitBadItems(t *testing.T) {
 	}{
 		{"expired", b.authorization(t, payers[1], 1_000, evm.AuthorizationOptions{ValidAfter: now.Add(-2 * time.Hour), ValidBefore: now.Add(-time.Hour)}), h402.ReasonEVMValidBefore},
 		{"not yet valid (retryable: no reason)", b.authorization(t, payers[2], 1_000, evm.AuthorizationOptions{ValidAfter: now.Add(time.Hour), ValidBefore: now.Add(2 * time.Hour)}), ""},
-		{"bad signature", tamper(t, b.authorization(t, payers[3], 1_000, evm.AuthorizationOptions{}), func(a *h402.EVMAuthorizationPayload) {
-			a.Authorization.Value = h402.NewDecimal(big.NewInt(999_999))
+		{"bad signature", tamper(t, b.authorization(t, payers[3], 1_000, evm.AuthorizationOptions{}), func(a *events.EVMAuthorization) {
+			a.Value = "999999"
 		}), h402.ReasonEVMSignature},
 		{"nonce already used", &again, h402.ReasonNonceAlreadyUsed},
 		{"balance too low", b.authorization(t, payers[4], 0, evm.AuthorizationOptions{Value: huge}), h402.ReasonInsufficientFunds},
-		{"undecodable payment", func() *events.PaymentAccepted {
-			e := *b.authorization(t, payers[5], 1_000, evm.AuthorizationOptions{})
-			e.Payment = "not base64!"
-			return &e
-		}(), h402.ReasonInvalidEncoding},
+		{"malformed signature", tamper(t, b.authorization(t, payers[5], 1_000, evm.AuthorizationOptions{}), func(a *events.EVMAuthorization) {
+			a.Signature = "0x1234"
+		}), h402.ReasonEVMSignature},
 	}
 
 	var batch []*events.PaymentAccepted

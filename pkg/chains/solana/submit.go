@@ -135,9 +135,9 @@ func (s *Submitter) submit(ctx context.Context, e *events.PaymentAccepted, claim
 // prepare builds the wire transaction to broadcast: co-signed when the
 // fee payer is ours, else the client's as is.
 func (s *Submitter) prepare(e *events.PaymentAccepted) (*chains.Tx, error) {
-	text, err := SignTransactionOf(e.Payment)
-	if err != nil {
-		return nil, err
+	text := e.Transaction
+	if text == "" || e.Type != h402.TypeSignTransaction {
+		return nil, h402.Errorf(h402.ReasonSolanaTransaction, "payment %s carries no transaction to broadcast", e.ID)
 	}
 	w, err := decodeTransactionText(text)
 	if err != nil {
@@ -288,34 +288,6 @@ func (s *Submitter) blockhashValid(ctx context.Context, bh solanago.Hash) (bool,
 		}
 		return out.Value, nil
 	})
-}
-
-// SignTransactionOf returns the base64 transaction of a payment header of
-// the signTransaction kind, in either dialect: an h402 X-PAYMENT value or
-// the base64 of an x402 paymentPayload (both carry payload.transaction).
-func SignTransactionOf(header string) (string, error) {
-	b, err := h402.DecodeBase64(header)
-	if err != nil {
-		return "", err
-	}
-	var outer struct {
-		Payload *struct {
-			Type        *string `json:"type"`
-			Transaction *string `json:"transaction"`
-		} `json:"payload"`
-	}
-	if err := decodeJSON(b, &outer); err != nil {
-		return "", h402.Wrap(h402.ReasonInvalidPayload, err, "payment header is not a JSON payment payload")
-	}
-	switch {
-	case outer.Payload == nil:
-		return "", h402.Errorf(h402.ReasonInvalidPayload, "payment payload has no payload object")
-	case outer.Payload.Type != nil && *outer.Payload.Type != string(h402.TypeSignTransaction):
-		return "", h402.Errorf(h402.ReasonUnsupportedPayloadType, "payload type %q needs no broadcast by the facilitator", clip(*outer.Payload.Type))
-	case outer.Payload.Transaction == nil || *outer.Payload.Transaction == "":
-		return "", h402.Errorf(h402.ReasonSolanaTransaction, "payment payload has no transaction")
-	}
-	return *outer.Payload.Transaction, nil
 }
 
 func decodeJSON(b []byte, v any) error {

@@ -215,10 +215,7 @@ func TestSubmitRedelivery(t *testing.T) {
 	t.Run("already processed counts as landed", func(t *testing.T) {
 		// The client broadcast its own signed transaction before we did.
 		e := env.sol.Accepted(t, settlertest.Pay{})
-		text, err := solana.SignTransactionOf(e.Payment)
-		if err != nil {
-			t.Fatal(err)
-		}
+		text := e.Transaction
 		stx, err := solanago.TransactionFromBase64(text)
 		if err != nil {
 			t.Fatal(err)
@@ -239,10 +236,7 @@ func TestSubmitRedelivery(t *testing.T) {
 		// An earlier attempt sent it without preflight and it failed on
 		// chain: the payer held less than the amount.
 		e := env.sol.Accepted(t, settlertest.Pay{Amount: 2_000_000_000_000})
-		text, err := solana.SignTransactionOf(e.Payment)
-		if err != nil {
-			t.Fatal(err)
-		}
+		text := e.Transaction
 		stx, err := solanago.TransactionFromBase64(text)
 		if err != nil {
 			t.Fatal(err)
@@ -302,19 +296,12 @@ func TestSubmitPermanentFailures(t *testing.T) {
 	env := newSubmitEnv(t)
 	payer := env.sol.LN.Payers()[1]
 	tampered := env.sol.Accepted(t, settlertest.Pay{Payer: payer})
-	text, _ := solana.SignTransactionOf(tampered.Payment)
-	stx, err := solanago.TransactionFromBase64(text)
+	stx, err := solanago.TransactionFromBase64(tampered.Transaction)
 	if err != nil {
 		t.Fatal(err)
 	}
 	stx.Signatures[0][5] ^= 0xff
-	b64, _ := stx.ToBase64()
-	if tampered.Payment, err = h402.EncodePaymentHeader(&h402.PaymentPayload{
-		H402Version: h402.Version, Scheme: h402.SchemeExact, Namespace: h402.NamespaceSolana, NetworkID: "localnet",
-		Payload: &h402.SolanaSignTransactionPayload{Type: h402.TypeSignTransaction, Transaction: b64},
-	}); err != nil {
-		t.Fatal(err)
-	}
+	tampered.Transaction, _ = stx.ToBase64()
 	tests := []struct {
 		name string
 		e    *events.PaymentAccepted
@@ -323,7 +310,7 @@ func TestSubmitPermanentFailures(t *testing.T) {
 		{"payer lacks the tokens, facilitator pays the fee", env.sol.Accepted(t, settlertest.Pay{Payer: payer, Amount: 2_000_000_000_000, FeePayer: true}), h402.ReasonInsufficientFunds},
 		{"payer lacks the tokens and pays the fee", env.sol.Accepted(t, settlertest.Pay{Payer: payer, Amount: 2_000_000_000_000}), h402.ReasonInsufficientFunds},
 		{"signature does not verify", tampered, h402.ReasonSolanaSignature},
-		{"not a payment header", withPayment(env.sol.Accepted(t, settlertest.Pay{}), "bm90IGpzb24"), h402.ReasonInvalidPayload},
+		{"not a transaction", withTransaction(env.sol.Accepted(t, settlertest.Pay{}), "bm90IGpzb24"), h402.ReasonSolanaTransaction},
 	}
 	var batch []*events.PaymentAccepted
 	for _, tt := range tests {
@@ -337,8 +324,8 @@ func TestSubmitPermanentFailures(t *testing.T) {
 	}
 }
 
-func withPayment(e *events.PaymentAccepted, header string) *events.PaymentAccepted {
-	e.Payment = header
+func withTransaction(e *events.PaymentAccepted, text string) *events.PaymentAccepted {
+	e.Transaction = text
 	return e
 }
 

@@ -19,7 +19,7 @@ func Publish(t testing.TB, js jetstream.JetStream, es ...*events.PaymentAccepted
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, e := range es {
-		subj, err := events.PaymentAcceptedSubject(e.Namespace, e.NetworkID)
+		subj, err := events.PaymentAcceptedSubject(e.Namespace, e.NetworkID, e.ID)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -157,30 +157,11 @@ func (s *Solana) accept(t testing.TB, req *h402.PaymentRequirements, payload *h4
 	if err != nil {
 		t.Fatalf("verify payment: %v", err)
 	}
-	header, err := h402.EncodePaymentHeader(payload)
+	e, err := chains.AcceptedEvent(pay, payload, req.Resource, "", time.Now())
 	if err != nil {
-		t.Fatalf("encode header: %v", err)
+		t.Fatalf("accepted event: %v", err)
 	}
-	reqJSON, err := json.Marshal(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &events.PaymentAccepted{
-		Version:      events.PaymentAcceptedVersion,
-		ID:           pay.ID,
-		Namespace:    pay.Namespace,
-		NetworkID:    pay.NetworkID,
-		Type:         pay.Type,
-		Token:        pay.Token,
-		Payer:        pay.Payer,
-		PayTo:        pay.PayTo,
-		Amount:       pay.Amount.String(),
-		TxHash:       pay.TxHash,
-		Settle:       pay.Settle,
-		Payment:      header,
-		Requirements: reqJSON,
-		AcceptedAt:   time.Now().UTC(),
-	}
+	return e
 }
 
 // SellerUSDC is the seller's USDC balance in smallest units.
