@@ -2,7 +2,6 @@ package solana
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -288,11 +287,4 @@ func (s *Submitter) blockhashValid(ctx context.Context, bh solanago.Hash) (bool,
 		}
 		return out.Value, nil
 	})
-}
-
-func decodeJSON(b []byte, v any) error {
-	if len(b) > h402.MaxPayloadLen {
-		return fmt.Errorf("%d bytes, more than %d", len(b), h402.MaxPayloadLen)
-	}
-	return json.Unmarshal(b, v)
 }

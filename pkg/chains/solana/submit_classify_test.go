@@ -100,4 +100,3 @@ func TestLandedError(t *testing.T) {
 		})
 	}
 }
-
