@@ -418,10 +418,11 @@ func TestX402Dialects(t *testing.T) {
 		if _, ok := s.Body["transaction"]; !ok {
 			t.Errorf("x402 v%d settle answer has no transaction: %v", version, s.Body)
 		}
-		// x402 answers an invalid payment with 200 and isValid false.
-		bad := post(t, url+"/verify", b) // now a replay of a settled payment, same request: still valid
-		if bad.Status != 200 {
-			t.Errorf("x402 v%d repeat /verify = %d %v", version, bad.Status, bad.Body)
+		// x402 answers an invalid payment with 200 and isValid false; a
+		// verify of a payment already taken is never valid.
+		bad := post(t, url+"/verify", b)
+		if bad.Status != 200 || bad.Body["isValid"] != false || bad.str("invalidReason") != string(h402.ReasonPaymentAlreadyUsed) {
+			t.Errorf("x402 v%d /verify of a settled payment = %d %v; want 200 isValid false payment_already_used", version, bad.Status, bad.Body)
 		}
 		inner["signature"] = "0x" + strings.Repeat("11", 65)
 		inv := post(t, url+"/verify", b)

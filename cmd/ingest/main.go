@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/h402/settlement/pkg/chains"
@@ -65,6 +66,9 @@ type Main struct {
 	Config     *config.Config
 	Logger     *slog.Logger
 	Registry   *prometheus.Registry
+	// WrapJetStream, when set, wraps the event log client the service uses
+	// (tests inject faults the real server cannot produce on demand).
+	WrapJetStream func(jetstream.JetStream) jetstream.JetStream
 
 	conn    *eventlog.Conn
 	waiters *ingest.Waiters
@@ -118,15 +122,19 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.conn, err = eventlog.Open(ctx, c.NATS, "h402-ingest", log); err != nil {
 		return err
 	}
-	replayKV, err := m.conn.JS.KeyValue(ctx, events.BucketReplay)
+	js := m.conn.JS
+	if m.WrapJetStream != nil {
+		js = m.WrapJetStream(js)
+	}
+	replayKV, err := js.KeyValue(ctx, events.BucketReplay)
 	if err != nil {
 		return fmt.Errorf("replay bucket: %w", err)
 	}
-	exposureKV, err := m.conn.JS.KeyValue(ctx, events.BucketExposure)
+	exposureKV, err := js.KeyValue(ctx, events.BucketExposure)
 	if err != nil {
 		return fmt.Errorf("exposure bucket: %w", err)
 	}
-	usedKV, err := m.conn.JS.KeyValue(ctx, events.BucketUsed)
+	usedKV, err := js.KeyValue(ctx, events.BucketUsed)
 	if err != nil {
 		return fmt.Errorf("used-payments bucket: %w", err)
 	}
@@ -150,7 +158,7 @@ func (m *Main) Run(ctx context.Context) error {
 	metrics := ingest.NewMetrics(m.Registry)
 	svc := ingest.New(
 		verify.New(c, evm.NewVerifier(), solana.NewVerifier()),
-		states, g, exposure.New(exposureKV), m.conn.JS, m.waiters,
+		states, g, exposure.New(exposureKV), js, m.waiters,
 		ingest.Options{
 			Replica:           c.Ingest.Replica,
 			SettleWait:        c.Ingest.SettleWait,
