@@ -165,14 +165,14 @@ func (p *pipeline) splBalance(t *testing.T, owner solanago.PublicKey) uint64 {
 	return v
 }
 
-// landsOnceSolana waits until seller holds exactly amount (it held none
-// before), lets more slots pass and checks the balance again, and checks the
-// settlement transaction succeeded on chain.
-func (p *pipeline) landsOnceSolana(t *testing.T, seller solanago.PublicKey, amount uint64, txSig string) {
+// landsOnceSolana waits until seller holds more than before, checks the
+// settlement transaction succeeded on chain, lets more slots pass, and
+// checks the seller holds exactly before + amount.
+func (p *pipeline) landsOnceSolana(t *testing.T, seller solanago.PublicKey, before, amount uint64, txSig string) {
 	t.Helper()
 	eventually(t, 60*time.Second, "seller paid on chain", func() (bool, string) {
 		b := p.splBalance(t, seller)
-		return b > 0, fmt.Sprintf("balance %d", b)
+		return b > before, fmt.Sprintf("balance %d", b)
 	})
 	sig, err := solanago.SignatureFromBase58(txSig)
 	if err != nil {
@@ -201,7 +201,7 @@ func (p *pipeline) landsOnceSolana(t *testing.T, seller solanago.PublicKey, amou
 		s, err := p.sol.RPC().GetSlot(ctx, rpc.CommitmentProcessed)
 		return err == nil && s >= start+10, fmt.Sprintf("slot %d, %v", s, err)
 	})
-	if b := p.splBalance(t, seller); b != amount {
-		t.Errorf("seller balance: got %d, want exactly %d (paid once)", b, amount)
+	if b := p.splBalance(t, seller); b != before+amount {
+		t.Errorf("seller balance: got %d, want exactly %d + %d (paid once)", b, before, amount)
 	}
 }

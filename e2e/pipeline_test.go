@@ -20,6 +20,7 @@ import (
 	"github.com/h402/settlement/pkg/config"
 	"github.com/h402/settlement/pkg/events"
 	"github.com/h402/settlement/pkg/evmdev"
+	"github.com/h402/settlement/pkg/h402"
 	"github.com/h402/settlement/pkg/settler"
 	"github.com/h402/settlement/pkg/soldev"
 	"github.com/h402/settlement/pkg/testenv"
@@ -52,7 +53,12 @@ func startPipeline(t *testing.T, withSolana bool) *pipeline {
 	p.env = []string{"H402_EVM_SIGNER_KEYS=" + hex.EncodeToString(crypto.FromECDSA(facilitator))}
 	if withSolana {
 		p.sol = testenv.StartSolana(t, soldev.Config{SlotInterval: 200 * time.Millisecond})
-		networks = append(networks, testenv.SolanaNetwork(p.sol))
+		sol := testenv.SolanaNetwork(p.sol)
+		// @x402/svm pays only the three public Solana networks (it refuses
+		// any other CAIP-2 id, even with an RPC URL given), so the localnet
+		// is served under the devnet's id; h402 payments name it "localnet".
+		sol.CAIP2 = h402.CAIP2SolanaDevnet
+		networks = append(networks, sol)
 		var keys []string
 		for _, k := range p.sol.FeePayers() {
 			keys = append(keys, k.String())
