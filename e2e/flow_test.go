@@ -38,6 +38,11 @@ type payment struct {
 	// landed waits until the payment is on chain and checks it landed once;
 	// tx is the transaction hash ingest reports.
 	landed func(t *testing.T, tx string)
+	// headers (name, value pairs) go with every identical request, e.g. an
+	// Idempotency-Key naming the seller's request.
+	headers []string
+	// replays, when set, runs more replay checks before and after landing.
+	replays func(t *testing.T)
 }
 
 // settled is the first /settle answer, which every repeat must match.
@@ -67,7 +72,10 @@ func (p *pipeline) run(t *testing.T, pay payment) {
 
 	t.Run("replays before landing", func(t *testing.T) {
 		p.verifyRefused(t, pay)
-		p.settleRepeats(t, pay, first, "")
+		p.settleRepeats(t, pay, first, "", pay.headers...)
+		if pay.replays != nil {
+			pay.replays(t)
+		}
 	})
 
 	p.startSettler(t)
@@ -77,7 +85,10 @@ func (p *pipeline) run(t *testing.T, pay payment) {
 
 	t.Run("replays after landing", func(t *testing.T) {
 		p.verifyRefused(t, pay)
-		p.settleRepeats(t, pay, first, st.TxHash)
+		p.settleRepeats(t, pay, first, st.TxHash, pay.headers...)
+		if pay.replays != nil {
+			pay.replays(t)
+		}
 		if pay.viaNode != "" {
 			// The published client parses the refusal without error.
 			out := nodeFacilitator(t, pay.viaNode, p.url, pay.body, "verify")
@@ -114,11 +125,11 @@ func (p *pipeline) firstVerifyAndSettle(t *testing.T, pay payment) settled {
 		first.paymentID, _ = s["paymentId"].(string)
 		return first
 	}
-	v := p.post(t, "/verify", pay.body)
+	v := p.post(t, "/verify", pay.body, pay.headers...)
 	if v.Status != http.StatusOK || v.Body["isValid"] != true {
 		t.Fatalf("/verify: got %s, want 200 isValid true", v)
 	}
-	s := p.post(t, "/settle", pay.body)
+	s := p.post(t, "/settle", pay.body, pay.headers...)
 	if s.Status != http.StatusOK || s.Body["success"] != true {
 		t.Fatalf("/settle: got %s, want 200 success true", s)
 	}
@@ -148,9 +159,9 @@ func (p *pipeline) verifyRefused(t *testing.T, pay payment) {
 // settleRepeats checks that /settle of the identical request repeats the
 // first answer: success, the same payment id, payer and network, and the
 // transaction once known (tx, when not empty).
-func (p *pipeline) settleRepeats(t *testing.T, pay payment, first settled, tx string) {
+func (p *pipeline) settleRepeats(t *testing.T, pay payment, first settled, tx string, headers ...string) {
 	t.Helper()
-	a := p.post(t, "/settle", pay.body)
+	a := p.post(t, "/settle", pay.body, headers...)
 	if a.Status != http.StatusOK || a.Body["success"] != true {
 		t.Errorf("/settle repeated: got %s, want 200 success true as the first answer", a)
 		return
@@ -166,6 +177,27 @@ func (p *pipeline) settleRepeats(t *testing.T, pay payment, first settled, tx st
 	}
 	if got := a.str("transaction"); got != "" && tx != "" && !strings.EqualFold(got, tx) {
 		t.Errorf("/settle repeated: transaction %q, want the settled %q", got, tx)
+	}
+}
+
+// settleRefused checks that /settle of body, a used payment under another
+// seller request, answers payment_already_used (x402: 200 success false;
+// h402: 400) and names the payment, so an honest seller can look it up.
+func (p *pipeline) settleRefused(t *testing.T, dialect string, body []byte, id string, headers ...string) {
+	t.Helper()
+	a := p.post(t, "/settle", body, headers...)
+	if a.Body["success"] != false || a.str("errorReason") != reasonAlreadyUsed {
+		t.Errorf("/settle of a used payment under another request: got %s, want success false, errorReason %s", a, reasonAlreadyUsed)
+	}
+	want := http.StatusOK
+	if dialect == dialectH402 {
+		want = http.StatusBadRequest
+		if a.str("paymentId") != id {
+			t.Errorf("/settle of a used payment under another request: paymentId %q, want %q", a.str("paymentId"), id)
+		}
+	}
+	if a.Status != want {
+		t.Errorf("/settle of a used payment under another request: status %d, want %d", a.Status, want)
 	}
 }
 

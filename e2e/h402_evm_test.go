@@ -34,9 +34,16 @@ func TestH402EVM(t *testing.T) {
 		}
 		a := pp.Payload.(*h402.EVMAuthorizationPayload).Authorization
 		from, nonce := common.HexToAddress(a.From), common.HexToHash(a.Nonce)
+		id := evm.AuthorizationKey(chainID, p.evm.Token(), from, nonce)
+		body := h402Body(t, header, req)
 		p.run(t, payment{
-			dialect: dialectH402, body: h402Body(t, header, req),
-			id: evm.AuthorizationKey(chainID, p.evm.Token(), from, nonce),
+			dialect: dialectH402, body: body, id: id,
+			// The seller names its request; another request presenting
+			// the same payment is refused and told the payment id.
+			headers: []string{"Idempotency-Key", "e2e-request-1"},
+			replays: func(t *testing.T) {
+				p.settleRefused(t, dialectH402, body, id, "Idempotency-Key", "e2e-request-2")
+			},
 			landed: func(t *testing.T, tx string) {
 				log := p.landsOnceEVM(t, seller, amount)
 				if !strings.EqualFold(log.TxHash.Hex(), tx) {

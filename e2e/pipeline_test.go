@@ -152,10 +152,14 @@ func (a answer) str(k string) string { s, _ := a.Body[k].(string); return s }
 
 func (a answer) String() string { return fmt.Sprintf("%d %s", a.Status, a.Raw) }
 
-func (p *pipeline) post(t *testing.T, route string, body []byte) answer {
+// post sends body to route with headers given as name, value pairs.
+func (p *pipeline) post(t *testing.T, route string, body []byte, headers ...string) answer {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, p.url+route, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
 	return do(t, req)
 }
 

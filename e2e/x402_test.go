@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"math/big"
 	"strings"
 	"testing"
@@ -58,9 +59,17 @@ func TestX402EVM(t *testing.T) {
 				t.Fatalf("client made no EIP-3009 authorization: %v", pp)
 			}
 			from, nonce := common.HexToAddress(fromHex), common.HexToHash(nonceHex)
+			id := evm.AuthorizationKey(p.evm.ChainID(), p.evm.Token(), from, nonce)
+			var replays func(t *testing.T)
+			if tt.paymentID != "" {
+				// The same payment under another payment-identifier is
+				// another seller request: refused, never paid again.
+				other := withPaymentIdentifier(t, body, "pay_e2eother0123456789abcdef012345")
+				replays = func(t *testing.T) { p.settleRefused(t, dialectX402, other, id) }
+			}
 			p.run(t, payment{
 				dialect: dialectX402, body: body, network: tt.network, viaNode: tt.facilitator,
-				id: evm.AuthorizationKey(p.evm.ChainID(), p.evm.Token(), from, nonce),
+				id: id, replays: replays,
 				landed: func(t *testing.T, tx string) {
 					log := p.landsOnceEVM(t, seller, amount)
 					if !strings.EqualFold(log.TxHash.Hex(), tx) {
@@ -73,4 +82,27 @@ func TestX402EVM(t *testing.T) {
 			})
 		})
 	}
+}
+
+// withPaymentIdentifier is body with its payment-identifier extension id
+// (paymentPayload.extensions["payment-identifier"].info.id) replaced.
+func withPaymentIdentifier(t *testing.T, body []byte, id string) []byte {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatal(err)
+	}
+	pp, _ := m["paymentPayload"].(map[string]any)
+	ext, _ := pp["extensions"].(map[string]any)
+	pi, _ := ext["payment-identifier"].(map[string]any)
+	info, _ := pi["info"].(map[string]any)
+	if info == nil {
+		t.Fatalf("payload carries no payment-identifier extension: %s", body)
+	}
+	info["id"] = id
+	out, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
