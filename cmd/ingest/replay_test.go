@@ -100,11 +100,11 @@ func TestReplayAnswersBeforeAndAfterLanding(t *testing.T) {
 				h.land(p)
 			}
 			v := post(t, url+"/verify", b)
-			if v.Status != 200 || v.Body["isValid"] != false || v.str("invalidReason") != string(h402.ReasonPaymentAlreadyUsed) {
-				t.Errorf("%s: /verify = %d %v; want 200 isValid false payment_already_used", stage, v.Status, v.Body)
+			if v.Status != 200 || v.Body["isValid"] != false || v.str("invalidReason") != string(h402.ReasonPaymentAlreadyUsed) || v.str("paymentId") != first.str("paymentId") {
+				t.Errorf("%s: /verify = %d %v; want 200 isValid false payment_already_used with paymentId %s", stage, v.Status, v.Body, first.str("paymentId"))
 			}
 			s := post(t, url+"/settle", b)
-			if s.Status != 200 || s.Body["success"] != true {
+			if s.Status != 200 || s.Body["success"] != true || s.str("paymentId") != first.str("paymentId") {
 				t.Errorf("%s: identical /settle = %d %v; want success again", stage, s.Status, s.Body)
 			}
 		}

@@ -16,7 +16,7 @@ func x402Reason(r Reason) string {
 // ToX402Verify turns a VerifyResponse into x402's shape. An invalid answer
 // always carries a reason (unexpected_verify_error when none was given).
 func ToX402Verify(v *VerifyResponse) X402VerifyResponse {
-	out := X402VerifyResponse{IsValid: v.IsValid, Payer: v.Payer}
+	out := X402VerifyResponse{IsValid: v.IsValid, Payer: v.Payer, PaymentID: v.PaymentID, State: v.State}
 	if !v.IsValid {
 		reason := v.InvalidReason
 		if reason == "" {
@@ -32,7 +32,7 @@ func ToX402Verify(v *VerifyResponse) X402VerifyResponse {
 // present; a failed answer always carries a reason (unexpected_settle_error
 // when none was given).
 func ToX402Settle(network string, s *SettleResponse) X402SettleResponse {
-	out := X402SettleResponse{Success: s.Success, Payer: s.Payer, Transaction: s.Transaction, Network: network}
+	out := X402SettleResponse{Success: s.Success, Payer: s.Payer, Transaction: s.Transaction, Network: network, PaymentID: s.PaymentID, State: s.State}
 	if !s.Success {
 		reason := s.ErrorReason
 		if reason == "" {

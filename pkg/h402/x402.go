@@ -100,6 +100,10 @@ type X402VerifyResponse struct {
 	InvalidReason  string `json:"invalidReason,omitempty"`
 	InvalidMessage string `json:"invalidMessage,omitempty"`
 	Payer          string `json:"payer,omitempty"`
+	// PaymentID and State name the payment that already used this replay
+	// key (payment_already_used); x402 clients ignore unknown fields.
+	PaymentID string `json:"paymentId,omitempty"`
+	State     string `json:"state,omitempty"`
 }
 
 // X402SettleResponse answers an x402 POST /settle (both versions).
@@ -112,4 +116,9 @@ type X402SettleResponse struct {
 	Payer        string `json:"payer,omitempty"`
 	Transaction  string `json:"transaction"`
 	Network      string `json:"network"`
+	// PaymentID and State are this facilitator's additions (x402 clients
+	// ignore unknown fields): where an accepted payment stands, and which
+	// payment already used a refused one's replay key.
+	PaymentID string `json:"paymentId,omitempty"`
+	State     string `json:"state,omitempty"`
 }
