@@ -371,7 +371,9 @@ func TestX402Dialects(t *testing.T) {
 	usdc := h.evm.Token().Hex()
 	for _, version := range []int{1, 2} {
 		req := h.evmReq(usdc, "10000")
-		p, _, err := evm.SignAuthorization(&req, h.evm.Payers()[6], h.evmToken(), time.Now(), evm.AuthorizationOptions{})
+		// As @x402/evm signs it: validAfter 0, validBefore now + maxTimeoutSeconds.
+		p, _, err := evm.SignAuthorization(&req, h.evm.Payers()[6], h.evmToken(), time.Now(),
+			evm.AuthorizationOptions{ValidAfter: time.Unix(0, 0), ValidBefore: time.Now().Add(60 * time.Second)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -23,7 +23,9 @@ type Verify struct {
 	// MinValidBeforeMargin: an EVM authorization must stay valid at least this
 	// long after verification, so that it can still settle. Default "6s".
 	MinValidBeforeMargin Duration `yaml:"minValidBeforeMargin"`
-	// MaxValidity: the longest validBefore-validAfter window accepted. Default "1h".
+	// MaxValidity: the longest an EVM authorization may stay valid from the
+	// moment it is verified (validBefore - now; validAfter plays no part, as
+	// x402 clients sign validAfter 0). Default "1h".
 	MaxValidity Duration `yaml:"maxValidity"`
 	// AllowOverpay accepts an authorization whose value exceeds the required
 	// amount (the h402 reference's rule). Default false: value must equal.
