@@ -238,7 +238,7 @@ func TestChainStateRejections(t *testing.T) {
 		{"evm balance zero", h.authorize(h.evmReq(usdc, "10000"), broke), h.evmReq(usdc, "10000"), h402.ReasonInsufficientFunds},
 		{"evm authorization nonce used on chain", usedHeader, usedReq, h402.ReasonNonceAlreadyUsed},
 		{"evm tx nonce already used", usedNonceTx, native, h402.ReasonNonceAlreadyUsed},
-		{"evm tx nonce gap", gapTx, native, h402.ReasonInvalidTransactionState},
+		{"evm tx nonce gap", gapTx, native, h402.ReasonNonceGap},
 		{"evm broadcast not mined", unminedHeader, bcReq, h402.ReasonInvalidTransactionState},
 		{"evm broadcast claimed by another key", notSenderHeader, bcPaid, h402.ReasonEVMSignedMessage},
 		{"evm broadcast pays less than required", wrongAmountHeader, bcMore, h402.ReasonEVMValue},
@@ -292,6 +292,36 @@ func TestExposure(t *testing.T) {
 	req := h.evmReq(usdc, "10000")
 	if s := post(t, b+"/settle", body(h.authorize(req, key), req)); s.Status != 200 {
 		t.Errorf("after a release: %d %v; want accepted", s.Status, s.Body)
+	}
+}
+
+// TestSignedTransactionExposure: native signedTransactions with consecutive
+// nonces are accepted one after another (the replay guard vouches for the
+// nonce before each), and each reserves its value plus its gas (gas limit ×
+// max fee) against the sender's balance.
+func TestSignedTransactionExposure(t *testing.T) {
+	h := newHarness(t, false)
+	_, url := h.ingest("a", nil)
+	key := h.freshKey(0) // 1 ether
+	nonce, err := h.evm.Client().NonceAt(context.Background(), crypto.PubkeyToAddress(key.PublicKey), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each payment: 0.332 ether + 21,000 gas × 100 gwei = 0.3341 ether; two
+	// fit in 1 ether, three do not (three values alone would).
+	req := h.evmReq(h402.EVMNativeToken, "332000000000000000")
+	for i := range 3 {
+		_, header, err := evm.SignTransaction(&req, key, &h.cfg.Networks[0].Tokens[1], evm.TxOptions{Nonce: nonce + uint64(i), GasFeeCap: big.NewInt(1e11)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := post(t, url+"/settle", body(header, req))
+		if i < 2 && s.Status != 200 {
+			t.Fatalf("payment %d: %d %v; want accepted", i, s.Status, s.Body)
+		}
+		if i == 2 && (s.Status != 400 || s.str("errorReason") != string(h402.ReasonInsufficientFunds)) {
+			t.Fatalf("payment %d: %d %v; want 400 insufficient_funds (its gas is not covered)", i, s.Status, s.Body)
+		}
 	}
 }
 

@@ -112,6 +112,7 @@ func (s *Service) verified(ctx context.Context, req *h402.Request) (*chains.Paym
 	if !ok {
 		return pay, r, nil, h402.Errorf(h402.ReasonInvalidNetwork, "%s network %s has no chain-state checker on this facilitator", r.Network.Namespace, r.Network.NetworkID)
 	}
+	r.Taken = s.taken // the replay guard: is a nonce before this one an accepted payment?
 	t := s.opts.Now()
 	st, err := checker.CheckState(ctx, r, pay)
 	s.opts.Metrics.observeVerify(typ, "state", s.opts.Now().Sub(t))
@@ -144,7 +145,7 @@ func (s *Service) Verify(ctx context.Context, req *h402.Request) *Outcome {
 		return classify(o, h402.Errorf(h402.ReasonPaymentAlreadyUsed, "this payment was already used"))
 	}
 	if held == nil && st.Balance != nil {
-		if err := s.book.Check(ctx, account(pay), pay.Amount, st.Balance); err != nil {
+		if err := s.book.Check(ctx, account(pay), st.Exposure(pay), st.Balance); err != nil {
 			return classify(o, err)
 		}
 	}
@@ -184,7 +185,7 @@ func (s *Service) Settle(ctx context.Context, req *h402.Request) *Outcome {
 		}
 	}
 	if st.Balance != nil {
-		if err := s.book.Reserve(ctx, account(pay), pay.ID, pay.Amount, st.Balance); err != nil {
+		if err := s.book.Reserve(ctx, account(pay), pay.ID, st.Exposure(pay), st.Balance); err != nil {
 			undo("reserve")
 			return classify(o, err)
 		}
@@ -319,4 +320,10 @@ func fingerprint(req *h402.Request) string {
 
 func account(p *chains.Payment) exposure.Account {
 	return exposure.Account{Namespace: p.Namespace, NetworkID: p.NetworkID, Token: p.Token, Payer: p.Payer}
+}
+
+// taken reports whether the replay guard holds key (chains.Request.Taken).
+func (s *Service) taken(ctx context.Context, key string) (bool, error) {
+	h, err := s.guard.Lookup(ctx, key)
+	return h != nil, err
 }
