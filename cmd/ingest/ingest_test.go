@@ -227,7 +227,8 @@ func TestChainStateRejections(t *testing.T) {
 		t.Fatal(err)
 	}
 	solMore := h.solReq(solToken.Address, "6000", false)
-	solShortHeader, _ := h402.EncodePaymentHeader(solana.SignAndSendPayment(&solMore, sentSig))
+	solShortPayload, _ := solana.SignAndSendPayment(&solMore, h.sol.Payers()[1], sentSig)
+	solShortHeader, _ := h402.EncodePaymentHeader(solShortPayload)
 
 	tests := []struct {
 		name   string
@@ -355,7 +356,11 @@ func TestSolanaPayloadsAccepted(t *testing.T) {
 	if _, err := h.sol.AdvanceSlots(ctx, uint64(h.sol.Manifest.FinalityDepthSlots)+1); err != nil {
 		t.Fatal(err)
 	}
-	bcHeader, _ := h402.EncodePaymentHeader(solana.SignAndSendPayment(&bcReq, sig))
+	bound, err := solana.SignAndSendPayment(&bcReq, h.sol.Payers()[3], sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bcHeader, _ := h402.EncodePaymentHeader(bound)
 
 	cases := []struct {
 		name   string

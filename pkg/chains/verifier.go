@@ -88,3 +88,22 @@ type StateChecker interface {
 	Namespace() h402.Namespace
 	CheckState(ctx context.Context, r *Request, p *Payment) (*State, error)
 }
+
+// CheckBroadcastAge refuses a client-broadcast transaction (txID) that was
+// mined or landed at `at`, longer than r.Policy.ClientBroadcastMaxAge before
+// r.Now (zero: config.DefaultVerify's), with reason transaction_too_old. A
+// transaction stamped after r.Now (dev chains run ahead of the clock) is recent.
+func CheckBroadcastAge(r *Request, txID string, at time.Time) error {
+	maxAge := time.Duration(r.Policy.ClientBroadcastMaxAge)
+	if maxAge <= 0 {
+		maxAge = time.Duration(config.DefaultVerify().ClientBroadcastMaxAge)
+	}
+	now := r.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	if age := now.Sub(at); age > maxAge {
+		return h402.Errorf(h402.ReasonTransactionTooOld, "transaction %s was mined %s ago, longer than the %s a client-broadcast payment may be old", txID, age.Truncate(time.Second), maxAge)
+	}
+	return nil
+}

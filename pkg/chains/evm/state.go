@@ -3,6 +3,7 @@ package evm
 import (
 	"context"
 	"errors"
+	"math"
 	"math/big"
 	"strings"
 	"time"
@@ -260,6 +261,19 @@ func (s *StateChecker) checkBroadcast(ctx context.Context, r *chains.Request, p 
 	}
 	if rcpt.Status != types.ReceiptStatusSuccessful {
 		return nil, h402.Errorf(h402.ReasonInvalidTransactionState, "transaction %s reverted", p.TxHash)
+	}
+	// Recent only: an old transfer to the seller is not a new payment.
+	head, err := failover.Do(ctx, s.pool, "eth_getBlockByHash", func(ctx context.Context, c *ethclient.Client) (*types.Header, error) {
+		return c.HeaderByHash(ctx, rcpt.BlockHash)
+	})
+	if errors.Is(err, ethereum.NotFound) {
+		return nil, h402.Errorf(h402.ReasonInvalidTransactionState, "the block %s of transaction %s is not found (reorganised away?)", rcpt.BlockHash.Hex(), p.TxHash)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := chains.CheckBroadcastAge(r, p.TxHash, time.Unix(int64(min(head.Time, math.MaxInt64)), 0)); err != nil {
+		return nil, err
 	}
 	tx, err := failover.Do(ctx, s.pool, "eth_getTransactionByHash", func(ctx context.Context, c *ethclient.Client) (*types.Transaction, error) {
 		tx, _, err := c.TransactionByHash(ctx, hash)
