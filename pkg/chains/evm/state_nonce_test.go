@@ -246,3 +246,66 @@ func wantStateReason(t *testing.T, err error, want h402.Reason) {
 		t.Fatalf("reason %q (err %v), want %q", got, err, want)
 	}
 }
+
+// TestClientBroadcastRecentAndBound: a client-broadcast transfer on the dev
+// chain is accepted while recent and only with a signedMessage by its sender.
+func TestClientBroadcastRecentAndBound(t *testing.T) {
+	e := newStateEnv(t)
+	ctx := context.Background()
+	key := e.fund(big.NewInt(1e18), 10_000)
+	seller := evmdev.Address(evmdev.DevKey("seller"))
+	n := e.minedNonce(key)
+	e.send(key, n, e.chain.Token(), nil, evm.TransferCalldata(seller, big.NewInt(4200)), big.NewInt(1e9), true)
+	head, err := e.chain.Client().HeaderByNumber(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mined := time.Unix(int64(head.Time), 0)
+	block, err := e.chain.Client().BlockByNumber(ctx, head.Number)
+	if err != nil || len(block.Transactions()) != 1 {
+		t.Fatalf("head block: %v, %v; want the transfer alone", block, err)
+	}
+	hash := block.Transactions()[0].Hash()
+
+	token := &e.network.Tokens[0]
+	d := h402.Decimal{Text: "4200", Quoted: true}
+	req := &h402.PaymentRequirements{
+		Namespace: h402.NamespaceEVM, Scheme: h402.SchemeExact, NetworkID: e.network.NetworkID,
+		TokenAddress: strings.ToLower(token.Address), PayToAddress: strings.ToLower(seller.Hex()),
+		AmountRequired: &d, AmountRequiredFormat: h402.FormatSmallestUnit, Resource: "https://api.example/report",
+	}
+	maxAge := time.Duration(config.DefaultVerify().ClientBroadcastMaxAge)
+	cases := []struct {
+		name string
+		by   *ecdsa.PrivateKey
+		now  time.Time
+		want h402.Reason
+	}{
+		{"sender, just mined", key, mined, ""},
+		{"sender, at the end of the window", key, mined.Add(maxAge), ""},
+		{"sender, too old", key, mined.Add(maxAge + time.Second), h402.ReasonTransactionTooOld},
+		{"signedMessage by another key", e.funder, mined, h402.ReasonEVMSignedMessage},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p, _, err := evm.SignAndSendPayload(req, tc.by, hash)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := &chains.Request{Requirements: req, Payload: p, Network: &e.network, Token: token, Amount: big.NewInt(4200),
+				Policy: config.DefaultVerify(), Now: tc.now}
+			pay, err := evm.NewVerifier().Verify(r)
+			if err != nil {
+				t.Fatalf("local verify: %v", err)
+			}
+			_, err = e.checker.CheckState(ctx, r, pay)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("CheckState: %v, want accepted", err)
+				}
+				return
+			}
+			wantStateReason(t, err, tc.want)
+		})
+	}
+}
