@@ -229,6 +229,9 @@ func TestChainStateRejections(t *testing.T) {
 	solMore := h.solReq(solToken.Address, "6000", false)
 	solShortPayload, _ := solana.SignAndSendPayment(&solMore, h.sol.Payers()[1], sentSig)
 	solShortHeader, _ := h402.EncodePaymentHeader(solShortPayload)
+	// The same landed transfer, claimed by someone who only saw it on chain.
+	observerPayload, _ := solana.SignAndSendPayment(&solReq, solanago.NewWallet().PrivateKey, sentSig)
+	observerHeader, _ := h402.EncodePaymentHeader(observerPayload)
 
 	tests := []struct {
 		name   string
@@ -244,6 +247,7 @@ func TestChainStateRejections(t *testing.T) {
 		{"evm broadcast claimed by another key", notSenderHeader, bcPaid, h402.ReasonEVMSignedMessage},
 		{"evm broadcast pays less than required", wrongAmountHeader, bcMore, h402.ReasonEVMValue},
 		{"solana broadcast pays less than required", solShortHeader, solMore, h402.ReasonSolanaValue},
+		{"solana broadcast claimed by an observer", observerHeader, solReq, h402.ReasonPaymentNotBound},
 		{"solana blockhash expired", expiredHeader, solReq, h402.ReasonInvalidTransactionState},
 		{"solana payer without tokens", poorHeader, solReq, h402.ReasonInvalidTransactionState},
 	}
