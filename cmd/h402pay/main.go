@@ -57,6 +57,8 @@ type options struct {
 	cuPrice      uint64
 	token2022    bool
 	post         string
+	txSignature  string
+	wait         time.Duration
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, getenv func(string) string) error {
@@ -65,7 +67,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, 
 	fs.StringVar(&o.requirements, "requirements", "-", "file with a 402 body or one PaymentRequirements (JSON); - reads stdin")
 	fs.IntVar(&o.accept, "accept", 0, "which entry of a 402 body's accepts to pay")
 	fs.StringVar(&o.keyFile, "key-file", "", "payer key file (else $H402_PAYER_KEY)")
-	fs.StringVar(&o.payloadType, "type", "", "payload type: authorization (EVM default), signedTransaction, signTransaction (Solana default)")
+	fs.StringVar(&o.payloadType, "type", "", "payload type: authorization (EVM default), signedTransaction, signTransaction (Solana default), signAndSendTransaction (Solana: send it yourself, then bind it)")
+	fs.StringVar(&o.txSignature, "tx-signature", "", "Solana signAndSendTransaction: bind this already-sent transaction instead of sending one (-rpc)")
+	fs.DurationVar(&o.wait, "wait", time.Minute, "Solana signAndSendTransaction: how long to wait for the sent transaction to be confirmed")
 	fs.StringVar(&o.configPath, "config", "", "facilitator config to read the token's decimals, kind and EIP-712 domain from")
 	fs.StringVar(&o.rpcURL, "rpc", "", "chain RPC: EVM head time and nonce, or a Solana blockhash")
 	fs.StringVar(&o.blockhash, "blockhash", "", "Solana recent blockhash (instead of -rpc)")
@@ -260,8 +264,12 @@ func paySolana(ctx context.Context, req *h402.PaymentRequirements, token *config
 	if err != nil {
 		return "", err
 	}
-	if o.payloadType != "" && o.payloadType != string(h402.TypeSignTransaction) {
-		return "", fmt.Errorf("-type %q: a Solana client signs signTransaction", o.payloadType)
+	switch h402.PayloadType(o.payloadType) {
+	case "", h402.TypeSignTransaction:
+	case h402.TypeSignAndSendTransaction:
+		return sendSolana(ctx, req, token, key, o)
+	default:
+		return "", fmt.Errorf("-type %q: a Solana client signs signTransaction or signAndSendTransaction", o.payloadType)
 	}
 	var bh solanago.Hash
 	switch {
@@ -279,6 +287,74 @@ func paySolana(ctx context.Context, req *h402.PaymentRequirements, token *config
 		return "", errors.New("a Solana payment needs -blockhash or -rpc")
 	}
 	return solana.PaymentHeader(req, token, key, bh, solana.PayOptions{ComputeUnitPrice: o.cuPrice})
+}
+
+// sendSolana makes a client-broadcast payment: it sends the payment
+// transaction itself (unless -tx-signature names one already sent), waits
+// until it is confirmed, and returns the signAndSendTransaction header bound
+// to the requirement's resource by the payer's signedMessage.
+func sendSolana(ctx context.Context, req *h402.PaymentRequirements, token *config.Token, key solanago.PrivateKey, o options) (string, error) {
+	var sig solanago.Signature
+	if o.txSignature != "" {
+		var err error
+		if sig, err = solanago.SignatureFromBase58(o.txSignature); err != nil {
+			return "", fmt.Errorf("-tx-signature: %w", err)
+		}
+	} else {
+		if o.rpcURL == "" {
+			return "", errors.New("signAndSendTransaction needs -rpc to send the payment (or -tx-signature)")
+		}
+		client := rpc.New(o.rpcURL)
+		out, err := client.GetLatestBlockhash(ctx, rpc.CommitmentConfirmed)
+		if err != nil {
+			return "", fmt.Errorf("read latest blockhash: %w", err)
+		}
+		p, err := solana.SignPayment(req, token, key, out.Value.Blockhash, solana.PayOptions{ComputeUnitPrice: o.cuPrice})
+		if err != nil {
+			return "", err
+		}
+		tx, err := solanago.TransactionFromBase64(p.Payload.(*h402.SolanaSignTransactionPayload).Transaction)
+		if err != nil {
+			return "", err
+		}
+		if sig, err = client.SendTransaction(ctx, tx); err != nil {
+			return "", fmt.Errorf("send payment: %w", err)
+		}
+		if err := waitConfirmed(ctx, client, sig, o.wait); err != nil {
+			return "", err
+		}
+	}
+	p, err := solana.SignAndSendPayment(req, key, sig)
+	if err != nil {
+		return "", err
+	}
+	return h402.EncodePaymentHeader(p)
+}
+
+// waitConfirmed polls the transaction's status until it is confirmed,
+// failed, or the wait runs out.
+func waitConfirmed(ctx context.Context, client *rpc.Client, sig solanago.Signature, wait time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		out, err := client.GetSignatureStatuses(ctx, false, sig)
+		if err == nil && len(out.Value) == 1 && out.Value[0] != nil {
+			st := out.Value[0]
+			if st.Err != nil {
+				return fmt.Errorf("payment %s failed on chain: %v", sig, st.Err)
+			}
+			if st.ConfirmationStatus == rpc.ConfirmationStatusConfirmed || st.ConfirmationStatus == rpc.ConfirmationStatusFinalized {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("payment %s not confirmed within %s (last error: %v)", sig, wait, err)
+		case <-tick.C:
+		}
+	}
 }
 
 func solanaKey(raw string) (solanago.PrivateKey, error) {

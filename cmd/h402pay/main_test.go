@@ -16,7 +16,10 @@ import (
 	"github.com/h402/settlement/pkg/chains/evm"
 	"github.com/h402/settlement/pkg/chains/solana"
 	"github.com/h402/settlement/pkg/config"
+	"github.com/h402/settlement/pkg/failover"
 	"github.com/h402/settlement/pkg/h402"
+	"github.com/h402/settlement/pkg/soldev"
+	"github.com/h402/settlement/pkg/testenv"
 	"github.com/h402/settlement/pkg/verify"
 )
 
@@ -189,5 +192,48 @@ func TestErrors(t *testing.T) {
 				t.Errorf("the error echoes the key: %v", err)
 			}
 		})
+	}
+}
+
+// TestSolanaSignAndSend: h402pay sends a Solana payment itself on the
+// localnet, waits for it, and prints a signAndSendTransaction header bound
+// to the resource by the payer, which the facilitator's checks accept.
+func TestSolanaSignAndSend(t *testing.T) {
+	ln := testenv.StartSolana(t, soldev.Config{SlotInterval: 20 * time.Millisecond})
+	network := testenv.SolanaNetwork(ln)
+	payer := ln.Payers()[0]
+	reqJSON := `{"namespace":"solana","scheme":"exact","networkId":"localnet","tokenAddress":"` + network.Tokens[0].Address + `","payToAddress":"` + ln.Seller().String() +
+		`","amountRequired":"1234","amountRequiredFormat":"smallestUnit","tokenDecimals":6,"resource":"https://api.example/x"}`
+	header, err := pay(t, reqJSON, payer.String(), "-type", "signAndSendTransaction", "-rpc", ln.URL(), "-wait", "30s")
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	var req h402.PaymentRequirements
+	if err := json.Unmarshal([]byte(reqJSON), &req); err != nil {
+		t.Fatal(err)
+	}
+	p, err := h402.DecodePaymentHeader(header)
+	if err != nil {
+		t.Fatalf("printed header does not decode: %v", err)
+	}
+	c := &config.Config{Networks: []config.Network{network}}
+	c.Default()
+	r, err := verify.New(c, solana.NewVerifier()).Prepare(&req, p, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := solana.Dial(&network, failover.Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pm, err := solana.NewVerifier().Verify(r)
+	if err != nil {
+		t.Fatalf("local verify: %v", err)
+	}
+	if _, err := solana.NewStateChecker(&network, pool, solana.StateOptions{}).CheckState(context.Background(), r, pm); err != nil {
+		t.Fatalf("chain check: %v", err)
+	}
+	if pm.Payer != payer.PublicKey().String() {
+		t.Errorf("payer %s, want %s", pm.Payer, payer.PublicKey())
 	}
 }

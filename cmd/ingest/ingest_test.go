@@ -238,7 +238,11 @@ func TestChainStateRejections(t *testing.T) {
 		t.Fatal(err)
 	}
 	solMore := h.solReq(solToken.Address, "6000", false)
-	solShortHeader, _ := h402.EncodePaymentHeader(solana.SignAndSendPayment(&solMore, sentSig))
+	solShortPayload, _ := solana.SignAndSendPayment(&solMore, h.sol.Payers()[1], sentSig)
+	solShortHeader, _ := h402.EncodePaymentHeader(solShortPayload)
+	// The same landed transfer, claimed by someone who only saw it on chain.
+	observerPayload, _ := solana.SignAndSendPayment(&solReq, solanago.NewWallet().PrivateKey, sentSig)
+	observerHeader, _ := h402.EncodePaymentHeader(observerPayload)
 
 	tests := []struct {
 		name   string
@@ -249,11 +253,12 @@ func TestChainStateRejections(t *testing.T) {
 		{"evm balance zero", h.authorize(h.evmReq(usdc, "10000"), broke), h.evmReq(usdc, "10000"), h402.ReasonInsufficientFunds},
 		{"evm authorization nonce used on chain", usedHeader, usedReq, h402.ReasonNonceAlreadyUsed},
 		{"evm tx nonce already used", usedNonceTx, native, h402.ReasonNonceAlreadyUsed},
-		{"evm tx nonce gap", gapTx, native, h402.ReasonInvalidTransactionState},
+		{"evm tx nonce gap", gapTx, native, h402.ReasonNonceGap},
 		{"evm broadcast not mined", unminedHeader, bcReq, h402.ReasonInvalidTransactionState},
 		{"evm broadcast claimed by another key", notSenderHeader, bcPaid, h402.ReasonEVMSignedMessage},
 		{"evm broadcast pays less than required", wrongAmountHeader, bcMore, h402.ReasonEVMValue},
 		{"solana broadcast pays less than required", solShortHeader, solMore, h402.ReasonSolanaValue},
+		{"solana broadcast claimed by an observer", observerHeader, solReq, h402.ReasonPaymentNotBound},
 		{"solana blockhash expired", expiredHeader, solReq, h402.ReasonInvalidTransactionState},
 		{"solana payer without tokens", poorHeader, solReq, h402.ReasonInvalidTransactionState},
 	}
@@ -306,6 +311,36 @@ func TestExposure(t *testing.T) {
 	}
 }
 
+// TestSignedTransactionExposure: native signedTransactions with consecutive
+// nonces are accepted one after another (the replay guard vouches for the
+// nonce before each), and each reserves its value plus its gas (gas limit ×
+// max fee) against the sender's balance.
+func TestSignedTransactionExposure(t *testing.T) {
+	h := newHarness(t, false)
+	_, url := h.ingest("a", nil)
+	key := h.freshKey(0) // 1 ether
+	nonce, err := h.evm.Client().NonceAt(context.Background(), crypto.PubkeyToAddress(key.PublicKey), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each payment: 0.332 ether + 21,000 gas × 100 gwei = 0.3341 ether; two
+	// fit in 1 ether, three do not (three values alone would).
+	req := h.evmReq(h402.EVMNativeToken, "332000000000000000")
+	for i := range 3 {
+		_, header, err := evm.SignTransaction(&req, key, &h.cfg.Networks[0].Tokens[1], evm.TxOptions{Nonce: nonce + uint64(i), GasFeeCap: big.NewInt(1e11)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := post(t, url+"/settle", body(header, req))
+		if i < 2 && s.Status != 200 {
+			t.Fatalf("payment %d: %d %v; want accepted", i, s.Status, s.Body)
+		}
+		if i == 2 && (s.Status != 400 || s.str("errorReason") != string(h402.ReasonInsufficientFunds)) {
+			t.Fatalf("payment %d: %d %v; want 400 insufficient_funds (its gas is not covered)", i, s.Status, s.Body)
+		}
+	}
+}
+
 // TestSolanaPayloadsAccepted: client-signed, fee-payer and client-broadcast
 // Solana payments are accepted.
 func TestSolanaPayloadsAccepted(t *testing.T) {
@@ -336,7 +371,11 @@ func TestSolanaPayloadsAccepted(t *testing.T) {
 	if _, err := h.sol.AdvanceSlots(ctx, uint64(h.sol.Manifest.FinalityDepthSlots)+1); err != nil {
 		t.Fatal(err)
 	}
-	bcHeader, _ := h402.EncodePaymentHeader(solana.SignAndSendPayment(&bcReq, sig))
+	bound, err := solana.SignAndSendPayment(&bcReq, h.sol.Payers()[3], sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bcHeader, _ := h402.EncodePaymentHeader(bound)
 
 	cases := []struct {
 		name   string
@@ -382,7 +421,9 @@ func TestX402Dialects(t *testing.T) {
 	usdc := h.evm.Token().Hex()
 	for _, version := range []int{1, 2} {
 		req := h.evmReq(usdc, "10000")
-		p, _, err := evm.SignAuthorization(&req, h.evm.Payers()[6], h.evmToken(), time.Now(), evm.AuthorizationOptions{})
+		// As @x402/evm signs it: validAfter 0, validBefore now + maxTimeoutSeconds.
+		p, _, err := evm.SignAuthorization(&req, h.evm.Payers()[6], h.evmToken(), time.Now(),
+			evm.AuthorizationOptions{ValidAfter: time.Unix(0, 0), ValidBefore: time.Now().Add(60 * time.Second)})
 		if err != nil {
 			t.Fatal(err)
 		}

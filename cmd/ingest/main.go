@@ -139,7 +139,7 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("used-payments bucket: %w", err)
 	}
 	g := guard.New(replayKV, usedKV)
-	states, err := m.stateCheckers(ctx, g)
+	states, err := m.stateCheckers(ctx)
 	if err != nil {
 		return err
 	}
@@ -196,7 +196,7 @@ func (m *Main) Run(ctx context.Context) error {
 	return nil
 }
 
-func (m *Main) stateCheckers(ctx context.Context, g *guard.Guard) ([]ingest.NetworkState, error) {
+func (m *Main) stateCheckers(ctx context.Context) ([]ingest.NetworkState, error) {
 	c := m.Config
 	fm := failover.NewMetrics(m.Registry)
 	settings := failover.Settings{Metrics: fm}
@@ -214,10 +214,6 @@ func (m *Main) stateCheckers(ctx context.Context, g *guard.Guard) ([]ingest.Netw
 			checker = evm.NewStateChecker(n, pool, evm.StateOptions{
 				CacheTTL:  ttl,
 				Multicall: common.HexToAddress(n.Multicall), // zero when unset: one call per check
-				Accepted: func(ctx context.Context, id string) (bool, error) {
-					h, err := g.Lookup(ctx, id)
-					return h != nil, err
-				},
 			})
 		case h402.NamespaceSolana:
 			pool, err := solana.Dial(n, settings)

@@ -19,6 +19,10 @@ type Request struct {
 	Amount       *big.Int // required amount in smallest units
 	Policy       config.Verify
 	Now          time.Time
+	// Taken reports whether a replay key is held by an accepted payment
+	// (the replay guard); nil means unknown. The EVM state checker asks it
+	// whether the nonce before a signedTransaction's is an accepted payment.
+	Taken func(ctx context.Context, replayKey string) (bool, error)
 }
 
 // Payment is what local verification establishes about a payment.
@@ -60,6 +64,19 @@ type State struct {
 	// the payer's pending exposure is bounded. Nil when the payment is already
 	// on chain (client-broadcast) and reserves nothing.
 	Balance *big.Int
+	// Reserve is what the payment adds to the payer's exposure when that is
+	// not Payment.Amount: a native-coin EVM signedTransaction must leave the
+	// sender its value plus its gas (gas limit × max fee per gas). Nil means
+	// Payment.Amount.
+	Reserve *big.Int
+}
+
+// Exposure is the amount checked and reserved against Balance for p.
+func (s *State) Exposure(p *Payment) *big.Int {
+	if s.Reserve != nil {
+		return s.Reserve
+	}
+	return p.Amount
 }
 
 // StateChecker completes verification with chain state: balances, nonces,
@@ -70,4 +87,23 @@ type State struct {
 type StateChecker interface {
 	Namespace() h402.Namespace
 	CheckState(ctx context.Context, r *Request, p *Payment) (*State, error)
+}
+
+// CheckBroadcastAge refuses a client-broadcast transaction (txID) that was
+// mined or landed at `at`, longer than r.Policy.ClientBroadcastMaxAge before
+// r.Now (zero: config.DefaultVerify's), with reason transaction_too_old. A
+// transaction stamped after r.Now (dev chains run ahead of the clock) is recent.
+func CheckBroadcastAge(r *Request, txID string, at time.Time) error {
+	maxAge := time.Duration(r.Policy.ClientBroadcastMaxAge)
+	if maxAge <= 0 {
+		maxAge = time.Duration(config.DefaultVerify().ClientBroadcastMaxAge)
+	}
+	now := r.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	if age := now.Sub(at); age > maxAge {
+		return h402.Errorf(h402.ReasonTransactionTooOld, "transaction %s was mined %s ago, longer than the %s a client-broadcast payment may be old", txID, age.Truncate(time.Second), maxAge)
+	}
+	return nil
 }

@@ -159,6 +159,9 @@ func (c *Config) Default() {
 	if c.Verify.MaxValidity == 0 {
 		c.Verify.MaxValidity = d.MaxValidity
 	}
+	if c.Verify.ClientBroadcastMaxAge == 0 {
+		c.Verify.ClientBroadcastMaxAge = d.ClientBroadcastMaxAge
+	}
 	if c.Verify.MaxComputeUnitPrice == 0 {
 		c.Verify.MaxComputeUnitPrice = d.MaxComputeUnitPrice
 	}
@@ -259,6 +262,9 @@ func (c *Config) Validate() error {
 	}
 	if v.MaxValidity <= v.MinValidBeforeMargin {
 		bad("verify.maxValidity", "must be longer than minValidBeforeMargin", v.MaxValidity)
+	}
+	if v.ClientBroadcastMaxAge < 0 {
+		bad("verify.clientBroadcastMaxAge", "must not be negative", v.ClientBroadcastMaxAge)
 	}
 	errs = append(errs, c.validateServices()...)
 	return errors.Join(errs...)

@@ -23,8 +23,17 @@ type Verify struct {
 	// MinValidBeforeMargin: an EVM authorization must stay valid at least this
 	// long after verification, so that it can still settle. Default "6s".
 	MinValidBeforeMargin Duration `yaml:"minValidBeforeMargin"`
-	// MaxValidity: the longest validBefore-validAfter window accepted. Default "1h".
+	// MaxValidity: the longest an EVM authorization may stay valid from the
+	// moment it is verified (validBefore - now; validAfter plays no part, as
+	// x402 clients sign validAfter 0). Default "1h".
 	MaxValidity Duration `yaml:"maxValidity"`
+	// ClientBroadcastMaxAge: a client-broadcast payment (signAndSendTransaction,
+	// both families) is accepted only if its transaction was mined or landed
+	// at most this long before verification (EVM: the timestamp of the
+	// receipt's block; Solana: the transaction's blockTime, or its slot
+	// distance at 400 ms a slot when the node gives no blockTime). An old
+	// transfer to the seller is never a new payment. Default "5m".
+	ClientBroadcastMaxAge Duration `yaml:"clientBroadcastMaxAge"`
 	// AllowOverpay accepts an authorization whose value exceeds the required
 	// amount (the h402 reference's rule). Default false: value must equal.
 	AllowOverpay bool `yaml:"allowOverpay"`
@@ -37,9 +46,10 @@ type Verify struct {
 // DefaultVerify is the verification policy used when the config says nothing.
 func DefaultVerify() Verify {
 	return Verify{
-		MinValidBeforeMargin: Duration(6 * time.Second),
-		MaxValidity:          Duration(time.Hour),
-		MaxComputeUnitPrice:  1_000_000,
-		MaxComputeUnitLimit:  200_000,
+		MinValidBeforeMargin:  Duration(6 * time.Second),
+		MaxValidity:           Duration(time.Hour),
+		ClientBroadcastMaxAge: Duration(5 * time.Minute),
+		MaxComputeUnitPrice:   1_000_000,
+		MaxComputeUnitLimit:   200_000,
 	}
 }

@@ -72,9 +72,13 @@ type SolanaSignTransactionPayload struct {
 }
 
 // SolanaSignAndSendPayload names a transaction the client already broadcast.
+// SignedMessage binds it to the request: the base58 ed25519 signature, by a
+// signer of the transaction, of the binding message (see
+// pkg/chains/solana.BindingMessage: the transaction's signature and the resource).
 type SolanaSignAndSendPayload struct {
-	Type      PayloadType `json:"type"`
-	Signature string      `json:"signature"`
+	Type          PayloadType `json:"type"`
+	Signature     string      `json:"signature"`
+	SignedMessage string      `json:"signedMessage,omitempty"`
 }
 
 func (*EVMAuthorizationPayload) PayloadType() PayloadType     { return TypeAuthorization }
@@ -109,7 +113,7 @@ func (u *payloadUnion) variant(ns Namespace) Payload {
 	case ns == NamespaceSolana && u.Type == TypeSignTransaction:
 		return &SolanaSignTransactionPayload{Type: u.Type, Transaction: u.Transaction, Signature: u.Signature}
 	case ns == NamespaceSolana && u.Type == TypeSignAndSendTransaction:
-		return &SolanaSignAndSendPayload{Type: u.Type, Signature: u.Signature}
+		return &SolanaSignAndSendPayload{Type: u.Type, Signature: u.Signature, SignedMessage: u.SignedMessage}
 	}
 	return nil
 }

@@ -50,6 +50,17 @@ const (
 	ReasonSolanaMint             Reason = "invalid_exact_solana_payload_mint"
 	ReasonSolanaComputePrice     Reason = "invalid_exact_solana_payload_compute_unit_price"
 	ReasonSolanaFeePayer         Reason = "invalid_exact_solana_payload_fee_payer"
+
+	// ReasonNonceGap: an EVM signedTransaction's nonce is above the sender's
+	// mined nonce and the nonce before it is not an accepted payment, so the
+	// transaction could wait for ever behind the gap.
+	ReasonNonceGap Reason = "nonce_gap"
+	// ReasonTransactionTooOld: a client-broadcast transaction was mined or
+	// landed longer ago than verify.clientBroadcastMaxAge.
+	ReasonTransactionTooOld Reason = "transaction_too_old"
+	// ReasonPaymentNotBound: a client-broadcast Solana transaction is not
+	// bound to this request by a signature of one of its signers.
+	ReasonPaymentNotBound Reason = "payment_not_bound"
 )
 
 // Error is a rejection with a machine reason and a sentence for people.

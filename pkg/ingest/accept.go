@@ -28,7 +28,7 @@ func (s *Service) accept(ctx context.Context, o *Outcome, ev *events.PaymentAcce
 	pay := o.Payment
 	log := s.opts.Logger.With("payment_id", pay.ID, "network", string(pay.Namespace)+":"+pay.NetworkID)
 	if st.Balance != nil {
-		err := s.book.Reserve(ctx, account(pay), pay.ID, pay.Amount, st.Balance)
+		err := s.book.Reserve(ctx, account(pay), pay.ID, st.Exposure(pay), st.Balance)
 		if err != nil && !errors.Is(err, jetstream.ErrKeyExists) { // exists: reserved by this request's first attempt
 			s.release(ctx, log, pay.ID, claim, rev, false, "reserve")
 			return classify(o, err)

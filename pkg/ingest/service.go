@@ -116,6 +116,7 @@ func (s *Service) checkState(ctx context.Context, req *h402.Request, r *chains.R
 	if !ok {
 		return nil, h402.Errorf(h402.ReasonInvalidNetwork, "%s network %s has no chain-state checker on this facilitator", r.Network.Namespace, r.Network.NetworkID)
 	}
+	r.Taken = s.keyTaken // the replay guard: is a nonce before this one an accepted payment?
 	t := s.opts.Now()
 	st, err := checker.CheckState(ctx, r, pay)
 	s.opts.Metrics.observeVerify(string(req.Payload.Payload.PayloadType()), "state", s.opts.Now().Sub(t))
@@ -152,7 +153,7 @@ func (s *Service) Verify(ctx context.Context, req *h402.Request) *Outcome {
 		return s.refused(ctx, o, req, "", "", err, false)
 	}
 	if st.Balance != nil {
-		if err := s.book.Check(ctx, account(pay), pay.Amount, st.Balance); err != nil {
+		if err := s.book.Check(ctx, account(pay), st.Exposure(pay), st.Balance); err != nil {
 			return classify(o, err)
 		}
 	}
@@ -293,4 +294,10 @@ func resourceOf(req *h402.Request) string {
 
 func account(p *chains.Payment) exposure.Account {
 	return exposure.Account{Namespace: p.Namespace, NetworkID: p.NetworkID, Token: p.Token, Payer: p.Payer}
+}
+
+// taken reports whether the replay guard holds key (chains.Request.Taken).
+func (s *Service) keyTaken(ctx context.Context, key string) (bool, error) {
+	h, err := s.guard.Lookup(ctx, key)
+	return h != nil, err
 }

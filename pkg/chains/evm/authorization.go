@@ -63,9 +63,11 @@ func (v *Verifier) verifyAuthorization(q *request, p *h402.EVMAuthorizationPaylo
 	if maxValidity <= 0 {
 		maxValidity = time.Duration(config.DefaultVerify().MaxValidity)
 	}
-	// before > now >= after here, so the window is positive; after >= 0.
-	if window := uint64(before) - uint64(after); window > uint64(maxValidity/time.Second) {
-		return nil, h402.Errorf(h402.ReasonValidityTooLong, "authorization window of %d s is longer than the %s allowed", window, maxValidity)
+	// The limit is on how long the authorization stays usable from now
+	// (PROTOCOL.md §5), never on validBefore-validAfter: real x402 clients
+	// always sign validAfter 0. before > now here, so the remainder is positive.
+	if remaining := uint64(before) - uint64(now); remaining > uint64(maxValidity/time.Second) {
+		return nil, h402.Errorf(h402.ReasonValidityTooLong, "authorization stays valid for %d s from now, longer than the %s allowed", remaining, maxValidity)
 	}
 
 	nonce, err := parseNonce(a.Nonce)

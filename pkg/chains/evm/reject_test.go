@@ -86,7 +86,8 @@ func TestVerifyRejects(t *testing.T) {
 		{"auth expired", auth(AuthorizationOptions{ValidAfter: f.now.Add(-time.Minute), ValidBefore: f.now.Add(-time.Second)}, nil), h402.ReasonEVMValidBefore},
 		{"auth not yet valid", auth(AuthorizationOptions{ValidAfter: f.now.Add(10 * time.Second)}, nil), h402.ReasonEVMValidAfter},
 		{"auth validBefore within margin", auth(AuthorizationOptions{ValidBefore: f.now.Add(5 * time.Second)}, nil), h402.ReasonEVMValidBefore},
-		{"auth validity too long", auth(AuthorizationOptions{ValidAfter: f.now.Add(-time.Hour), ValidBefore: f.now.Add(time.Minute)}, nil), h402.ReasonValidityTooLong},
+		{"auth validity too long", auth(AuthorizationOptions{ValidAfter: f.now.Add(-time.Minute), ValidBefore: f.now.Add(time.Hour + 2*time.Second)}, nil), h402.ReasonValidityTooLong},
+		{"auth validAfter 0 and validity too long", auth(AuthorizationOptions{ValidAfter: time.Unix(0, 0), ValidBefore: f.now.Add(2 * time.Hour)}, nil), h402.ReasonValidityTooLong},
 		{"auth validBefore beyond 2^63", auth(AuthorizationOptions{}, func(a *h402.EVMAuthorizationPayload) {
 			a.Authorization.ValidBefore = h402.Decimal{Text: "99999999999999999999999"}
 		}), h402.ReasonValidityTooLong},

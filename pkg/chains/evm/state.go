@@ -3,6 +3,7 @@ package evm
 import (
 	"context"
 	"errors"
+	"math"
 	"math/big"
 	"strings"
 	"time"
@@ -55,7 +56,8 @@ func IsChainAnswer(err error) bool {
 
 // StateOptions configure a StateChecker.
 type StateOptions struct {
-	// CacheTTL is how long balances and nonces are reused. Default 2s.
+	// CacheTTL is how long balances are reused. Default 2s. Nonces are never
+	// cached: a signedTransaction's nonce is checked against fresh reads.
 	CacheTTL time.Duration
 	// SkipAuthorizationState skips the per-payment authorizationState call
 	// (the settler's simulation still catches a used nonce, failing the
@@ -67,10 +69,6 @@ type StateOptions struct {
 	Multicall common.Address
 	BatchSize int           // default 128
 	BatchWait time.Duration // default 1ms
-	// Accepted reports whether a payment id was accepted before; it closes
-	// nonce gaps of signedTransaction payments. Nil: a nonce above the
-	// chain's pending nonce is refused.
-	Accepted func(ctx context.Context, id string) (bool, error)
 }
 
 // StateChecker completes EVM verification with chain state.
@@ -79,7 +77,6 @@ type StateChecker struct {
 	pool     *Pool
 	opts     StateOptions
 	balances *chains.Cache[*big.Int]
-	nonces   *chains.Cache[uint64]
 	batcher  *authBatcher // nil: one eth_call per check
 }
 
@@ -95,7 +92,6 @@ func NewStateChecker(network *config.Network, pool *Pool, o StateOptions) *State
 		pool:     pool,
 		opts:     o,
 		balances: chains.NewCache[*big.Int](o.CacheTTL, 1<<16),
-		nonces:   chains.NewCache[uint64](o.CacheTTL, 1<<16),
 	}
 	if o.Multicall != (common.Address{}) {
 		if o.BatchSize <= 0 {
@@ -166,28 +162,9 @@ func (s *StateChecker) checkSignedTransaction(ctx context.Context, r *chains.Req
 		return nil, h402.Wrap(h402.ReasonEVMTransaction, err, "signedTransaction does not decode")
 	}
 	sender := common.HexToAddress(p.Payer)
-	next, err := s.nonces.Get(ctx, "n."+p.Payer, func(ctx context.Context) (uint64, error) {
-		return failover.Do(ctx, s.pool, "eth_getTransactionCount", func(ctx context.Context, c *ethclient.Client) (uint64, error) {
-			return c.PendingNonceAt(ctx, sender)
-		})
-	})
+	mined, err := s.checkNonce(ctx, r, tx, sender)
 	if err != nil {
 		return nil, err
-	}
-	switch n := tx.Nonce(); {
-	case n < next:
-		return nil, h402.Errorf(h402.ReasonNonceAlreadyUsed, "transaction nonce %d is below the sender's next nonce %d: already used", n, next)
-	case n > next:
-		prev := TransactionKey(tx.ChainId(), sender, n-1)
-		ok := false
-		if s.opts.Accepted != nil {
-			if ok, err = s.opts.Accepted(ctx, prev); err != nil {
-				return nil, err
-			}
-		}
-		if !ok {
-			return nil, h402.Errorf(h402.ReasonInvalidTransactionState, "transaction nonce %d leaves a gap after the sender's next nonce %d", n, next)
-		}
 	}
 	gas := new(big.Int).Mul(new(big.Int).SetUint64(tx.Gas()), tx.GasFeeCap())
 	native, err := s.nativeBalance(ctx, sender)
@@ -195,20 +172,80 @@ func (s *StateChecker) checkSignedTransaction(ctx context.Context, r *chains.Req
 		return nil, err
 	}
 	if r.Token.Kind == config.KindNative {
-		if native.Cmp(gas) < 0 {
-			return nil, h402.Errorf(h402.ReasonInsufficientFunds, "the sender's balance %s does not cover the transaction's gas %s", native, gas)
-		}
-		// Exposure is bounded by what is left for payments after this tx's gas.
-		return &chains.State{Balance: new(big.Int).Sub(native, gas)}, nil
+		// The sender must keep value + gas for this transaction on top of
+		// what its other pending payments (their value and gas) reserve.
+		return &chains.State{Balance: native, Reserve: new(big.Int).Add(tx.Value(), gas)}, nil
 	}
-	if native.Cmp(gas) < 0 {
-		return nil, h402.Errorf(h402.ReasonInsufficientFunds, "the sender's native balance %s does not cover the transaction's gas %s", native, gas)
+	// An ERC-20 transfer's gas is paid in the native coin, an account the
+	// token exposure does not see. The sender's accepted, unmined
+	// transactions are the nonces from the mined one up to this one (no
+	// gaps); each is counted at this transaction's gas × max fee.
+	ahead := new(big.Int).SetUint64(tx.Nonce() - mined + 1)
+	if need := new(big.Int).Mul(gas, ahead); native.Cmp(need) < 0 {
+		return nil, h402.Errorf(h402.ReasonInsufficientFunds, "the sender's native balance %s does not cover the gas of this transaction and its %d pending ones (%s at %s each)", native, tx.Nonce()-mined, need, gas)
 	}
 	bal, err := s.tokenBalance(ctx, common.HexToAddress(p.Token), sender)
 	if err != nil {
 		return nil, err
 	}
 	return &chains.State{Balance: bal}, nil
+}
+
+// checkNonce checks that tx's nonce is the sender's next one, counting its
+// accepted payments not yet mined (PROTOCOL.md §5), and returns the
+// sender's mined nonce. Both chain nonces are read fresh, never from a cache:
+//   - below the mined nonce, or below the pending one (another transaction
+//     with that nonce waits in the node's pool), the nonce is used;
+//   - above the mined nonce, the nonce before it must be held by an accepted
+//     payment (r.Taken); a transaction of the sender's own in the pool does
+//     not count, as it may never be mined and ours would wait behind it for ever.
+func (s *StateChecker) checkNonce(ctx context.Context, r *chains.Request, tx *types.Transaction, sender common.Address) (uint64, error) {
+	got, err := failover.Do(ctx, s.pool, "eth_getTransactionCount", func(ctx context.Context, c *ethclient.Client) ([2]uint64, error) {
+		return nonces(ctx, c, sender)
+	})
+	if err != nil {
+		return 0, err
+	}
+	mined, pending := got[0], got[1]
+	n := tx.Nonce()
+	switch {
+	case n < mined:
+		return 0, h402.Errorf(h402.ReasonNonceAlreadyUsed, "transaction nonce %d is below the sender's mined nonce %d: already used", n, mined)
+	case n < pending:
+		return 0, h402.Errorf(h402.ReasonNonceAlreadyUsed, "another transaction of the sender with nonce %d is already waiting in the node's pool (pending nonce %d)", n, pending)
+	case n == mined:
+		return mined, nil
+	}
+	prev := TransactionKey(tx.ChainId(), sender, n-1)
+	if r.Taken == nil {
+		return 0, h402.Errorf(h402.ReasonNonceGap, "transaction nonce %d is above the sender's mined nonce %d, and whether nonce %d is an accepted payment cannot be told here", n, mined, n-1)
+	}
+	taken, err := r.Taken(ctx, prev)
+	if err != nil {
+		return 0, err
+	}
+	if !taken {
+		return 0, h402.Errorf(h402.ReasonNonceGap, "transaction nonce %d leaves a gap: the sender's mined nonce is %d and nonce %d is not an accepted payment; send nonce %d first", n, mined, n-1, mined)
+	}
+	return mined, nil
+}
+
+// nonces reads the sender's mined ("latest") and pending nonces in one batch.
+func nonces(ctx context.Context, c *ethclient.Client, sender common.Address) ([2]uint64, error) {
+	var m, p hexutil.Uint64
+	batch := []rpc.BatchElem{
+		{Method: "eth_getTransactionCount", Args: []any{sender, "latest"}, Result: &m},
+		{Method: "eth_getTransactionCount", Args: []any{sender, "pending"}, Result: &p},
+	}
+	if err := c.Client().BatchCallContext(ctx, batch); err != nil {
+		return [2]uint64{}, err
+	}
+	for _, b := range batch {
+		if b.Error != nil {
+			return [2]uint64{}, b.Error
+		}
+	}
+	return [2]uint64{uint64(m), uint64(p)}, nil
 }
 
 func (s *StateChecker) checkBroadcast(ctx context.Context, r *chains.Request, p *chains.Payment) (*chains.State, error) {
@@ -224,6 +261,19 @@ func (s *StateChecker) checkBroadcast(ctx context.Context, r *chains.Request, p 
 	}
 	if rcpt.Status != types.ReceiptStatusSuccessful {
 		return nil, h402.Errorf(h402.ReasonInvalidTransactionState, "transaction %s reverted", p.TxHash)
+	}
+	// Recent only: an old transfer to the seller is not a new payment.
+	head, err := failover.Do(ctx, s.pool, "eth_getBlockByHash", func(ctx context.Context, c *ethclient.Client) (*types.Header, error) {
+		return c.HeaderByHash(ctx, rcpt.BlockHash)
+	})
+	if errors.Is(err, ethereum.NotFound) {
+		return nil, h402.Errorf(h402.ReasonInvalidTransactionState, "the block %s of transaction %s is not found (reorganised away?)", rcpt.BlockHash.Hex(), p.TxHash)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := chains.CheckBroadcastAge(r, p.TxHash, time.Unix(int64(min(head.Time, math.MaxInt64)), 0)); err != nil {
+		return nil, err
 	}
 	tx, err := failover.Do(ctx, s.pool, "eth_getTransactionByHash", func(ctx context.Context, c *ethclient.Client) (*types.Transaction, error) {
 		tx, _, err := c.TransactionByHash(ctx, hash)
@@ -315,7 +365,7 @@ func (s *StateChecker) nativeBalance(ctx context.Context, owner common.Address) 
 	})
 }
 
-// Run refreshes, on each new head, the cached balances and nonces of the
+// Run refreshes, on each new head, the cached balances of the
 // payers seen in the last minute, so their next payments need no RPC. It
 // returns when ctx ends.
 func (s *StateChecker) Run(ctx context.Context) {
@@ -325,6 +375,5 @@ func (s *StateChecker) Run(ctx context.Context) {
 		})
 	}, func(ctx context.Context, _ uint64) {
 		s.balances.Refresh(ctx, time.Minute, 16)
-		s.nonces.Refresh(ctx, time.Minute, 16)
 	})
 }

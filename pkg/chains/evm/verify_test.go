@@ -257,9 +257,17 @@ func TestVerifyPolicyEdges(t *testing.T) {
 	}{
 		{"negative margin still rejects an expired authorization", AuthorizationOptions{ValidAfter: f.now.Add(-time.Minute), ValidBefore: f.now.Add(-time.Second)},
 			func(v *config.Verify) { v.MinValidBeforeMargin = config.Duration(-time.Hour) }, h402.ReasonEVMValidBefore},
-		{"zero MaxValidity falls back to the default hour", AuthorizationOptions{ValidAfter: f.now.Add(-2 * time.Hour)},
+		{"zero MaxValidity falls back to the default hour", AuthorizationOptions{ValidBefore: f.now.Add(time.Hour + 2*time.Second)},
 			func(v *config.Verify) { v.MaxValidity = 0 }, h402.ReasonValidityTooLong},
-		{"window exactly MaxValidity", AuthorizationOptions{ValidAfter: f.now.Add(-50 * time.Minute), ValidBefore: f.now.Add(10 * time.Minute)},
+		{"validBefore exactly MaxValidity from now", AuthorizationOptions{ValidAfter: f.now.Add(-50 * time.Minute), ValidBefore: f.now.Add(time.Hour)},
+			nil, ""},
+		{"validBefore one second past MaxValidity from now", AuthorizationOptions{ValidBefore: f.now.Add(time.Hour + time.Second)},
+			nil, h402.ReasonValidityTooLong},
+		// Real x402 clients (@x402/evm) always sign validAfter 0: the window
+		// is measured from now, never from validAfter.
+		{"validAfter 0 as x402 clients sign it", AuthorizationOptions{ValidAfter: time.Unix(0, 0), ValidBefore: f.now.Add(30 * time.Second)},
+			nil, ""},
+		{"validAfter 0 with validBefore MaxValidity from now", AuthorizationOptions{ValidAfter: time.Unix(0, 0), ValidBefore: f.now.Add(time.Hour)},
 			nil, ""},
 		{"validBefore exactly at the margin, rounded up", AuthorizationOptions{ValidBefore: f.now.Add(6 * time.Second)},
 			nil, h402.ReasonEVMValidBefore}, // now has 250 ms: now+6s needs validBefore >= second 7

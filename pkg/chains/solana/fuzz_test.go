@@ -47,3 +47,46 @@ func FuzzVerifySolanaTransaction(f *testing.F) {
 		}
 	})
 }
+
+// FuzzVerifySignAndSend feeds arbitrary signature and signedMessage text
+// through the client-broadcast checks (Verify, ReplayKey) and the binding
+// decoder. It must never panic, must fail only with *h402.Error, and an
+// accepted payment's id must equal its replay key.
+func FuzzVerifySignAndSend(f *testing.F) {
+	fx := newFixture(f)
+	req := fx.requirements(config.KindSPL, false)
+	sig, err := fx.client.Sign([]byte("a broadcast transaction"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	bound, err := SignBinding(fx.client, req.Resource, sig)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(sig.String(), bound)
+	f.Add(sig.String(), "")
+	f.Add(sig.String(), bound[:len(bound)/2])
+	f.Add("", bound)
+	f.Add("1111", "0OIl")
+	v := NewVerifier()
+	f.Fuzz(func(t *testing.T, signature, signedMessage string) {
+		p := &h402.PaymentPayload{H402Version: h402.Version, Scheme: h402.SchemeExact, Namespace: h402.NamespaceSolana, NetworkID: "localnet",
+			Resource: req.Resource, Payload: &h402.SolanaSignAndSendPayload{Type: h402.TypeSignAndSendTransaction, Signature: signature, SignedMessage: signedMessage}}
+		r := fx.request(t, req, config.KindSPL, p)
+		pay, err := v.Verify(r)
+		var e *h402.Error
+		if err != nil && !errors.As(err, &e) {
+			t.Fatalf("Verify: got %T %v, want *h402.Error", err, err)
+		}
+		key, kerr := v.ReplayKey(r)
+		if kerr != nil && !errors.As(kerr, &e) {
+			t.Fatalf("ReplayKey: got %T %v, want *h402.Error", kerr, kerr)
+		}
+		if err == nil && (kerr != nil || key != pay.ID) {
+			t.Fatalf("accepted payment id %s, ReplayKey %q, %v", pay.ID, key, kerr)
+		}
+		if _, err := parseBinding(signedMessage); err != nil && !errors.As(err, &e) {
+			t.Fatalf("parseBinding: got %T %v, want *h402.Error", err, err)
+		}
+	})
+}

@@ -215,3 +215,13 @@ func wantReason(t testing.TB, err error, want h402.Reason) {
 		t.Fatalf("error with reason %s has no human sentence", e.Reason)
 	}
 }
+
+// sendPayment is SignAndSendPayment bound by key, failing the test on error.
+func sendPayment(t testing.TB, req *h402.PaymentRequirements, key solanago.PrivateKey, sig solanago.Signature) *h402.PaymentPayload {
+	t.Helper()
+	p, err := SignAndSendPayment(req, key, sig)
+	if err != nil {
+		t.Fatalf("SignAndSendPayment: %v", err)
+	}
+	return p
+}

@@ -177,8 +177,17 @@ func PaymentHeader(req *h402.PaymentRequirements, token *config.Token, key solan
 }
 
 // SignAndSendPayment is the payload naming a transaction the client already
-// broadcast, identified by its first signature.
-func SignAndSendPayment(req *h402.PaymentRequirements, sig solanago.Signature) *h402.PaymentPayload {
+// broadcast, identified by its first signature, and bound to req by key (a
+// signer of that transaction, normally the payer) signing BindingMessage
+// of the signature and req's resource.
+func SignAndSendPayment(req *h402.PaymentRequirements, key solanago.PrivateKey, sig solanago.Signature) (*h402.PaymentPayload, error) {
+	if req.Resource == "" {
+		return nil, fmt.Errorf("sign and send payment: the requirement names no resource to bind the payment to")
+	}
+	bound, err := SignBinding(key, req.Resource, sig)
+	if err != nil {
+		return nil, fmt.Errorf("sign and send payment: %w", err)
+	}
 	return &h402.PaymentPayload{
 		H402Version: h402.Version,
 		Scheme:      h402.SchemeExact,
@@ -186,8 +195,9 @@ func SignAndSendPayment(req *h402.PaymentRequirements, sig solanago.Signature) *
 		NetworkID:   req.NetworkID,
 		Resource:    req.Resource,
 		Payload: &h402.SolanaSignAndSendPayload{
-			Type:      h402.TypeSignAndSendTransaction,
-			Signature: sig.String(),
+			Type:          h402.TypeSignAndSendTransaction,
+			Signature:     sig.String(),
+			SignedMessage: bound,
 		},
-	}
+	}, nil
 }

@@ -155,7 +155,7 @@ func TestReplayKeyFormat(t *testing.T) {
 	sig := solanago.Signature{9, 8, 7}
 	for name, p := range map[string]*h402.PaymentPayload{
 		"signTransaction": f.signed(t, req, config.KindNative, PayOptions{}),
-		"signAndSend":     SignAndSendPayment(req, sig),
+		"signAndSend":     sendPayment(t, req, f.client, sig),
 	} {
 		k, err := v.ReplayKey(f.request(t, req, config.KindNative, p))
 		if err != nil {
@@ -165,11 +165,11 @@ func TestReplayKeyFormat(t *testing.T) {
 			t.Errorf("%s: key %q is not a safe solana.localnet.* subject", name, k)
 		}
 	}
-	k, _ := v.ReplayKey(f.request(t, req, config.KindNative, SignAndSendPayment(req, sig)))
+	k, _ := v.ReplayKey(f.request(t, req, config.KindNative, sendPayment(t, req, f.client, sig)))
 	if want := "solana.localnet.sig." + sig.String(); k != want {
 		t.Errorf("signAndSend key: got %s, want %s", k, want)
 	}
-	r := f.request(t, req, config.KindNative, SignAndSendPayment(req, sig))
+	r := f.request(t, req, config.KindNative, sendPayment(t, req, f.client, sig))
 	n := f.network
 	n.NetworkID = "local>net"
 	r.Network = &n

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
 	"strings"
 	"time"
@@ -84,7 +85,7 @@ func (s *StateChecker) CheckState(ctx context.Context, r *chains.Request, p *cha
 	case *h402.SolanaSignTransactionPayload:
 		return s.checkTransaction(ctx, r, p, pl)
 	case *h402.SolanaSignAndSendPayload:
-		return s.checkBroadcast(ctx, r, p)
+		return s.checkBroadcast(ctx, r, p, pl)
 	default:
 		return nil, h402.Errorf(h402.ReasonInvalidPayload, "payload is not a Solana payload")
 	}
@@ -232,7 +233,15 @@ func (s *StateChecker) Run(ctx context.Context) {
 	})
 }
 
-func (s *StateChecker) checkBroadcast(ctx context.Context, r *chains.Request, p *chains.Payment) (*chains.State, error) {
+// slotTime is a Solana slot's nominal duration, for a transaction's age
+// when the node gives no blockTime.
+const slotTime = 400 * time.Millisecond
+
+func (s *StateChecker) checkBroadcast(ctx context.Context, r *chains.Request, p *chains.Payment, pl *h402.SolanaSignAndSendPayload) (*chains.State, error) {
+	bound, err := parseBinding(pl.SignedMessage)
+	if err != nil {
+		return nil, err
+	}
 	sig, err := solanago.SignatureFromBase58(p.TxHash)
 	if err != nil {
 		return nil, h402.Wrap(h402.ReasonSolanaSignature, err, "signature is not base58")
@@ -250,13 +259,21 @@ func (s *StateChecker) checkBroadcast(ctx context.Context, r *chains.Request, p 
 	if res.Meta.Err != nil {
 		return nil, h402.Errorf(h402.ReasonInvalidTransactionState, "transaction %s failed on chain: %v", p.TxHash, res.Meta.Err)
 	}
+	if err := s.checkAge(ctx, r, p.TxHash, res); err != nil {
+		return nil, err
+	}
 	tx, err := res.Transaction.GetTransaction()
 	if err != nil {
 		return nil, h402.Wrap(h402.ReasonSolanaTransaction, err, "transaction does not decode")
 	}
-	if len(tx.Message.AccountKeys) > 0 {
-		p.Payer = tx.Message.AccountKeys[0].String()
+	if len(tx.Signatures) == 0 || tx.Signatures[0] != sig {
+		return nil, h402.Errorf(h402.ReasonSolanaTransaction, "the node returned a transaction whose first signature is not %s", p.TxHash)
 	}
+	payer, err := boundSigner(r, tx, sig, bound)
+	if err != nil {
+		return nil, err
+	}
+	p.Payer = payer.String()
 	got := received(r, res.Meta, tx.Message.AccountKeys)
 	if got.Cmp(r.Amount) != 0 {
 		return nil, h402.Errorf(h402.ReasonSolanaValue, "transaction %s pays %s %s to %s, want %s", p.TxHash, got, r.Token.Symbol, p.PayTo, r.Amount)
@@ -288,4 +305,28 @@ func received(r *chains.Request, meta *rpc.TransactionMeta, keys solanago.Public
 		return total
 	}
 	return new(big.Int).Sub(sum(meta.PostTokenBalances), sum(meta.PreTokenBalances))
+}
+
+// checkAge refuses a transaction that landed longer ago than the policy
+// allows: by its blockTime, or by its slot distance from the current slot
+// when the node gives no blockTime.
+func (s *StateChecker) checkAge(ctx context.Context, r *chains.Request, txSig string, res *rpc.GetTransactionResult) error {
+	if res.BlockTime != nil {
+		return chains.CheckBroadcastAge(r, txSig, res.BlockTime.Time())
+	}
+	slot, err := failover.Do(ctx, s.pool, "getSlot", func(ctx context.Context, c *rpc.Client) (uint64, error) {
+		return c.GetSlot(ctx, s.opts.Commitment)
+	})
+	if err != nil {
+		return err
+	}
+	if slot <= res.Slot {
+		return nil
+	}
+	slots := min(slot-res.Slot, uint64(math.MaxInt64/slotTime)) // an absurd answer must not wrap around
+	now := r.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	return chains.CheckBroadcastAge(r, txSig, now.Add(-time.Duration(slots)*slotTime))
 }

@@ -292,6 +292,14 @@ func verifySignAndSend(r *chains.Request, p *h402.SolanaSignAndSendPayload) (*ch
 	if err != nil {
 		return nil, err
 	}
+	// Who signed the binding is known only once the transaction is fetched
+	// (StateChecker); here it must be present and well formed.
+	if _, err := resourceOf(r); err != nil {
+		return nil, err
+	}
+	if _, err := parseBinding(p.SignedMessage); err != nil {
+		return nil, err
+	}
 	token := h402.SolanaNativeToken
 	if r.Token.Kind != config.KindNative {
 		if _, err := solanago.PublicKeyFromBase58(r.Token.Address); err != nil {

@@ -231,7 +231,7 @@ func TestVerifySignAndSend(t *testing.T) {
 		t.Fatal(err)
 	}
 	req := f.requirements(config.KindSPL, false)
-	r := f.request(t, req, config.KindSPL, SignAndSendPayment(req, sig))
+	r := f.request(t, req, config.KindSPL, sendPayment(t, req, f.client, sig))
 	got, err := NewVerifier().Verify(r)
 	if err != nil {
 		t.Fatalf("Verify: got %v, want nil", err)

@@ -134,7 +134,11 @@ func (s *Solana) Broadcast(t testing.TB, p Pay) *events.PaymentAccepted {
 	if err != nil {
 		t.Fatalf("client broadcast: %v", err)
 	}
-	return s.accept(t, req, solana.SignAndSendPayment(req, sig))
+	payload, err := solana.SignAndSendPayment(req, p.Payer, sig)
+	if err != nil {
+		t.Fatalf("bind: %v", err)
+	}
+	return s.accept(t, req, payload)
 }
 
 // accept verifies the payload locally and builds the event ingest would publish.
