@@ -67,6 +67,9 @@ func TestParseValid(t *testing.T) {
 	if got, want := time.Duration(c.Verify.MinValidBeforeMargin), 6*time.Second; got != want {
 		t.Errorf("default minValidBeforeMargin = %v, want %v", got, want)
 	}
+	if got, want := time.Duration(c.Verify.ClientBroadcastMaxAge), 5*time.Minute; got != want {
+		t.Errorf("default clientBroadcastMaxAge = %v, want %v", got, want)
+	}
 	if _, err := c.Networks.LookupX402Name("base-sepolia"); err != nil {
 		t.Errorf("LookupX402Name: %v", err)
 	}
@@ -136,6 +139,9 @@ func TestValidateErrors(t *testing.T) {
 		{"duplicate network", func(s string) string {
 			return strings.Replace(s, "verify:", "  - {namespace: solana, networkId: localnet, caip2: x, rpc: [\"http://a\"], tokens: [{address: \"11111111111111111111111111111111\", decimals: 9, kind: native}]}\nverify:", 1)
 		}, `networks[2]: network listed twice (got solana/localnet)`},
+		{"negative broadcast age", func(s string) string {
+			return strings.Replace(s, "maxValidity: 10m", "maxValidity: 10m\n  clientBroadcastMaxAge: -1s", 1)
+		}, `verify.clientBroadcastMaxAge: must not be negative`},
 		{"unknown field", func(s string) string { return strings.Replace(s, "maxValidity: 10m", "maxValidty: 10m", 1) }, `field maxValidty not found`},
 		{"bad duration", func(s string) string { return strings.Replace(s, "maxValidity: 10m", "maxValidity: ten", 1) }, `time: invalid duration`},
 	}
