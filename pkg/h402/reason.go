@@ -49,6 +49,13 @@ const (
 	ReasonSolanaMint             Reason = "invalid_exact_solana_payload_mint"
 	ReasonSolanaComputePrice     Reason = "invalid_exact_solana_payload_compute_unit_price"
 	ReasonSolanaFeePayer         Reason = "invalid_exact_solana_payload_fee_payer"
+	// ReasonPayerBlocked: a payment of this payer failed on chain by the
+	// payer's doing (funds moved away, authorization used or canceled before
+	// settlement); the payer is refused until the block expires.
+	ReasonPayerBlocked Reason = "payer_blocked"
+	// ReasonAmountBelowMinimum: the facilitator pays this payment's gas or
+	// fee, and the amount is below the token's minSponsoredAmount.
+	ReasonAmountBelowMinimum Reason = "amount_below_minimum"
 )
 
 // Error is a rejection with a machine reason and a sentence for people.
