@@ -19,11 +19,18 @@ import (
 
 // TestRunDevStopsEverything runs `make run`'s script (scripts/run-dev.sh) on
 // free ports and a temporary data directory, waits until it says ready,
-// sends it SIGTERM, and checks that it exits and that no process it started
-// (dev chains, node, ingest, settler, tee) survives. It also checks that a
-// leftover JetStream store is wiped at start. The binaries are built by the
-// script into bin/ (fast when the build cache is warm).
+// sends it SIGTERM (then, in a second run, SIGINT), and checks that it exits
+// and that no process it started (dev chains, node, ingest, settler, tee)
+// survives. It also checks that a leftover JetStream store is wiped at
+// start. The binaries are built by the script into bin/ (fast when the
+// build cache is warm; the second run reuses them).
 func TestRunDevStopsEverything(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) { runDevAndStop(t, sig) })
+	}
+}
+
+func runDevAndStop(t *testing.T, sig syscall.Signal) {
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Fatalf("bash is required: %v", err)
 	}
@@ -97,13 +104,13 @@ func TestRunDevStopsEverything(t *testing.T) {
 		t.Fatalf("run-dev has %d descendant processes %v, want at least devnet, tee, ingest, settler", len(children), children)
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case <-exited:
 	case <-time.After(30 * time.Second):
-		t.Fatalf("run-dev still running 30 s after SIGTERM\nstdout:\n%s", out.String())
+		t.Fatalf("run-dev still running 30 s after %v\nstdout:\n%s", sig, out.String())
 	}
 	// The script waited for its children; give the kernel a bounded moment
 	// to reap any that were reparented.
@@ -119,7 +126,7 @@ func TestRunDevStopsEverything(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("processes started by run-dev survived SIGTERM: %v\nstdout:\n%s", alive, out.String())
+			t.Fatalf("processes started by run-dev survived %v: %v\nstdout:\n%s", sig, alive, out.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
