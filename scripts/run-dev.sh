@@ -9,14 +9,15 @@
 # Every run starts from a consistent state: the dev chains start fresh, so
 # the dev JetStream store (payments, replay keys, exposure of the previous
 # run's chains) is wiped first. Ctrl-C or SIGTERM stops every child process:
-# each child runs in its own process group, and all of them are signalled.
+# each child runs in its own session and process group (setsid, so that no
+# terminal signal or job-control quirk reaches only part of it), and the
+# script signals every group, then kills what is left after 15 s.
 #
 # Environment (all optional): H402_DEV_DATA (default data), H402_EVM_CHAIN_ID
 # (default 1337; 84532 for x402 v1 clients), H402_DEV_EVM_PORT (8545),
 # H402_DEV_SOLANA_PORT (8899), H402_DEV_INGEST_PORT (8402), H402_DEV_NATS_PORT
 # (4222), H402_DEV_INGEST_ADMIN_PORT (9402), H402_DEV_SETTLER_ADMIN_PORT (9403).
 set -euo pipefail
-set -m # job control: every background job gets its own process group
 cd "$(dirname "$0")/.."
 
 data=${H402_DEV_DATA:-data}
@@ -45,14 +46,16 @@ cleanup() {
   trap '' INT TERM
   if [ ${#pgids[@]} -gt 0 ]; then
     say "stopping ${#pgids[@]} process groups…"
-    for g in "${pgids[@]}"; do kill -TERM -- "-$g" 2>/dev/null || true; done
+    # A group id is its leader's pid; a leader that has not reached setsid
+    # yet is signalled by pid.
+    for g in "${pgids[@]}"; do kill -TERM -- "-$g" 2>/dev/null || kill -TERM "$g" 2>/dev/null || true; done
     for _ in $(seq 1 150); do # up to 15 s for a graceful stop, then KILL
       alive=
       for g in "${pgids[@]}"; do kill -0 -- "-$g" 2>/dev/null && alive=1; done
       [ -z "$alive" ] && break
       sleep 0.1
     done
-    for g in "${pgids[@]}"; do kill -KILL -- "-$g" 2>/dev/null || true; done
+    for g in "${pgids[@]}"; do kill -KILL -- "-$g" 2>/dev/null || kill -KILL "$g" 2>/dev/null || true; done
     wait 2>/dev/null || true
     say "stopped"
   fi
@@ -67,9 +70,11 @@ if [ -x bin/devnet ] && [ -x bin/ingest ] && [ -x bin/settler ]; then
 else
   say "building bin/devnet bin/ingest bin/settler (the first build compiles go-ethereum and solana-go: a few minutes)…"
 fi
-go build -v -o bin/ ./cmd/devnet ./cmd/ingest ./cmd/settler >"$data/build.log" 2>&1 &
+# Each background child is started through setsid: not a process group
+# leader, it becomes one in place, so $! is its process group id.
+setsid go build -v -o bin/ ./cmd/devnet ./cmd/ingest ./cmd/settler >"$data/build.log" 2>&1 &
 build=$!
-pgids+=("$(jobs -p %+)")
+pgids+=("$build")
 n=0
 while kill -0 "$build" 2>/dev/null; do
   sleep 5
@@ -99,7 +104,7 @@ wait_port() { # host port seconds what
   for _ in $(seq 1 $(( $3 * 10 ))); do
     if (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; then return 0; fi
     for g in "${pgids[@]}"; do
-      if ! kill -0 -- "-$g" 2>/dev/null; then say "a process exited while waiting for $4" >&2; return 1; fi
+      if ! kill -0 "$g" 2>/dev/null; then say "a process exited while waiting for $4" >&2; return 1; fi
     done
     sleep 0.1
   done
@@ -108,8 +113,9 @@ wait_port() { # host port seconds what
 }
 
 say "starting the dev chains (EVM chain id $H402_EVM_CHAIN_ID on :$evm_port, Solana localnet on :$sol_port)…"
-bin/devnet -evm.port "$evm_port" -evm.chain-id "$H402_EVM_CHAIN_ID" -solana.port "$sol_port" "$@" | tee "$data/devnet.txt" &
-pgids+=("$(jobs -p %+)") # the job's process group: devnet and tee
+setsid bash -c 'bin/devnet "$@" | tee "$0"' "$data/devnet.txt" \
+  -evm.port "$evm_port" -evm.chain-id "$H402_EVM_CHAIN_ID" -solana.port "$sol_port" "$@" &
+pgids+=("$!") # one group: bash, devnet (and its node localnet) and tee
 wait_port 127.0.0.1 "$evm_port" 60 "the EVM dev chain"
 wait_port 127.0.0.1 "$sol_port" 120 "the Solana localnet"
 
@@ -119,8 +125,8 @@ for _ in $(seq 1 100); do # the summary with the keys follows the chains' start
 done
 
 say "starting ingest (embedded JetStream in $data/jetstream on :$nats_port)…"
-bin/ingest -config configs/devnet.yaml &
-pgids+=("$(jobs -p %+)")
+setsid bin/ingest -config configs/devnet.yaml &
+pgids+=("$!")
 wait_port 127.0.0.1 "$ingest_port" 30 "ingest"
 wait_port 127.0.0.1 "$nats_port" 30 "JetStream"
 
@@ -128,8 +134,8 @@ say "starting the settler…"
 H402_EVM_SIGNER_KEYS=$(awk '/^ *facilitator [0-9]+ /{print $4}' "$data/devnet.txt" | paste -sd, -) \
 H402_SOLANA_FEE_PAYER_KEYS=$(awk '/^ *fee payer [0-9]+ /{print $5}' "$data/devnet.txt" | paste -sd, -) \
 H402_NATS_URL=nats://127.0.0.1:$nats_port \
-  bin/settler -config configs/devnet.yaml &
-pgids+=("$(jobs -p %+)")
+  setsid bin/settler -config configs/devnet.yaml &
+pgids+=("$!")
 wait_port 127.0.0.1 "$settler_admin" 30 "the settler"
 
 say "ready: ingest http://127.0.0.1:$ingest_port (metrics http://127.0.0.1:$ingest_admin/metrics), settler metrics http://127.0.0.1:$settler_admin/metrics,"
