@@ -4,45 +4,144 @@
 # embedded JetStream server (clients on 127.0.0.1:4222), and a settler, all
 # with configs/devnet.yaml. The settler signs with the dev chains' well-known
 # LOCAL-ONLY facilitator keys, passed through the environment as a real
-# deployment would pass its own. Ctrl-C stops all.
+# deployment would pass its own.
+#
+# Every run starts from a consistent state: the dev chains start fresh, so
+# the dev JetStream store (payments, replay keys, exposure of the previous
+# run's chains) is wiped first. Ctrl-C or SIGTERM stops every child process:
+# each child runs in its own session and process group (setsid, so that no
+# terminal signal or job-control quirk reaches only part of it), and the
+# script signals every group, then kills what is left after 15 s.
+#
+# Environment (all optional): H402_DEV_DATA (default data), H402_EVM_CHAIN_ID
+# (default 1337; 84532 for x402 v1 clients), H402_DEV_EVM_PORT (8545),
+# H402_DEV_SOLANA_PORT (8899), H402_DEV_INGEST_PORT (8402), H402_DEV_NATS_PORT
+# (4222), H402_DEV_INGEST_ADMIN_PORT (9402), H402_DEV_SETTLER_ADMIN_PORT (9403).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mkdir -p bin data
-go build -o bin/ ./cmd/devnet ./cmd/ingest ./cmd/settler
+
+data=${H402_DEV_DATA:-data}
+evm_port=${H402_DEV_EVM_PORT:-8545}
+sol_port=${H402_DEV_SOLANA_PORT:-8899}
+ingest_port=${H402_DEV_INGEST_PORT:-8402}
+nats_port=${H402_DEV_NATS_PORT:-4222}
+ingest_admin=${H402_DEV_INGEST_ADMIN_PORT:-9402}
+settler_admin=${H402_DEV_SETTLER_ADMIN_PORT:-9403}
+export H402_EVM_CHAIN_ID=${H402_EVM_CHAIN_ID:-1337}
+export H402_EVM_RPC=http://127.0.0.1:$evm_port
+export H402_SOLANA_RPC=http://127.0.0.1:$sol_port
+export H402_NATS_PORT=$nats_port
+export H402_NATS_STORE_DIR=$data/jetstream
+export H402_INGEST_LISTEN=127.0.0.1:$ingest_port
+export H402_INGEST_ADMIN=127.0.0.1:$ingest_admin
+export H402_SETTLER_ADMIN=127.0.0.1:$settler_admin
+
+say() { echo "run-dev: $*"; }
+
+pgids=()
+stopping=
+cleanup() {
+  [ -n "$stopping" ] && return
+  stopping=1
+  trap '' INT TERM
+  if [ ${#pgids[@]} -gt 0 ]; then
+    say "stopping ${#pgids[@]} process groups…"
+    # A group id is its leader's pid; a leader that has not reached setsid
+    # yet is signalled by pid.
+    for g in "${pgids[@]}"; do kill -TERM -- "-$g" 2>/dev/null || kill -TERM "$g" 2>/dev/null || true; done
+    for _ in $(seq 1 150); do # up to 15 s for a graceful stop, then KILL
+      alive=
+      for g in "${pgids[@]}"; do kill -0 -- "-$g" 2>/dev/null && alive=1; done
+      [ -z "$alive" ] && break
+      sleep 0.1
+    done
+    for g in "${pgids[@]}"; do kill -KILL -- "-$g" 2>/dev/null || kill -KILL "$g" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    say "stopped"
+  fi
+}
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
+
+mkdir -p bin "$data"
+if [ -x bin/devnet ] && [ -x bin/ingest ] && [ -x bin/settler ]; then
+  say "building bin/devnet bin/ingest bin/settler (up to date in seconds)…"
+else
+  say "building bin/devnet bin/ingest bin/settler (the first build compiles go-ethereum and solana-go: a few minutes)…"
+fi
+# Each background child is started through setsid: not a process group
+# leader, it becomes one in place, so $! is its process group id.
+setsid go build -v -o bin/ ./cmd/devnet ./cmd/ingest ./cmd/settler >"$data/build.log" 2>&1 &
+build=$!
+pgids+=("$build")
+n=0
+while kill -0 "$build" 2>/dev/null; do
+  sleep 5
+  c=$(wc -l <"$data/build.log")
+  if [ "$c" != "$n" ]; then n=$c; say "  … $n packages compiled so far"; fi
+done
+if ! wait "$build"; then
+  cat "$data/build.log" >&2
+  say "build failed" >&2
+  exit 1
+fi
+pgids=()
+say "built"
+
 if [ -f localnet/package-lock.json ] && [ ! -d localnet/node_modules ]; then
+  say "installing the Solana localnet's npm packages…"
   (cd localnet && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT INT TERM
+if [ -d "$data/jetstream" ]; then
+  say "wiping $data/jetstream: the dev chains start fresh on every run, so the last run's payments, replay keys and exposure would be wrong"
+  rm -rf "$data/jetstream"
+fi
 
-bin/devnet "$@" | tee data/devnet.txt &
-pids+=($!)
-
-wait_port() { # host port seconds
+wait_port() { # host port seconds what
+  say "waiting for $4 on $1:$2…"
   for _ in $(seq 1 $(( $3 * 10 ))); do
     if (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; then return 0; fi
+    for g in "${pgids[@]}"; do
+      if ! kill -0 "$g" 2>/dev/null; then say "a process exited while waiting for $4" >&2; return 1; fi
+    done
     sleep 0.1
   done
-  echo "run-dev: nothing listens on $1:$2 after $3 s" >&2
+  say "nothing listens on $1:$2 after $3 s ($4)" >&2
   return 1
 }
-wait_port 127.0.0.1 8545 60
-wait_port 127.0.0.1 8899 120
 
-bin/ingest -config configs/devnet.yaml &
-pids+=($!)
-wait_port 127.0.0.1 8402 30
-wait_port 127.0.0.1 4222 30
+say "starting the dev chains (EVM chain id $H402_EVM_CHAIN_ID on :$evm_port, Solana localnet on :$sol_port)…"
+setsid bash -c 'bin/devnet "$@" | tee "$0"' "$data/devnet.txt" \
+  -evm.port "$evm_port" -evm.chain-id "$H402_EVM_CHAIN_ID" -solana.port "$sol_port" "$@" &
+pgids+=("$!") # one group: bash, devnet (and its node localnet) and tee
+wait_port 127.0.0.1 "$evm_port" 60 "the EVM dev chain"
+wait_port 127.0.0.1 "$sol_port" 120 "the Solana localnet"
 
-H402_EVM_SIGNER_KEYS=$(awk '/^ *facilitator [0-9]+ /{print $4}' data/devnet.txt | paste -sd, -) \
-H402_SOLANA_FEE_PAYER_KEYS=$(awk '/^ *fee payer [0-9]+ /{print $5}' data/devnet.txt | paste -sd, -) \
-H402_NATS_URL=nats://127.0.0.1:4222 \
-  bin/settler -config configs/devnet.yaml &
-pids+=($!)
-echo "ingest: http://127.0.0.1:8402 (metrics :9402), settler metrics :9403; accounts in data/devnet.txt"
-wait -n "${pids[@]}"
+for _ in $(seq 1 100); do # the summary with the keys follows the chains' start
+  grep -q '^ *facilitator [0-9]' "$data/devnet.txt" 2>/dev/null && break
+  sleep 0.1
+done
+
+say "starting ingest (embedded JetStream in $data/jetstream on :$nats_port)…"
+setsid bin/ingest -config configs/devnet.yaml &
+pgids+=("$!")
+wait_port 127.0.0.1 "$ingest_port" 30 "ingest"
+wait_port 127.0.0.1 "$nats_port" 30 "JetStream"
+
+say "starting the settler…"
+H402_EVM_SIGNER_KEYS=$(awk '/^ *facilitator [0-9]+ /{print $4}' "$data/devnet.txt" | paste -sd, -) \
+H402_SOLANA_FEE_PAYER_KEYS=$(awk '/^ *fee payer [0-9]+ /{print $5}' "$data/devnet.txt" | paste -sd, -) \
+H402_NATS_URL=nats://127.0.0.1:$nats_port \
+  setsid bin/settler -config configs/devnet.yaml &
+pgids+=("$!")
+wait_port 127.0.0.1 "$settler_admin" 30 "the settler"
+
+say "ready: ingest http://127.0.0.1:$ingest_port (metrics http://127.0.0.1:$ingest_admin/metrics), settler metrics http://127.0.0.1:$settler_admin/metrics,"
+say "       EVM RPC $H402_EVM_RPC (chain id $H402_EVM_CHAIN_ID), Solana RPC $H402_SOLANA_RPC; accounts in $data/devnet.txt. Ctrl-C stops all."
+set +e
+wait -n
+status=$?
+say "a process exited (status $status); stopping the others"
+exit "$status"

@@ -119,6 +119,9 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := c.Ingest.CheckOpenAccess(keys); err != nil {
+		return err
+	}
 	if m.conn, err = eventlog.Open(ctx, c.NATS, "h402-ingest", log); err != nil {
 		return err
 	}
@@ -175,6 +178,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Replica:      c.Ingest.Replica,
 		Logger:       log,
 		Metrics:      metrics,
+		MissBudget:   chains.NewMissBudget(*c.Ingest.MissBudgetPerSecond, c.Ingest.MissBudgetBurst, 1<<16),
 	})
 	if m.admin, err = obs.StartAdmin(c.Ingest.AdminListen, m.Registry, log); err != nil {
 		return err

@@ -170,9 +170,11 @@ func (m *Main) Run(ctx context.Context) error {
 			Submitter: sub,
 			Claims:    claims,
 			Exposure:  exposure.New(exposureKV),
-			Config:    f.Settler,
-			Logger:    log,
-			Metrics:   metrics,
+			// verify.payerBlockDuration: a payer-caused failure keeps the reservation and blocks the payer.
+			PayerBlock: f.Verify.PayerBlock(),
+			Config:     f.Settler,
+			Logger:     log,
+			Metrics:    metrics,
 		})
 		if err != nil {
 			return fmt.Errorf("network %s/%s: %w", n.Namespace, n.NetworkID, err)

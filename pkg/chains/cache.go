@@ -5,21 +5,22 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"golang.org/x/sync/singleflight"
 )
 
 // Cache keeps chain state (balances, nonces) for a short time so that a known
 // payer's payment is verified without an RPC round trip. Concurrent misses on
-// one key share one load. It is bounded: past max entries, expired entries
-// are dropped, then the whole cache if it is still full.
+// one key share one load. It is bounded: past max entries, the least recently
+// used entry is evicted, so a burst of unknown payers pushes out only the
+// coldest entries, never the whole cache.
 type Cache[V any] struct {
 	ttl   time.Duration
-	max   int
 	now   func() time.Time
 	group singleflight.Group
 
 	mu      sync.Mutex
-	entries map[string]cacheEntry[V]
+	entries *simplelru.LRU[string, cacheEntry[V]]
 }
 
 type cacheEntry[V any] struct {
@@ -29,23 +30,38 @@ type cacheEntry[V any] struct {
 	load func(context.Context) (V, error) // how to load it again
 }
 
-// NewCache returns a cache keeping values for ttl, at most max of them.
-func NewCache[V any](ttl time.Duration, max int) *Cache[V] {
-	return &Cache[V]{ttl: ttl, max: max, now: time.Now, entries: map[string]cacheEntry[V]{}}
+// NewCache returns a cache keeping values for ttl, at most size of them
+// (size < 1 counts as 1).
+func NewCache[V any](ttl time.Duration, size int) *Cache[V] {
+	entries, err := simplelru.NewLRU[string, cacheEntry[V]](max(1, size), nil)
+	if err != nil {
+		panic(err) // only for a size < 1, excluded above
+	}
+	return &Cache[V]{ttl: ttl, now: time.Now, entries: entries}
 }
 
-// Get returns the cached value of key, loading it when absent or stale.
+// Get returns the cached value of key, loading it when absent or stale. A
+// load for a key the cache does not hold at all (an unknown payer) is
+// charged to the caller's miss budget (WithMissBudget); over budget, Get
+// returns an error matching ErrRateLimited and loads nothing. Keys the cache
+// holds, even stale, are never charged.
 func (c *Cache[V]) Get(ctx context.Context, key string, load func(context.Context) (V, error)) (V, error) {
 	now := c.now()
 	c.mu.Lock()
-	e, ok := c.entries[key]
+	e, ok := c.entries.Get(key)
 	if ok {
 		e.used = now
-		c.entries[key] = e
+		c.entries.Add(key, e)
 	}
 	c.mu.Unlock()
 	if ok && now.Sub(e.at) < c.ttl {
 		return e.v, nil
+	}
+	if !ok {
+		if err := chargeMiss(ctx); err != nil {
+			var zero V
+			return zero, err
+		}
 	}
 	v, err, _ := c.group.Do(key, func() (any, error) {
 		v, err := load(ctx)
@@ -66,21 +82,11 @@ func (c *Cache[V]) store(key string, v V, load func(context.Context) (V, error))
 	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.entries) >= c.max {
-		for k, e := range c.entries {
-			if now.Sub(e.at) >= c.ttl {
-				delete(c.entries, k)
-			}
-		}
-		if len(c.entries) >= c.max {
-			clear(c.entries)
-		}
-	}
 	used := now
-	if old, ok := c.entries[key]; ok {
+	if old, ok := c.entries.Peek(key); ok {
 		used = old.used
 	}
-	c.entries[key] = cacheEntry[V]{v: v, at: now, used: used, load: load}
+	c.entries.Add(key, cacheEntry[V]{v: v, at: now, used: used, load: load})
 }
 
 // Refresh reloads, with at most parallel loads at once, every entry asked
@@ -95,9 +101,10 @@ func (c *Cache[V]) Refresh(ctx context.Context, maxIdle time.Duration, parallel 
 	}
 	var jobs []job
 	c.mu.Lock()
-	for k, e := range c.entries {
+	for _, k := range c.entries.Keys() {
+		e, _ := c.entries.Peek(k)
 		if now.Sub(e.used) > maxIdle || e.load == nil {
-			delete(c.entries, k)
+			c.entries.Remove(k)
 			continue
 		}
 		jobs = append(jobs, job{k, e.load})
@@ -111,16 +118,30 @@ func (c *Cache[V]) Refresh(ctx context.Context, maxIdle time.Duration, parallel 
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			if v, err := j.load(ctx); err == nil {
-				c.store(j.key, v, j.load)
+				c.refreshed(j.key, v, j.load)
 			}
 		}()
 	}
 	wg.Wait()
 }
 
+// refreshed stores a reloaded value without making its entry more recent
+// than it was: only being asked for does that.
+func (c *Cache[V]) refreshed(key string, v V, load func(context.Context) (V, error)) {
+	now := c.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old, ok := c.entries.Peek(key)
+	if !ok {
+		return // evicted meanwhile: let it go
+	}
+	old.v, old.at, old.load = v, now, load
+	c.entries.Add(key, old)
+}
+
 // Len is the number of cached entries.
 func (c *Cache[V]) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.entries)
+	return c.entries.Len()
 }

@@ -81,3 +81,72 @@ func TestCacheRefresh(t *testing.T) {
 		t.Errorf("Get after refresh = %d, %v; want the refreshed 5 without a load", v, err)
 	}
 }
+
+// TestCacheLRU: a full cache evicts its least recently used entry, not
+// everything: a hot entry survives a flood of new keys.
+func TestCacheLRU(t *testing.T) {
+	c := NewCache[int](time.Hour, 4)
+	ctx := context.Background()
+	var loads int
+	load := func(context.Context) (int, error) { loads++; return loads, nil }
+	for _, k := range []string{"hot", "b", "c", "d"} {
+		if _, err := c.Get(ctx, k, load); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 100; i++ {
+		if _, err := c.Get(ctx, "hot", load); err != nil { // used between each new key
+			t.Fatal(err)
+		}
+		if _, err := c.Get(ctx, "new"+string(rune('a'+i%26))+string(rune('a'+i/26)), load); err != nil {
+			t.Fatal(err)
+		}
+		if n := c.Len(); n > 4 {
+			t.Fatalf("cache holds %d entries, want at most 4", n)
+		}
+	}
+	before := loads
+	if _, err := c.Get(ctx, "hot", load); err != nil || loads != before {
+		t.Errorf("the hot entry was evicted: %d loads after the flood, want 0", loads-before)
+	}
+	if c.Len() != 4 {
+		t.Errorf("cache holds %d entries, want 4 (full, not wiped)", c.Len())
+	}
+}
+
+// TestCacheMissBudget: misses (unknown keys) are charged to the caller's
+// budget and refused with a retry delay past it; keys the cache holds are
+// never charged, and another caller has its own budget.
+func TestCacheMissBudget(t *testing.T) {
+	c := NewCache[int](time.Hour, 100)
+	b := NewMissBudget(1, 2, 10)
+	now := time.Unix(1000, 0)
+	b.now = func() time.Time { return now }
+	load := func(context.Context) (int, error) { return 1, nil }
+	alice := WithMissBudget(context.Background(), b, "alice")
+	for _, k := range []string{"p1", "p2"} {
+		if _, err := c.Get(alice, k, load); err != nil {
+			t.Fatalf("miss %s within the burst: %v", k, err)
+		}
+	}
+	_, err := c.Get(alice, "p3", load)
+	var rl *RateLimitError
+	if !errors.Is(err, ErrRateLimited) || !errors.As(err, &rl) || rl.RetryAfter <= 0 || rl.RetryAfter > time.Second {
+		t.Fatalf("third miss: err = %v, want ErrRateLimited with a retry within 1s", err)
+	}
+	for i := 0; i < 50; i++ {
+		if _, err := c.Get(alice, "p1", load); err != nil {
+			t.Fatalf("known key refused over budget: %v", err)
+		}
+	}
+	if _, err := c.Get(WithMissBudget(context.Background(), b, "bob"), "p4", load); err != nil {
+		t.Errorf("another caller was charged for alice's misses: %v", err)
+	}
+	now = now.Add(time.Second)
+	if _, err := c.Get(alice, "p3", load); err != nil {
+		t.Errorf("after a second the budget has one token again: %v", err)
+	}
+	if NewMissBudget(0, 10, 10) != nil {
+		t.Error("a rate of 0 must disable the budget")
+	}
+}

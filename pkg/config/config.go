@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"os"
 	"regexp"
 	"strconv"
@@ -168,6 +169,10 @@ func (c *Config) Default() {
 	if c.Verify.MaxComputeUnitLimit == 0 {
 		c.Verify.MaxComputeUnitLimit = d.MaxComputeUnitLimit
 	}
+	if c.Verify.PayerBlockDuration == nil {
+		b := Duration(c.Verify.PayerBlock())
+		c.Verify.PayerBlockDuration = &b
+	}
 	c.NATS.defaults()
 	c.Ingest.defaults()
 	for i := range c.Networks {
@@ -260,6 +265,9 @@ func (c *Config) Validate() error {
 	if v.MinValidBeforeMargin < 0 {
 		bad("verify.minValidBeforeMargin", "must not be negative", v.MinValidBeforeMargin)
 	}
+	if v.PayerBlock() < 0 {
+		bad("verify.payerBlockDuration", "must not be negative (0s disables blocking)", v.PayerBlock())
+	}
 	if v.MaxValidity <= v.MinValidBeforeMargin {
 		bad("verify.maxValidity", "must be longer than minValidBeforeMargin", v.MaxValidity)
 	}
@@ -277,6 +285,11 @@ func (t *Token) validate(f string, ns h402.Namespace) []error {
 	}
 	if t.Decimals < 0 || t.Decimals > 36 {
 		bad("decimals", "must be between 0 and 36", t.Decimals)
+	}
+	if t.MinSponsoredAmount != "" {
+		if v, ok := new(big.Int).SetString(t.MinSponsoredAmount, 10); !ok || v.Sign() < 0 {
+			bad("minSponsoredAmount", "must be a non-negative integer in the token's smallest units", strconv.Quote(t.MinSponsoredAmount))
+		}
 	}
 	switch ns {
 	case h402.NamespaceEVM:

@@ -144,6 +144,13 @@ func TestValidateErrors(t *testing.T) {
 		}, `verify.clientBroadcastMaxAge: must not be negative`},
 		{"unknown field", func(s string) string { return strings.Replace(s, "maxValidity: 10m", "maxValidty: 10m", 1) }, `field maxValidty not found`},
 		{"bad duration", func(s string) string { return strings.Replace(s, "maxValidity: 10m", "maxValidity: ten", 1) }, `time: invalid duration`},
+		{"negative payer block", func(s string) string {
+			return strings.Replace(s, "maxValidity: 10m", "maxValidity: 10m\n  payerBlockDuration: -1h", 1)
+		}, `verify.payerBlockDuration: must not be negative (0s disables blocking) (got -1h0m0s)`},
+		{"bad sponsored minimum", func(s string) string {
+			return strings.Replace(s, "kind: spl}", "kind: spl, minSponsoredAmount: \"0.5\"}", 1)
+		}, `networks[1].tokens[0].minSponsoredAmount: must be a non-negative integer in the token's smallest units (got "0.5")`},
+		{"negative miss budget", func(s string) string { return s + "ingest:\n  missBudgetPerSecond: -1\n" }, `ingest.missBudgetPerSecond: must not be negative (0 disables the budget) (got -1)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -224,5 +231,61 @@ func TestOtherSectionsRideAlong(t *testing.T) {
 	}
 	if _, err := Parse([]byte(validYAML+"settlr: {}\n"), env(map[string]string{"EVM_RPC": "http://a"})); err == nil || !strings.Contains(err.Error(), "field settlr not found") {
 		t.Errorf("a misspelt section: err = %v, want field settlr not found", err)
+	}
+}
+
+// TestNewFieldDefaults: payer blocking, the miss budget and the sponsored
+// minimum have defaults, and an explicit 0 disables what it disables.
+func TestNewFieldDefaults(t *testing.T) {
+	c, err := Parse([]byte(validYAML), env(map[string]string{"EVM_RPC": "http://127.0.0.1:8545"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Verify.PayerBlock(); got != 24*time.Hour {
+		t.Errorf("payerBlockDuration default = %v, want 24h", got)
+	}
+	if got := *c.Ingest.MissBudgetPerSecond; got != 20 || c.Ingest.MissBudgetBurst != 40 {
+		t.Errorf("miss budget default = %v/s burst %d, want 20/s burst 40", got, c.Ingest.MissBudgetBurst)
+	}
+	if c.Networks[0].Tokens[0].MinSponsored() != nil {
+		t.Errorf("minSponsoredAmount default = %v, want none", c.Networks[0].Tokens[0].MinSponsored())
+	}
+	off := validYAML + "ingest:\n  missBudgetPerSecond: 0\n"
+	off = strings.Replace(off, "maxValidity: 10m", "maxValidity: 10m\n  payerBlockDuration: 0s", 1)
+	if c, err = Parse([]byte(off), env(map[string]string{"EVM_RPC": "http://127.0.0.1:8545"})); err != nil {
+		t.Fatal(err)
+	}
+	if c.Verify.PayerBlock() != 0 || *c.Ingest.MissBudgetPerSecond != 0 {
+		t.Errorf("explicit 0: payerBlock %v, missBudget %v; want both 0 (disabled)", c.Verify.PayerBlock(), *c.Ingest.MissBudgetPerSecond)
+	}
+}
+
+// TestCheckOpenAccess: a non-loopback listen address needs API keys (or an
+// explicit allowOpenAccess); loopback stays open for development.
+func TestCheckOpenAccess(t *testing.T) {
+	tests := []struct {
+		listen string
+		keys   []string
+		allow  bool
+		ok     bool
+	}{
+		{"127.0.0.1:8402", nil, false, true},
+		{"[::1]:8402", nil, false, true},
+		{"localhost:8402", nil, false, true},
+		{"0.0.0.0:8402", nil, false, false},
+		{":8402", nil, false, false},
+		{"10.1.2.3:8402", nil, false, false},
+		{"0.0.0.0:8402", []string{"0123456789abcdef"}, false, true},
+		{"0.0.0.0:8402", nil, true, true},
+	}
+	for _, tt := range tests {
+		i := Ingest{Listen: tt.listen, AllowOpenAccess: tt.allow}
+		err := i.CheckOpenAccess(tt.keys)
+		if (err == nil) != tt.ok {
+			t.Errorf("listen %s, %d keys, allow %v: err = %v, want ok %v", tt.listen, len(tt.keys), tt.allow, err, tt.ok)
+		}
+		if err != nil && !strings.HasPrefix(err.Error(), "ingest.listen: ") || err != nil && !strings.Contains(err.Error(), "(got "+tt.listen+")") {
+			t.Errorf("message %q is not field: problem (got value)", err)
+		}
 	}
 }

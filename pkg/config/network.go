@@ -1,6 +1,7 @@
 package config
 
 import (
+	"math/big"
 	"strings"
 
 	"github.com/h402/settlement/pkg/h402"
@@ -33,6 +34,25 @@ type Token struct {
 	// e.g. "USD Coin" and "2"; a requirement's extra.name/version must agree.
 	EIP712Name    string `yaml:"eip712Name"`
 	EIP712Version string `yaml:"eip712Version"`
+	// MinSponsoredAmount is the smallest payment, in the token's smallest
+	// units (decimal string), accepted when the facilitator pays its gas or
+	// fee: EVM EIP-3009 authorizations and Solana transactions whose fee payer
+	// is the facilitator. Smaller ones are refused with amount_below_minimum.
+	// Default "" (no minimum).
+	MinSponsoredAmount string `yaml:"minSponsoredAmount"`
+}
+
+// MinSponsored returns MinSponsoredAmount as an integer, nil when unset or
+// unreadable (Validate reports that).
+func (t *Token) MinSponsored() *big.Int {
+	if t.MinSponsoredAmount == "" {
+		return nil
+	}
+	v, ok := new(big.Int).SetString(t.MinSponsoredAmount, 10)
+	if !ok {
+		return nil
+	}
+	return v
 }
 
 // Finality says when a payment on a network is final.

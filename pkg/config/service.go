@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -68,6 +69,19 @@ type Ingest struct {
 	StateCacheTTL Duration `yaml:"stateCacheTTL"`
 	// Replica names this process in claims and logs. Default: the host name.
 	Replica string `yaml:"replica"`
+	// AllowOpenAccess lets ingest serve a non-loopback listen address without
+	// API keys. Default false: ingest refuses to start that way, since anyone
+	// who reaches it could use it; set it only on a closed network.
+	AllowOpenAccess bool `yaml:"allowOpenAccess"`
+	// MissBudgetPerSecond is each caller's budget (per API key, or per remote
+	// IP when no keys are configured) of payments from payers whose chain state
+	// is not cached: each costs RPC calls. Over budget: 429 rate_limited with
+	// Retry-After. Payers already cached are never limited. Default 20; 0
+	// disables the budget.
+	MissBudgetPerSecond *float64 `yaml:"missBudgetPerSecond"`
+	// MissBudgetBurst is how many such payments a caller may make at once
+	// before the per-second budget applies. Default 40.
+	MissBudgetBurst int `yaml:"missBudgetBurst"`
 }
 
 // Log configures logging.
@@ -137,6 +151,37 @@ func (i *Ingest) defaults() {
 	if i.Replica == "" {
 		i.Replica, _ = os.Hostname()
 	}
+	if i.MissBudgetPerSecond == nil {
+		v := 20.0
+		i.MissBudgetPerSecond = &v
+	}
+	if i.MissBudgetBurst == 0 {
+		i.MissBudgetBurst = 40
+	}
+}
+
+// CheckOpenAccess refuses to serve a non-loopback listen address without API
+// keys (keys are the loaded ones, LoadAPIKeys), unless allowOpenAccess is set.
+func (i *Ingest) CheckOpenAccess(keys []string) error {
+	if len(keys) > 0 || i.AllowOpenAccess || IsLoopback(i.Listen) {
+		return nil
+	}
+	return fmt.Errorf("ingest.listen: a non-loopback address without API keys lets anyone use this facilitator; "+
+		"configure ingest.apiKeys or ingest.apiKeysFile, listen on 127.0.0.1, or set ingest.allowOpenAccess on a closed network (got %s)", i.Listen)
+}
+
+// IsLoopback reports whether a host:port listen address accepts loopback
+// connections only (an empty host listens everywhere).
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (c *Config) validateServices() []error {
@@ -160,6 +205,12 @@ func (c *Config) validateServices() []error {
 	}
 	if c.Ingest.MaxBodyBytes < 1024 {
 		bad("ingest.maxBodyBytes", "must be at least 1024", c.Ingest.MaxBodyBytes)
+	}
+	if c.Ingest.MissBudgetPerSecond != nil && *c.Ingest.MissBudgetPerSecond < 0 {
+		bad("ingest.missBudgetPerSecond", "must not be negative (0 disables the budget)", *c.Ingest.MissBudgetPerSecond)
+	}
+	if c.Ingest.MissBudgetBurst < 1 {
+		bad("ingest.missBudgetBurst", "must be at least 1", c.Ingest.MissBudgetBurst)
 	}
 	for i, k := range c.Ingest.APIKeys {
 		if len(k) < 16 {

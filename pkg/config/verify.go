@@ -41,6 +41,20 @@ type Verify struct {
 	MaxComputeUnitPrice uint64 `yaml:"maxComputeUnitPrice"`
 	// MaxComputeUnitLimit caps a Solana SetComputeUnitLimit. Default 200000.
 	MaxComputeUnitLimit uint32 `yaml:"maxComputeUnitLimit"`
+	// PayerBlockDuration: when a payment fails on chain by its payer's doing
+	// (funds moved away, authorization used or canceled before settlement),
+	// the payer (namespace, network, token, payer) is refused with
+	// payer_blocked for this long, and the failed payment's reservation keeps
+	// counting against its exposure until then. Default "24h"; "0s" disables.
+	PayerBlockDuration *Duration `yaml:"payerBlockDuration"`
+}
+
+// PayerBlock is PayerBlockDuration with its default applied; 0 is disabled.
+func (v Verify) PayerBlock() time.Duration {
+	if v.PayerBlockDuration == nil {
+		return 24 * time.Hour
+	}
+	return time.Duration(*v.PayerBlockDuration)
 }
 
 // DefaultVerify is the verification policy used when the config says nothing.

@@ -11,4 +11,11 @@
 // payment id, so a release is idempotent and releases exactly what was
 // reserved. The order of writes is chosen so that a crash between two writes
 // can only overstate exposure (refuse a payment), never understate it.
+//
+// A payment that fails on chain by its payer's doing (funds moved away, the
+// authorization canceled) is not released but blocked (Book.Block): the
+// account record itself carries the block's end and the amount it holds, so
+// Check and Reserve see the block on the read they already make, a replica
+// with a cached record learns of it from the compare-and-set conflict, and
+// the held amount is given back when the block expires.
 package exposure

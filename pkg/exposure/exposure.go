@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/big"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/h402/settlement/pkg/h402"
 	"github.com/nats-io/nats.go/jetstream"
@@ -41,17 +43,74 @@ type reservation struct {
 	Amount  string `json:"amount"`
 }
 
-type cached struct {
-	sum *big.Int
-	rev uint64
+// record is an account's value in the bucket: its pending sum, and while
+// the payer is blocked, until when and how much of the sum is held for the
+// payments that failed by the payer's doing. Written as "<sum>", or
+// "<sum> <blockedUntil unix ns> <held>" while a block lasts.
+type record struct {
+	sum   *big.Int
+	until time.Time // zero: not blocked
+	held  *big.Int  // part of sum kept for the block; nil when not blocked
+	rev   uint64
+}
+
+func (r record) encode() []byte {
+	if r.until.IsZero() {
+		return []byte(r.sum.String())
+	}
+	return []byte(r.sum.String() + " " + strconv.FormatInt(r.until.UnixNano(), 10) + " " + r.held.String())
+}
+
+func decodeRecord(key string, b []byte) (record, error) {
+	f := strings.Fields(string(b))
+	var r record
+	ok := len(f) == 1 || len(f) == 3
+	if ok {
+		r.sum, ok = new(big.Int).SetString(f[0], 10)
+	}
+	if ok && len(f) == 3 {
+		ns, err := strconv.ParseInt(f[1], 10, 64)
+		r.held, ok = new(big.Int).SetString(f[2], 10)
+		ok = ok && err == nil
+		r.until = time.Unix(0, ns)
+	}
+	if !ok {
+		return record{}, fmt.Errorf("exposure %s holds %q, not a pending sum", key, b)
+	}
+	return r, nil
+}
+
+// current is r as of now: an expired block is lifted and what it held is
+// given back.
+func (r record) current(now time.Time) record {
+	if r.until.IsZero() || now.Before(r.until) {
+		return r
+	}
+	sum := new(big.Int).Sub(r.sum, r.held)
+	if sum.Sign() < 0 {
+		sum.SetInt64(0)
+	}
+	return record{sum: sum, rev: r.rev}
+}
+
+// blocked returns payer_blocked when r blocks the payer at now.
+func (r record) blocked(now time.Time) error {
+	if r.until.IsZero() || !now.Before(r.until) {
+		return nil
+	}
+	return h402.Errorf(h402.ReasonPayerBlocked,
+		"a payment of this payer failed on chain by the payer's doing (funds moved away, or the authorization used or canceled before settlement); this payer is refused until %s",
+		r.until.UTC().Format(time.RFC3339))
 }
 
 // Book reserves and releases exposure.
 type Book struct {
 	kv jetstream.KeyValue
 
+	now func() time.Time
+
 	mu    sync.Mutex
-	cache map[string]cached // last seen sum and revision per account: saves a read per reserve
+	cache map[string]record // last seen record and revision per account: saves a read per reserve
 
 	// locks serialise one account's updates within this replica (striped by
 	// key hash, so memory stays bounded), so that its own concurrent requests
@@ -61,11 +120,17 @@ type Book struct {
 }
 
 // New returns a book over the exposure bucket.
-func New(kv jetstream.KeyValue) *Book { return &Book{kv: kv, cache: map[string]cached{}} }
+func New(kv jetstream.KeyValue) *Book {
+	return &Book{kv: kv, now: time.Now, cache: map[string]record{}}
+}
+
+// SetClock replaces the book's clock (tests).
+func (b *Book) SetClock(now func() time.Time) { b.now = now }
 
 // Reserve adds amount to the account's pending sum if the result stays
 // within balance, and records the reservation under paymentID. Over balance,
-// it returns an *h402.Error with reason insufficient_funds.
+// it returns an *h402.Error with reason insufficient_funds; while the payer
+// is blocked (Block), payer_blocked.
 func (b *Book) Reserve(ctx context.Context, a Account, paymentID string, amount, balance *big.Int) error {
 	key := a.Key()
 	if err := b.add(ctx, key, amount, balance); err != nil {
@@ -84,16 +149,84 @@ func (b *Book) Reserve(ctx context.Context, a Account, paymentID string, amount,
 }
 
 // Check reports, without reserving, whether amount fits within balance on
-// top of the account's pending sum: nil, or insufficient_funds.
+// top of the account's pending sum: nil, insufficient_funds, or
+// payer_blocked while the payer is blocked. It reads the account once.
 func (b *Book) Check(ctx context.Context, a Account, amount, balance *big.Int) error {
-	pending, err := b.Pending(ctx, a)
+	r, err := b.read(ctx, a.Key())
 	if err != nil {
 		return err
 	}
+	now := b.now()
+	if err := r.blocked(now); err != nil {
+		return err
+	}
+	pending := r.current(now).sum
 	if new(big.Int).Add(pending, amount).Cmp(balance) > 0 {
 		return overBalance(balance, amount, pending)
 	}
 	return nil
+}
+
+// Block refuses the account's payer (payer_blocked) until the given time,
+// after paymentID failed on chain by the payer's doing, and keeps that
+// payment's reservation counted until then instead of releasing it: the
+// payer cannot get a free retry by failing on purpose. When the block
+// expires, the held amount is given back. A later block extends an earlier
+// one and adds to what it holds. Blocking a payment twice holds its amount
+// once (the reservation record is consumed first; a crash in between
+// leaves the amount counted with no end, the safe side).
+func (b *Book) Block(ctx context.Context, a Account, paymentID string, until time.Time) error {
+	key := a.Key()
+	held := new(big.Int)
+	entry, err := b.kv.Get(ctx, reservationKey(paymentID))
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+	case err != nil:
+		return fmt.Errorf("block for payment %s: %w", paymentID, err)
+	default:
+		var r reservation
+		amount, ok := new(big.Int), false
+		if err := json.Unmarshal(entry.Value(), &r); err == nil {
+			amount, ok = amount.SetString(r.Amount, 10)
+		}
+		if !ok {
+			return fmt.Errorf("block for payment %s: unreadable reservation %q", paymentID, entry.Value())
+		}
+		if r.Account != key {
+			return fmt.Errorf("block for payment %s: its reservation is on %s, not %s", paymentID, r.Account, key)
+		}
+		err := b.kv.Delete(ctx, reservationKey(paymentID), jetstream.LastRevision(entry.Revision()))
+		var apiErr *jetstream.APIError
+		switch {
+		case err == nil:
+			held = amount
+		case errors.Is(err, jetstream.ErrKeyNotFound),
+			errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence:
+			// released or blocked by someone else meanwhile: hold nothing more
+		default:
+			return fmt.Errorf("block for payment %s: %w", paymentID, err)
+		}
+	}
+	return b.update(ctx, key, func(r record) (record, error) {
+		if r.until.IsZero() {
+			r.held = new(big.Int)
+		}
+		r.held = new(big.Int).Add(r.held, held)
+		if until.After(r.until) {
+			r.until = until
+		}
+		return r, nil
+	})
+}
+
+// BlockedUntil returns when the account's block ends, or the zero time when
+// the payer is not blocked.
+func (b *Book) BlockedUntil(ctx context.Context, a Account) (time.Time, error) {
+	r, err := b.read(ctx, a.Key())
+	if err != nil {
+		return time.Time{}, err
+	}
+	return r.current(b.now()).until, nil
 }
 
 func overBalance(balance, amount, pending *big.Int) error {
@@ -137,34 +270,62 @@ func (b *Book) Release(ctx context.Context, paymentID string) error {
 	return nil
 }
 
-// Pending returns the account's pending sum.
+// Pending returns the account's pending sum (including what a block holds,
+// until it expires).
 func (b *Book) Pending(ctx context.Context, a Account) (*big.Int, error) {
-	sum, _, err := b.read(ctx, a.Key())
-	return sum, err
+	r, err := b.read(ctx, a.Key())
+	if err != nil {
+		return nil, err
+	}
+	return r.current(b.now()).sum, nil
 }
 
-func (b *Book) read(ctx context.Context, key string) (*big.Int, uint64, error) {
+func (b *Book) read(ctx context.Context, key string) (record, error) {
 	entry, err := b.kv.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return new(big.Int), 0, nil
+		return record{sum: new(big.Int)}, nil
 	}
 	if err != nil {
-		return nil, 0, fmt.Errorf("read exposure %s: %w", key, err)
+		return record{}, fmt.Errorf("read exposure %s: %w", key, err)
 	}
 	if entry.Operation() != jetstream.KeyValuePut {
-		return new(big.Int), entry.Revision(), nil
+		return record{sum: new(big.Int), rev: entry.Revision()}, nil
 	}
-	v, ok := new(big.Int).SetString(string(entry.Value()), 10)
-	if !ok {
-		return nil, 0, fmt.Errorf("exposure %s holds %q, not an integer", key, entry.Value())
+	r, err := decodeRecord(key, entry.Value())
+	if err != nil {
+		return record{}, err
 	}
-	return v, entry.Revision(), nil
+	r.rev = entry.Revision()
+	return r, nil
 }
 
 // add changes the sum at key by delta with compare-and-set. When limit is not
-// nil, a sum that would exceed it is refused with insufficient_funds. A
-// negative result (a release racing a reset) is clamped at zero.
+// nil (a reservation), a sum that would exceed it is refused with
+// insufficient_funds, and a blocked payer with payer_blocked. A negative
+// result (a release racing a reset) is clamped at zero.
 func (b *Book) add(ctx context.Context, key string, delta, limit *big.Int) error {
+	return b.update(ctx, key, func(r record) (record, error) {
+		if limit != nil {
+			if err := r.blocked(b.now()); err != nil {
+				return r, err
+			}
+		}
+		next := new(big.Int).Add(r.sum, delta)
+		if next.Sign() < 0 {
+			next.SetInt64(0)
+		}
+		if limit != nil && delta.Sign() > 0 && next.Cmp(limit) > 0 {
+			return r, overBalance(limit, delta, r.sum)
+		}
+		r.sum = next
+		return r, nil
+	})
+}
+
+// update applies change to the account record at key with compare-and-set,
+// on the cached record first and on a fresh read when the cache is stale or
+// change refuses a cached record (it may be stale: decide on a fresh read).
+func (b *Book) update(ctx context.Context, key string, change func(record) (record, error)) error {
 	h := fnv.New32a()
 	h.Write([]byte(key))
 	lock := &b.locks[h.Sum32()%uint32(len(b.locks))]
@@ -175,35 +336,30 @@ func (b *Book) add(ctx context.Context, key string, delta, limit *big.Int) error
 	b.mu.Unlock()
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		if !ok {
-			sum, rev, err := b.read(ctx, key)
+			r, err := b.read(ctx, key)
 			if err != nil {
 				return err
 			}
-			c = cached{sum: sum, rev: rev}
+			c = r
 		}
-		next := new(big.Int).Add(c.sum, delta)
-		if next.Sign() < 0 {
-			next.SetInt64(0)
-		}
-		if limit != nil && delta.Sign() > 0 && next.Cmp(limit) > 0 {
+		next, err := change(c.current(b.now()))
+		if err != nil {
 			if ok {
-				ok = false // the cache may be stale: decide on a fresh read
+				ok = false
 				continue
 			}
-			return overBalance(limit, delta, c.sum)
+			return err
 		}
-		var (
-			rev uint64
-			err error
-		)
+		var rev uint64
 		if c.rev == 0 {
-			rev, err = b.kv.Create(ctx, key, []byte(next.String()))
+			rev, err = b.kv.Create(ctx, key, next.encode())
 		} else {
-			rev, err = b.kv.Update(ctx, key, []byte(next.String()), c.rev)
+			rev, err = b.kv.Update(ctx, key, next.encode(), c.rev)
 		}
 		if err == nil {
+			next.rev = rev
 			b.mu.Lock()
-			b.cache[key] = cached{sum: next, rev: rev}
+			b.cache[key] = next
 			b.mu.Unlock()
 			return nil
 		}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"math/big"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/h402/settlement/pkg/events"
 	"github.com/h402/settlement/pkg/exposure"
@@ -126,5 +128,69 @@ func TestStaleCacheRereads(t *testing.T) {
 	}
 	if err := a.Reserve(ctx, acct, "a2", big.NewInt(5), balance); err != nil {
 		t.Fatalf("reserve after b released: %v", err)
+	}
+}
+
+// TestBlockKeepsReservation: a payment that failed by its payer's doing is
+// blocked instead of released: its amount keeps counting, the payer is
+// refused payer_blocked (by Check and by Reserve, also on a replica whose
+// cache predates the block), a late Release gives nothing back, and when the
+// block expires the held amount is given back and the payer may pay again.
+func TestBlockKeepsReservation(t *testing.T) {
+	env := testenv.StartJetStream(t)
+	kv := env.KeyValue(t, events.BucketExposure)
+	now := time.Unix(1_800_000_000, 0)
+	clock := func() time.Time { return now }
+	b, other := exposure.New(kv), exposure.New(kv)
+	b.SetClock(clock)
+	other.SetClock(clock)
+	ctx := context.Background()
+	balance := big.NewInt(100)
+	if err := b.Reserve(ctx, acct, "p1", big.NewInt(60), balance); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Reserve(ctx, acct, "p2", big.NewInt(10), balance); err != nil { // other caches the record
+		t.Fatal(err)
+	}
+	until := now.Add(time.Hour)
+	for i := 0; i < 2; i++ { // blocking twice holds p1 once
+		if err := b.Block(ctx, acct, "p1", until); err != nil {
+			t.Fatalf("Block #%d: %v", i+1, err)
+		}
+	}
+	if err := b.Release(ctx, "p1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := pending(t, b); got != 70 {
+		t.Fatalf("pending after blocking p1 and a late release = %d, want 70 (p1 kept)", got)
+	}
+	err := b.Check(ctx, acct, big.NewInt(1), balance)
+	if got := h402.ReasonOf(err, ""); got != h402.ReasonPayerBlocked || !strings.Contains(h402.MessageOf(err), until.UTC().Format(time.RFC3339)) {
+		t.Fatalf("Check of a blocked payer: %v, want payer_blocked naming %s", err, until.UTC().Format(time.RFC3339))
+	}
+	if err := other.Reserve(ctx, acct, "p3", big.NewInt(1), balance); h402.ReasonOf(err, "") != h402.ReasonPayerBlocked {
+		t.Fatalf("Reserve on a replica with a stale cache: %v, want payer_blocked", err)
+	}
+	if got, err := b.BlockedUntil(ctx, acct); err != nil || !got.Equal(until) {
+		t.Errorf("BlockedUntil = %v, %v; want %v", got, err, until)
+	}
+	if err := other.Release(ctx, "p2"); err != nil { // releases still work while blocked
+		t.Fatal(err)
+	}
+	if got := pending(t, b); got != 60 {
+		t.Fatalf("pending after releasing p2 = %d, want 60", got)
+	}
+	now = until
+	if got := pending(t, b); got != 0 {
+		t.Errorf("pending when the block expires = %d, want 0 (p1 given back)", got)
+	}
+	if err := other.Reserve(ctx, acct, "p4", big.NewInt(100), balance); err != nil {
+		t.Fatalf("Reserve after the block expired: %v", err)
+	}
+	if got := pending(t, b); got != 100 {
+		t.Errorf("pending = %d, want 100", got)
+	}
+	if got, _ := b.BlockedUntil(ctx, acct); !got.IsZero() {
+		t.Errorf("BlockedUntil after expiry = %v, want zero", got)
 	}
 }

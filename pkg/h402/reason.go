@@ -61,6 +61,13 @@ const (
 	// ReasonPaymentNotBound: a client-broadcast Solana transaction is not
 	// bound to this request by a signature of one of its signers.
 	ReasonPaymentNotBound Reason = "payment_not_bound"
+	// ReasonPayerBlocked: a payment of this payer failed on chain by the
+	// payer's doing (funds moved away, authorization used or canceled before
+	// settlement); the payer is refused until the block expires.
+	ReasonPayerBlocked Reason = "payer_blocked"
+	// ReasonAmountBelowMinimum: the facilitator pays this payment's gas or
+	// fee, and the amount is below the token's minSponsoredAmount.
+	ReasonAmountBelowMinimum Reason = "amount_below_minimum"
 )
 
 // Error is a rejection with a machine reason and a sentence for people.

@@ -4,14 +4,20 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"math"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/h402/settlement/pkg/chains"
 	"github.com/h402/settlement/pkg/config"
 	"github.com/h402/settlement/pkg/events"
 	"github.com/h402/settlement/pkg/h402"
@@ -28,6 +34,9 @@ type HandlerOptions struct {
 	Replica string
 	Logger  *slog.Logger
 	Metrics *Metrics
+	// MissBudget, when set, limits each caller's (API key, or remote IP
+	// without keys) chain-state lookups of unknown payers; nil: no limit.
+	MissBudget *chains.MissBudget
 }
 
 type handler struct {
@@ -52,8 +61,8 @@ func NewHandler(svc *Service, o HandlerOptions) http.Handler {
 	}
 	h.supported, _ = json.Marshal(Supported(o.Networks))
 	mux := http.NewServeMux()
-	mux.Handle("POST /verify", h.auth(h.timed("verify", h.verify)))
-	mux.Handle("POST /settle", h.auth(h.timed("settle", h.settle)))
+	mux.Handle("POST /verify", h.auth(h.budget(h.timed("verify", h.verify))))
+	mux.Handle("POST /settle", h.auth(h.budget(h.timed("settle", h.settle))))
 	mux.Handle("GET /payments/{id}", h.auth(h.timed("payment", h.payment)))
 	mux.HandleFunc("GET /supported", h.supportedKinds)
 	mux.HandleFunc("GET /health", h.health)
@@ -101,12 +110,7 @@ func (h *handler) auth(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		key := r.Header.Get("X-API-Key")
-		if key == "" {
-			if v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-				key = v
-			}
-		}
+		key := apiKey(r)
 		sum := sha256.Sum256([]byte(key))
 		match := 0
 		for i := range h.keys { // every key is compared: no early exit
@@ -119,6 +123,37 @@ func (h *handler) auth(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// budget charges the request's cache misses to its caller: the API key
+// (hashed; auth has checked it) or, without keys, the remote IP.
+func (h *handler) budget(next http.Handler) http.Handler {
+	if h.o.MissBudget == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var caller string
+		if len(h.keys) > 0 {
+			sum := sha256.Sum256([]byte(apiKey(r)))
+			caller = "key:" + hex.EncodeToString(sum[:8])
+		} else {
+			caller = "ip:" + r.RemoteAddr
+			if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+				caller = "ip:" + host
+			}
+		}
+		next.ServeHTTP(w, r.WithContext(chains.WithMissBudget(r.Context(), h.o.MissBudget, caller)))
+	})
+}
+
+func apiKey(r *http.Request) string {
+	key := r.Header.Get("X-API-Key")
+	if key == "" {
+		if v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+			key = v
+		}
+	}
+	return key
 }
 
 // readRequest reads and decodes a /verify or /settle body.
@@ -313,6 +348,11 @@ func (h *handler) ready(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) unavailable(w http.ResponseWriter, route string, err error) {
+	var rl *chains.RateLimitError
+	if errors.As(err, &rl) {
+		h.rateLimited(w, rl)
+		return
+	}
 	if sw, ok := w.(*statusWriter); ok {
 		sw.outcome = string(ReasonUnavailable)
 	}
@@ -321,6 +361,22 @@ func (h *handler) unavailable(w http.ResponseWriter, route string, err error) {
 	writeJSON(w, http.StatusServiceUnavailable, map[string]string{
 		"error":  "the facilitator cannot decide this payment right now; retry shortly",
 		"reason": string(ReasonUnavailable),
+	})
+}
+
+// ReasonRateLimited answers a caller over its budget of lookups of payers
+// whose chain state is not cached (HTTP 429 with Retry-After).
+const ReasonRateLimited h402.Reason = "rate_limited"
+
+func (h *handler) rateLimited(w http.ResponseWriter, rl *chains.RateLimitError) {
+	if sw, ok := w.(*statusWriter); ok {
+		sw.outcome = string(ReasonRateLimited)
+	}
+	secs := int(math.Ceil(rl.RetryAfter.Seconds()))
+	w.Header().Set("Retry-After", strconv.Itoa(max(1, secs)))
+	writeJSON(w, http.StatusTooManyRequests, map[string]string{
+		"error":  fmt.Sprintf("too many payments from payers this facilitator does not know yet; payers it knows are not limited; retry in %d s", max(1, secs)),
+		"reason": string(ReasonRateLimited),
 	})
 }
 

@@ -32,6 +32,10 @@ type Options struct {
 	// released: it will never move funds, so its payer's pending amount must
 	// drop (finalized payments are released by the watcher).
 	Exposure *exposure.Book
+	// PayerBlock, when positive (and Exposure is set), is how long a payer
+	// whose payment fails by the payer's doing (PayerCaused) is blocked; that
+	// payment's reservation is kept until then instead of released.
+	PayerBlock time.Duration
 	// Logger and Metrics may be nil.
 	Logger  *slog.Logger
 	Metrics *Metrics

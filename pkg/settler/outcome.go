@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/h402/settlement/pkg/events"
+	"github.com/h402/settlement/pkg/exposure"
 	"github.com/h402/settlement/pkg/h402"
 )
 
@@ -135,6 +136,19 @@ func (l *Loop) fail(ctx context.Context, it *item) {
 		l.unstored(it, err)
 		return
 	}
+	// A failure of the payer's doing blocks the payer and keeps the
+	// reservation (no free retries by failing on purpose); stored before the
+	// transition, so that a redelivery after an error blocks again.
+	blocked := l.o.Exposure != nil && l.o.PayerBlock > 0 && PayerCaused(reason)
+	if blocked {
+		until := time.Now().Add(l.o.PayerBlock).UTC().Truncate(time.Second)
+		a := exposure.Account{Namespace: it.event.Namespace, NetworkID: it.event.NetworkID, Token: it.event.Token, Payer: it.event.Payer}
+		if err := l.o.Exposure.Block(ctx, a, it.event.ID, until); err != nil {
+			l.unstored(it, err)
+			return
+		}
+		message += fmt.Sprintf("; the payer is blocked until %s", until.Format(time.RFC3339))
+	}
 	tr := events.Transition{State: events.StateFailed, Reason: reason, Message: message}
 	if it.result.Tx != nil {
 		tr.TxHash = it.result.Tx.Hash
@@ -143,7 +157,7 @@ func (l *Loop) fail(ctx context.Context, it *item) {
 		l.unstored(it, err)
 		return
 	}
-	if l.o.Exposure != nil {
+	if l.o.Exposure != nil && !blocked {
 		// Idempotent; on error the exposure stays overstated, the safe side.
 		if err := l.o.Exposure.Release(ctx, it.event.ID); err != nil {
 			it.log.Warn("release exposure of a failed payment", "err", err)
@@ -155,6 +169,21 @@ func (l *Loop) fail(ctx context.Context, it *item) {
 	it.done.Store(true)
 	l.o.Metrics.result(l.network, OutcomeFailed, reason)
 	it.log.Info("payment failed", "reason", reason, "message", message)
+}
+
+// PayerCaused reports whether a settlement failure with this reason is of
+// the payer's doing after acceptance: funds moved away before settlement
+// (insufficient_funds: EVM balance revert, Solana insufficient funds), or
+// the authorization or transaction nonce used or canceled by the payer
+// (nonce_already_used: EIP-3009 cancelAuthorization, a competing
+// transaction). Settlers recognise a payment carried by someone else's
+// transaction as settled, so these reasons only remain when nothing paid.
+func PayerCaused(reason h402.Reason) bool {
+	switch reason {
+	case h402.ReasonInsufficientFunds, h402.ReasonNonceAlreadyUsed:
+		return true
+	}
+	return false
 }
 
 // retry naks a payment after a retryable error, with a delay growing with

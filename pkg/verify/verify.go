@@ -105,7 +105,34 @@ func (l *Local) Verify(req *h402.PaymentRequirements, p *h402.PaymentPayload, no
 	if err != nil {
 		return nil, r, err
 	}
+	if err := checkSponsoredMinimum(r, pay); err != nil {
+		return pay, r, err
+	}
 	return pay, r, nil
+}
+
+// checkSponsoredMinimum refuses a payment whose gas or fee the facilitator
+// pays (an EVM EIP-3009 authorization, a Solana transaction with the
+// facilitator as fee payer) when it is below the token's minSponsoredAmount.
+func checkSponsoredMinimum(r *chains.Request, pay *chains.Payment) error {
+	min := r.Token.MinSponsored()
+	if min == nil || pay.Amount == nil || pay.Amount.Cmp(min) >= 0 {
+		return nil
+	}
+	sponsored := false
+	switch {
+	case pay.Namespace == h402.NamespaceEVM && pay.Type == h402.TypeAuthorization:
+		sponsored = true
+	case pay.Namespace == h402.NamespaceSolana && pay.Type == h402.TypeSignTransaction:
+		extra, err := r.Requirements.ParsedExtra()
+		sponsored = err == nil && extra.FeePayer != "" && r.Network.IsFeePayer(extra.FeePayer)
+	}
+	if !sponsored {
+		return nil
+	}
+	return h402.Errorf(h402.ReasonAmountBelowMinimum,
+		"this facilitator pays the network fee of this payment and accepts %s payments of at least %s smallest units on %s network %s (got %s)",
+		r.Token.Symbol, min, pay.Namespace, pay.NetworkID, pay.Amount)
 }
 
 // ReplayKey returns the payment's replay key (PROTOCOL.md §6): one payment,

@@ -192,3 +192,34 @@ func TestReplayKeyOneKeyPerPayment(t *testing.T) {
 		t.Errorf("solana key %q lacks its prefix", k1)
 	}
 }
+
+// TestSponsoredMinimum: an EIP-3009 authorization, whose gas the facilitator
+// pays, below the token's minSponsoredAmount is refused with
+// amount_below_minimum; at the minimum it passes.
+func TestSponsoredMinimum(t *testing.T) {
+	f := evmFixture(t) // pays 0.01 USDC = 10000 smallest units
+	for _, tt := range []struct {
+		min  string
+		want h402.Reason
+	}{
+		{"", ""},
+		{"10000", ""},
+		{"10001", h402.ReasonAmountBelowMinimum},
+	} {
+		t.Run("min "+tt.min, func(t *testing.T) {
+			c := cfg(t)
+			c.Networks[0].Tokens[0].MinSponsoredAmount = tt.min
+			if err := c.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			local := verify.New(c, evm.NewVerifier(), solana.NewVerifier())
+			_, _, err := local.Verify(&f.req, &f.pay, f.now)
+			if got := h402.ReasonOf(err, ""); got != tt.want {
+				t.Fatalf("reason = %q, want %q (err %v)", got, tt.want, err)
+			}
+			if err != nil && !strings.Contains(h402.MessageOf(err), "at least 10001") {
+				t.Errorf("message %q does not name the minimum", h402.MessageOf(err))
+			}
+		})
+	}
+}
