@@ -37,13 +37,22 @@ func (req *Request) IdempotencyKey(header string) (string, error) {
 	}
 	var pid struct {
 		Info *struct {
-			ID *string `json:"id"`
+			ID json.RawMessage `json:"id"`
 		} `json:"info"`
 	}
-	if err := json.Unmarshal(raw, &pid); err != nil || pid.Info == nil || pid.Info.ID == nil {
-		return "", Errorf(ReasonInvalidIdempotencyKey, "the payment-identifier extension has no info.id string")
+	if err := json.Unmarshal(raw, &pid); err != nil {
+		return "", Errorf(ReasonInvalidIdempotencyKey, "the payment-identifier extension is not an object with info")
 	}
-	return *pid.Info.ID, checkIdempotencyKey("payment-identifier id", *pid.Info.ID)
+	if pid.Info == nil || !present(pid.Info.ID) {
+		// Declared by the seller and merged in by the client, but no id was
+		// added: the request names no key.
+		return "", nil
+	}
+	var id string
+	if json.Unmarshal(pid.Info.ID, &id) != nil {
+		return "", Errorf(ReasonInvalidIdempotencyKey, "the payment-identifier extension's info.id is not a string")
+	}
+	return id, checkIdempotencyKey("payment-identifier id", id)
 }
 
 func checkIdempotencyKey(what, k string) error {
