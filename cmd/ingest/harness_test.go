@@ -52,21 +52,7 @@ func newHarness(t *testing.T, withSolana bool) *harness {
 // ingest starts a replica with the harness config, edited by mutate.
 func (h *harness) ingest(name string, mutate func(*config.Config)) (*Main, string) {
 	h.t.Helper()
-	c := *h.cfg
-	c.Ingest.Replica = name
-	if mutate != nil {
-		mutate(&c)
-	}
-	m := NewMain()
-	m.Config = &c
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := m.Run(ctx); err != nil {
-		m.Close()
-		h.t.Fatalf("start ingest %s: %v", name, err)
-	}
-	h.t.Cleanup(func() { m.Close() })
-	return m, "http://" + m.Addr()
+	return h.ingestWith(name, mutate, nil)
 }
 
 func (h *harness) evmToken() *config.Token { return &h.cfg.Networks[0].Tokens[0] }
