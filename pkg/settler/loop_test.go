@@ -239,11 +239,13 @@ func TestPaymentsThatCanNeverSettle(t *testing.T) {
 		}
 	}
 	r := h.start(t, nil)
-	settlertest.Publish(t, h.jsc, poor, stale)
-	// An accepted subject carrying something that is not an accepted event.
+	// An accepted subject carrying something that is not an accepted event,
+	// first in the stream: it is dead-lettered before (or in the same batch
+	// as) the payments whose failures the test waits for.
 	if _, err := h.jsc.Publish(context.Background(), "payments.accepted.solana.localnet", []byte("not an event")); err != nil {
 		t.Fatal(err)
 	}
+	settlertest.Publish(t, h.jsc, poor, stale)
 	h.states.Wait(t, []string{poor.ID, stale.ID}, 30*time.Second, events.StateFailed)
 	r.stop(t)
 
