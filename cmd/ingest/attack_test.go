@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"math/big"
+	"testing"
+
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/h402/settlement/pkg/chains/evm"
+	"github.com/h402/settlement/pkg/h402"
+)
+
+// TestSignedTransactionThatCannotBeMined: a client transaction whose fee cap
+// is below the chain's current base fee, or that offers no tip, is never
+// included, so accepting it would serve the buyer while its funds never
+// move (and nothing fails, so the payer is never blocked). Ingest refuses it.
+func TestSignedTransactionThatCannotBeMined(t *testing.T) {
+	h := newHarness(t, false)
+	_, url := h.ingest("a", nil)
+	ctx := context.Background()
+	head, err := h.evm.Client().HeaderByNumber(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if head.BaseFee == nil || head.BaseFee.Cmp(big.NewInt(2)) < 0 {
+		t.Fatalf("dev chain base fee %v; the test needs one of at least 2 wei", head.BaseFee)
+	}
+	native := h.evmReq(h402.EVMNativeToken, "1000")
+	nativeToken := &h.cfg.Networks[0].Tokens[1]
+	for i, tc := range []struct {
+		name        string
+		tip, feeCap *big.Int
+	}{
+		{"fee cap below the base fee", big.NewInt(1), new(big.Int).Rsh(head.BaseFee, 1)},
+		{"no tip", big.NewInt(0), big.NewInt(1e11)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sender := h.evm.Payers()[3+i]
+			nonce, err := h.evm.Client().NonceAt(ctx, crypto.PubkeyToAddress(sender.PublicKey), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, header, err := evm.SignTransaction(&native, sender, nativeToken, evm.TxOptions{Nonce: nonce, GasTipCap: tc.tip, GasFeeCap: tc.feeCap})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := post(t, url+"/settle", body(header, native))
+			if s.Status == 200 || s.Body["success"] == true || s.str("errorReason") != string(h402.ReasonEVMTransaction) {
+				t.Errorf("/settle of an unmineable transaction = %d %v; want 400 %s", s.Status, s.Body, h402.ReasonEVMTransaction)
+			}
+		})
+	}
+}
