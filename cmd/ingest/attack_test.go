@@ -4,8 +4,10 @@ import (
 	"context"
 	"math/big"
 	"testing"
+	"time"
 
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/h402/settlement/pkg/chains/evm"
 	"github.com/h402/settlement/pkg/h402"
@@ -50,5 +52,41 @@ func TestSignedTransactionThatCannotBeMined(t *testing.T) {
 				t.Errorf("/settle of an unmineable transaction = %d %v; want 400 %s", s.Status, s.Body, h402.ReasonEVMTransaction)
 			}
 		})
+	}
+}
+
+// TestRetryFinishesAKeptClaimAtFullBalance: when a publish and its undo
+// both fail, ingest keeps the claim and the reservation and the seller's
+// identical retry must finish the job. The retry must not reserve the
+// payment a second time: for a payer whose balance covers the payment once,
+// that would refuse the retry with insufficient_funds and drop the claim
+// while its reservation stays.
+func TestRetryFinishesAKeptClaimAtFullBalance(t *testing.T) {
+	h := newHarness(t, false)
+	fault := &faultyJetStream{}
+	_, url := h.ingestWith("a", nil, func(js jetstream.JetStream) jetstream.JetStream {
+		fault.JetStream = js
+		return fault
+	})
+	usdc := h.evm.Token().Hex()
+	req := h.evmReq(usdc, "10000")
+	payer := h.freshKey(10000) // its balance covers this payment once
+	p, header, err := evm.SignAuthorization(&req, payer, h.evmToken(), time.Now(), evm.AuthorizationOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fault.down.Store(true)
+	s := post(t, url+"/settle", body(header, req))
+	fault.down.Store(false)
+	if s.Status != 503 {
+		t.Fatalf("/settle during the blip = %d %v; want 503", s.Status, s.Body)
+	}
+	r := post(t, url+"/settle", body(header, req))
+	if r.Status != 200 || r.Body["success"] != true || r.str("state") != "accepted" {
+		t.Fatalf("identical retry = %d %v; want accepted (the claim and reservation kept for it)", r.Status, r.Body)
+	}
+	storedAccepted(t, h, p)
+	if v := post(t, url+"/verify", body(header, req)); v.str("invalidReason") != string(h402.ReasonPaymentAlreadyUsed) {
+		t.Errorf("/verify after = %d %v; want payment_already_used", v.Status, v.Body)
 	}
 }

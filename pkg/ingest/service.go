@@ -194,7 +194,7 @@ func (s *Service) Settle(ctx context.Context, req *h402.Request, idem string) *O
 		}
 		return classify(o, err)
 	}
-	return s.accept(ctx, o, ev, st, claim, rev)
+	return s.accept(ctx, o, ev, st, claim, rev, true)
 }
 
 func (s *Service) wait(ctx context.Context, o *Outcome) *Outcome {
