@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"math/big"
 	"testing"
 	"time"
@@ -10,6 +11,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/h402/settlement/pkg/chains/evm"
+	"github.com/h402/settlement/pkg/config"
+	"github.com/h402/settlement/pkg/events"
 	"github.com/h402/settlement/pkg/h402"
 )
 
@@ -88,5 +91,49 @@ func TestRetryFinishesAKeptClaimAtFullBalance(t *testing.T) {
 	storedAccepted(t, h, p)
 	if v := post(t, url+"/verify", body(header, req)); v.str("invalidReason") != string(h402.ReasonPaymentAlreadyUsed) {
 		t.Errorf("/verify after = %d %v; want payment_already_used", v.Status, v.Body)
+	}
+}
+
+// TestSignedTransactionClaimOutlivesItsTTL: a client's signed transaction
+// never expires, so its replay key must not either. With the key in the
+// TTL bucket, an accepted transaction that is not mined by the time the key
+// expires (the settler down, or the transaction priced out of the pool) is
+// accepted a second time for another request: two services, one payment.
+func TestSignedTransactionClaimOutlivesItsTTL(t *testing.T) {
+	h := newHarness(t, false)
+	_, url := h.ingest("a", func(c *config.Config) {
+		c.NATS.ReplayTTL = config.Duration(8 * time.Second)
+		c.NATS.Duplicates = config.Duration(time.Second)
+		c.Verify.MaxValidity = config.Duration(7 * time.Second)
+	})
+	ctx := context.Background()
+	native := h.evmReq(h402.EVMNativeToken, "1000")
+	sender := h.evm.Payers()[3]
+	nonce, err := h.evm.Client().NonceAt(ctx, crypto.PubkeyToAddress(sender.PublicKey), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, header, err := evm.SignTransaction(&native, sender, &h.cfg.Networks[0].Tokens[1], evm.TxOptions{Nonce: nonce, GasFeeCap: big.NewInt(1e11)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := post(t, url+"/settle", body(header, native), "Idempotency-Key", "first")
+	id := first.str("paymentId")
+	if first.Status != 200 || first.Body["success"] != true {
+		t.Fatalf("first /settle = %d %v", first.Status, first.Body)
+	}
+	// Wait past the replay TTL (the key would be gone from h402_replay by now).
+	replay := h.js.KeyValue(t, events.BucketReplay)
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := replay.Get(ctx, id); errors.Is(err, jetstream.ErrKeyNotFound) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(1500 * time.Millisecond) // and past the Nats-Msg-Id window
+	second := post(t, url+"/settle", body(header, native), "Idempotency-Key", "second")
+	if second.Status == 200 || second.str("errorReason") != string(h402.ReasonPaymentAlreadyUsed) {
+		t.Errorf("same transaction for another request after the replay TTL = %d %v; want payment_already_used", second.Status, second.Body)
 	}
 }
