@@ -148,6 +148,18 @@ func (b *Book) Reserve(ctx context.Context, a Account, paymentID string, amount,
 	return nil
 }
 
+// Reserved reports whether paymentID holds a reservation.
+func (b *Book) Reserved(ctx context.Context, paymentID string) (bool, error) {
+	_, err := b.kv.Get(ctx, reservationKey(paymentID))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read reservation of payment %s: %w", paymentID, err)
+	}
+	return true, nil
+}
+
 // Check reports, without reserving, whether amount fits within balance on
 // top of the account's pending sum: nil, insufficient_funds, or
 // payer_blocked while the payer is blocked. It reads the account once.

@@ -77,6 +77,17 @@ func (g *Guard) Acquire(ctx context.Context, key string, c Claim) (uint64, error
 	if err != nil {
 		return 0, err
 	}
+	if c.Permanent {
+		// A key of this kind may still be held in the replay bucket, claimed
+		// before its kind was kept for good.
+		held, err := g.get(ctx, g.replay, key)
+		if err != nil {
+			return 0, err
+		}
+		if held != nil {
+			return 0, &h402.Error{Reason: h402.ReasonPaymentAlreadyUsed, Message: "this payment was already used", Err: held}
+		}
+	}
 	b, err := json.Marshal(c)
 	if err != nil {
 		return 0, err

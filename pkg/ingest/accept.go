@@ -24,12 +24,31 @@ const undoTimeout = 5 * time.Second
 // event is in the stream; when it cannot tell, it keeps the claim and the
 // reservation (safe: exposure overstated) so that the identical retry
 // finishes the job.
-func (s *Service) accept(ctx context.Context, o *Outcome, ev *events.PaymentAccepted, st *chains.State, claim guard.Claim, rev uint64) *Outcome {
+//
+// own is false when this request finishes a claim an identical request
+// made (its first attempt, which may have crashed, failed, or still be
+// running on another replica): it reuses that attempt's reservation, and it
+// never releases that claim, which may be about to be answered "accepted".
+func (s *Service) accept(ctx context.Context, o *Outcome, ev *events.PaymentAccepted, st *chains.State, claim guard.Claim, rev uint64, own bool) *Outcome {
 	pay := o.Payment
 	log := s.opts.Logger.With("payment_id", pay.ID, "network", string(pay.Namespace)+":"+pay.NetworkID)
 	if st.Balance != nil {
-		err := s.book.Reserve(ctx, account(pay), pay.ID, st.Exposure(pay), st.Balance)
+		reserved := false
+		if !own {
+			var err error
+			if reserved, err = s.book.Reserved(ctx, pay.ID); err != nil {
+				return classify(o, err)
+			}
+		}
+		var err error
+		if !reserved {
+			err = s.book.Reserve(ctx, account(pay), pay.ID, st.Exposure(pay), st.Balance)
+		}
 		if err != nil && !errors.Is(err, jetstream.ErrKeyExists) { // exists: reserved by this request's first attempt
+			if !own {
+				log.Warn("finishing a claimed payment: reserve failed; claim left to its first attempt", "err", err)
+				return classify(o, fmt.Errorf("accept %s: %w", pay.ID, ErrInFlight))
+			}
 			s.release(ctx, log, pay.ID, claim, rev, false, "reserve")
 			return classify(o, err)
 		}
@@ -55,6 +74,10 @@ func (s *Service) accept(ctx context.Context, o *Outcome, ev *events.PaymentAcce
 	case stored == nil:
 		if err == nil {
 			err = fmt.Errorf("publish payment %s: acknowledged as a duplicate but not in the stream", pay.ID)
+		}
+		if !own {
+			log.Warn("finishing a claimed payment: publish failed; claim and reservation left to its first attempt", "err", err)
+			return classify(o, err)
 		}
 		s.release(lctx, log, pay.ID, claim, rev, true, "publish")
 		log.Warn("publish accepted payment failed; claim and reservation released", "err", err)
@@ -143,6 +166,11 @@ func (s *Service) storedAccepted(ctx context.Context, ns h402.Namespace, network
 	}
 	return events.DecodePaymentAccepted(msg.Data)
 }
+
+// ErrInFlight is the retryable error of a /settle that finds its identical
+// first attempt's claim but cannot finish it now (that attempt may still be
+// running): the seller retries and gets the first answer.
+var ErrInFlight = errors.New("an identical request is being accepted; retry shortly")
 
 func alreadyUsed(id string, state events.State) error {
 	if state == "" {

@@ -57,7 +57,7 @@ func (s *Service) replayed(ctx context.Context, o *Outcome, held *guard.Held, fp
 		// stream (its publish failed and the claim stayed): finish it now,
 		// as that attempt, so that "accepted" is true.
 		ev.AcceptedAt = held.Claim.At
-		return s.accept(ctx, o, ev, st, held.Claim, held.Revision)
+		return s.accept(ctx, o, ev, st, held.Claim, held.Revision, false)
 	}
 	return s.repeatStored(ctx, o, held, stored)
 }

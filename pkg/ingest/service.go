@@ -186,7 +186,10 @@ func (s *Service) Settle(ctx context.Context, req *h402.Request, idem string) *O
 	if err != nil {
 		return classify(o, err)
 	}
-	claim := guard.Claim{Fingerprint: fp, Idempotency: idem, At: now, Replica: s.opts.Replica, Permanent: !pay.Settle}
+	// Client-broadcast payments stay valid transfers for good, and a client's
+	// signed transaction never expires: their keys must not expire either.
+	permanent := !pay.Settle || pay.Type == h402.TypeSignedTransaction
+	claim := guard.Claim{Fingerprint: fp, Idempotency: idem, At: now, Replica: s.opts.Replica, Permanent: permanent}
 	rev, err := s.guard.Acquire(ctx, pay.ID, claim)
 	if err != nil {
 		if held, ok := guard.HeldBy(err); ok {
@@ -194,7 +197,7 @@ func (s *Service) Settle(ctx context.Context, req *h402.Request, idem string) *O
 		}
 		return classify(o, err)
 	}
-	return s.accept(ctx, o, ev, st, claim, rev)
+	return s.accept(ctx, o, ev, st, claim, rev, true)
 }
 
 func (s *Service) wait(ctx context.Context, o *Outcome) *Outcome {

@@ -166,6 +166,9 @@ func (s *StateChecker) checkSignedTransaction(ctx context.Context, r *chains.Req
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkFees(ctx, tx); err != nil {
+		return nil, err
+	}
 	gas := new(big.Int).Mul(new(big.Int).SetUint64(tx.Gas()), tx.GasFeeCap())
 	native, err := s.nativeBalance(ctx, sender)
 	if err != nil {
@@ -189,6 +192,24 @@ func (s *StateChecker) checkSignedTransaction(ctx context.Context, r *chains.Req
 		return nil, err
 	}
 	return &chains.State{Balance: bal}, nil
+}
+
+// checkFees refuses a transaction that cannot be included now: a fee cap
+// below the newest block's base fee, or no tip. Nobody can raise the fees of
+// a client's transaction, so accepting it would serve a payment whose funds
+// never move (and nothing would fail to block its payer).
+func (s *StateChecker) checkFees(ctx context.Context, tx *types.Transaction) error {
+	if tx.GasTipCap().Sign() <= 0 {
+		return h402.Errorf(h402.ReasonEVMTransaction, "signedTransaction offers no priority fee: it would never be mined")
+	}
+	head, err := latestHead(ctx, s.pool)
+	if err != nil {
+		return err
+	}
+	if head.BaseFee != nil && tx.GasFeeCap().Cmp(head.BaseFee) < 0 {
+		return h402.Errorf(h402.ReasonEVMTransaction, "signedTransaction's fee cap %s wei is below the current base fee %s wei: it cannot be mined", tx.GasFeeCap(), head.BaseFee)
+	}
+	return nil
 }
 
 // checkNonce checks that tx's nonce is the sender's next one, counting its
