@@ -253,8 +253,9 @@ func lastAccepted(t *testing.T, h *harness, id string) []byte {
 // embedded JetStream.
 type faultyJetStream struct {
 	jetstream.JetStream
-	timeoutAfterStore atomic.Bool
-	down              atomic.Bool
+	timeoutAfterStore  atomic.Bool
+	timeoutBeforeStore atomic.Bool
+	down               atomic.Bool
 	publishes         atomic.Int32
 }
 
@@ -264,6 +265,9 @@ func (f *faultyJetStream) Publish(ctx context.Context, subj string, data []byte,
 	f.publishes.Add(1)
 	if f.down.Load() {
 		return nil, errBlip
+	}
+	if f.timeoutBeforeStore.Load() {
+		return nil, context.DeadlineExceeded
 	}
 	ack, err := f.JetStream.Publish(ctx, subj, data, opts...)
 	if err == nil && f.timeoutAfterStore.Load() {
@@ -326,6 +330,31 @@ func TestAcceptedOnlyWhenStored(t *testing.T) {
 		if v := post(t, url+"/verify", body(header, req)); v.str("invalidReason") != string(h402.ReasonPaymentAlreadyUsed) {
 			t.Errorf("/verify after = %d %v; want payment_already_used (the key must stay claimed)", v.Status, v.Body)
 		}
+	})
+
+	t.Run("publish timed out, nothing stored yet", func(t *testing.T) {
+		// A timeout says nothing: the message may still be stored later (a
+		// reconnect buffer, a clustered commit). The claim and reservation
+		// stay, and the identical retry finishes the job.
+		req := h.evmReq(usdc, "10000")
+		p, header, err := evm.SignAuthorization(&req, h.evm.Payers()[3], h.evmToken(), time.Now(), evm.AuthorizationOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fault.timeoutBeforeStore.Store(true)
+		s := post(t, url+"/settle", body(header, req))
+		fault.timeoutBeforeStore.Store(false)
+		if s.Status != 503 {
+			t.Fatalf("/settle = %d %v; want 503", s.Status, s.Body)
+		}
+		if v := post(t, url+"/verify", body(header, req)); v.str("invalidReason") != string(h402.ReasonPaymentAlreadyUsed) {
+			t.Errorf("/verify after an unknown publish = %d %v; want payment_already_used (claim kept)", v.Status, v.Body)
+		}
+		r := post(t, url+"/settle", body(header, req))
+		if r.Status != 200 || r.Body["success"] != true {
+			t.Fatalf("retry = %d %v; want accepted", r.Status, r.Body)
+		}
+		storedAccepted(t, h, p)
 	})
 
 	t.Run("publish and undo both fail", func(t *testing.T) {

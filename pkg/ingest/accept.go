@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/h402/settlement/pkg/chains"
@@ -79,6 +80,14 @@ func (s *Service) accept(ctx context.Context, o *Outcome, ev *events.PaymentAcce
 			log.Warn("finishing a claimed payment: publish failed; claim and reservation left to its first attempt", "err", err)
 			return classify(o, err)
 		}
+		if !refused(err) {
+			// A timeout (or a lost connection) says nothing about the
+			// message: it may be stored after this look-up (a reconnect
+			// buffer, a clustered commit). Releasing now could let the event
+			// land with no claim and no reservation behind it.
+			log.Warn("publish outcome unknown; claim and reservation kept for the retry", "err", err)
+			return classify(o, fmt.Errorf("accept %s: %w", pay.ID, err))
+		}
 		s.release(lctx, log, pay.ID, claim, rev, true, "publish")
 		log.Warn("publish accepted payment failed; claim and reservation released", "err", err)
 		return classify(o, err)
@@ -100,6 +109,14 @@ func (s *Service) accept(ctx context.Context, o *Outcome, ev *events.PaymentAcce
 		o.State = events.StateAccepted
 		return classify(o, alreadyUsed(pay.ID, events.StateAccepted))
 	}
+}
+
+// refused reports whether a publish error proves the message was not
+// stored: the stream answered with an error (full, wrong stream, expected
+// sequence), or nothing listens on the subject.
+func refused(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) || errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders)
 }
 
 func (s *Service) accepted(ctx context.Context, o *Outcome, log *slog.Logger) *Outcome {
