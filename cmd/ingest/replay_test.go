@@ -256,7 +256,7 @@ type faultyJetStream struct {
 	timeoutAfterStore  atomic.Bool
 	timeoutBeforeStore atomic.Bool
 	down               atomic.Bool
-	publishes         atomic.Int32
+	publishes          atomic.Int32
 }
 
 var errBlip = errors.New("injected: event log unreachable")
