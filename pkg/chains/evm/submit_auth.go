@@ -24,7 +24,8 @@ type authItem struct {
 	token common.Address
 	from  common.Address
 	nonce [32]byte
-	call  []byte // token.transferWithAuthorization(...)
+	call  []byte   // token.transferWithAuthorization(...)
+	dead  []string // hashes of its earlier claim that cannot land
 }
 
 // DecodeAuthorization decodes the authorization of an accepted payment and
@@ -64,7 +65,7 @@ func DecodeAuthorization(e *events.PaymentAccepted) (call []byte, from common.Ad
 
 // submitAuthorizations settles the authorizations at idx: by token, in
 // chunks of MaxPerTx, one simulated and sent transaction per chunk.
-func (s *Submitter) submitAuthorizations(ctx context.Context, batch []*events.PaymentAccepted, idx []int, results []chains.Result, claims chains.Claims) {
+func (s *Submitter) submitAuthorizations(ctx context.Context, batch []*events.PaymentAccepted, idx []int, dead map[int][]string, results []chains.Result, claims chains.Claims) {
 	groups := map[common.Address][]authItem{}
 	var order []common.Address
 	for _, i := range idx {
@@ -82,7 +83,7 @@ func (s *Submitter) submitAuthorizations(ctx context.Context, batch []*events.Pa
 		if _, ok := groups[token]; !ok {
 			order = append(order, token)
 		}
-		groups[token] = append(groups[token], authItem{idx: i, id: e.ID, token: token, from: from, nonce: nonce, call: call})
+		groups[token] = append(groups[token], authItem{idx: i, id: e.ID, token: token, from: from, nonce: nonce, call: call, dead: dead[i]})
 	}
 	for _, token := range order {
 		items := groups[token]
@@ -223,10 +224,17 @@ func (s *Submitter) sendBatch(ctx context.Context, items []authItem, claims chai
 		return nil, err
 	}
 	ids := make([]string, len(items))
+	var dead []string
 	for k, it := range items {
 		ids[k] = it.id
+		dead = append(dead, it.dead...)
 	}
-	if err := claims.Record(ctx, ids, rec); err != nil {
+	withDead := rec
+	withDead.Dead = dead
+	// All or none: when Record fails nothing of this transaction is claimed
+	// (or, if its undo failed too, the claims left point at a transaction
+	// whose nonce goes to the next one: provably dead, superseded then).
+	if err := claims.Record(ctx, ids, withDead); err != nil {
 		s.nonces.Rollback(nonce)
 		return nil, fmt.Errorf("record claim of tx %s: %w", rec.Hash, err)
 	}
