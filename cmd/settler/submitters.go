@@ -68,7 +68,7 @@ func newSolanaSubmitter(_ context.Context, n *config.Network, env *SubmitterEnv)
 	if err != nil {
 		return nil, err
 	}
-	sub, err := solana.NewSubmitter(n, pool, solana.SubmitOptions{FeePayers: keys, Parallel: env.File.Settler.Parallel})
+	sub, err := solana.NewSubmitter(n, pool, solana.SubmitOptions{FeePayers: keys, Parallel: env.File.Settler.Parallel, Policy: env.File.Verify})
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/ethereum/go-ethereum/ethclient"
 
 	"github.com/h402/settlement/pkg/chains"
+	"github.com/h402/settlement/pkg/config"
 	"github.com/h402/settlement/pkg/contracts"
 	"github.com/h402/settlement/pkg/events"
 	"github.com/h402/settlement/pkg/failover"
@@ -63,6 +64,19 @@ func DecodeAuthorization(e *events.PaymentAccepted) (call []byte, from common.Ad
 	return call, from, nonce, nil
 }
 
+// allowedAuthorizationToken refuses (permanently, *h402.Error) a token that
+// is not on the network's allow-list as an EIP-3009 token.
+func (s *Submitter) allowedAuthorizationToken(address string) error {
+	tok, err := s.network.Token(address)
+	if err != nil {
+		return err
+	}
+	if tok.Kind != config.KindEIP3009 {
+		return h402.Errorf(h402.ReasonTokenNotSupported, "token %s (%s) is configured as %s, not an EIP-3009 token: no authorization is settled for it", tok.Symbol, tok.Address, tok.Kind)
+	}
+	return nil
+}
+
 // submitAuthorizations settles the authorizations at idx: by token, in
 // chunks of MaxPerTx, one simulated and sent transaction per chunk.
 func (s *Submitter) submitAuthorizations(ctx context.Context, batch []*events.PaymentAccepted, idx []int, dead map[int][]string, results []chains.Result, claims chains.Claims) {
@@ -72,6 +86,12 @@ func (s *Submitter) submitAuthorizations(ctx context.Context, batch []*events.Pa
 		e := batch[i]
 		if !common.IsHexAddress(e.Token) {
 			results[i].Err = h402.Errorf(h402.ReasonInvalidPayload, "payment token %q is not an address", clip(e.Token))
+			continue
+		}
+		// The log is not trusted: only a configured EIP-3009 token may be
+		// called with the facilitator key, whatever the event says.
+		if err := s.allowedAuthorizationToken(e.Token); err != nil {
+			results[i].Err = err
 			continue
 		}
 		call, from, nonce, err := DecodeAuthorization(e)
