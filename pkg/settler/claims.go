@@ -217,9 +217,9 @@ func (c *Claims) record(ctx context.Context, id string, tx chains.Tx) (*write, b
 	}
 }
 
-// NonceClaim is what the nonce index holds: the newest transaction recorded
+// nonceClaim is what the nonce index holds: the newest transaction recorded
 // for one nonce of a signer, and the payments it carries.
-type NonceClaim struct {
+type nonceClaim struct {
 	Tx         chains.Tx `json:"tx"`
 	PaymentIDs []string  `json:"paymentIds"`
 }
@@ -240,7 +240,7 @@ func nonceKey(signer string, nonce uint64) string {
 func (c *Claims) index(ctx context.Context, ids []string, tx chains.Tx) (*write, error) {
 	key := nonceKey(tx.Signer, tx.Nonce)
 	tx.Dead = nil
-	val, err := json.Marshal(NonceClaim{Tx: tx, PaymentIDs: ids})
+	val, err := json.Marshal(nonceClaim{Tx: tx, PaymentIDs: ids})
 	if err != nil {
 		return nil, fmt.Errorf("index %s: %w", key, err)
 	}
@@ -272,21 +272,22 @@ func (c *Claims) index(ctx context.Context, ids []string, tx chains.Tx) (*write,
 	}
 }
 
-// LookupNonce returns what was last recorded for signer's nonce, or nil.
-func (c *Claims) LookupNonce(ctx context.Context, signer string, nonce uint64) (*NonceClaim, error) {
+// LookupNonce returns the transaction last recorded for signer's nonce and
+// the payments it carries, or nil.
+func (c *Claims) LookupNonce(ctx context.Context, signer string, nonce uint64) (*chains.Tx, []string, error) {
 	key := nonceKey(signer, nonce)
 	entry, err := c.kv.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("look up %s: %w", key, err)
+		return nil, nil, fmt.Errorf("look up %s: %w", key, err)
 	}
-	var nc NonceClaim
+	var nc nonceClaim
 	if err := json.Unmarshal(entry.Value(), &nc); err != nil {
-		return nil, fmt.Errorf("%s does not decode: %w", key, err)
+		return nil, nil, fmt.Errorf("%s does not decode: %w", key, err)
 	}
-	return &nc, nil
+	return &nc.Tx, nc.PaymentIDs, nil
 }
 
 // Lookup returns the transaction recorded for a payment, or nil.

@@ -109,7 +109,7 @@ func TestClaimsSupersedeDead(t *testing.T) {
 	if got, _ := claims.Lookup(ctx, "evm.1.b"); got != nil {
 		t.Fatalf("after a conflict: got claim %+v of evm.1.b, want none (all or none)", got)
 	}
-	if got, _ := claims.LookupNonce(ctx, signer, 4); got != nil {
+	if got, _, _ := claims.LookupNonce(ctx, signer, 4); got != nil {
 		t.Fatalf("after a conflict: got nonce index %+v, want none", got)
 	}
 
@@ -125,11 +125,11 @@ func TestClaimsSupersedeDead(t *testing.T) {
 	if err != nil || b == nil || b.Hash != "0xb1" || len(b.Dead) != 0 {
 		t.Fatalf("claim of evm.1.b: got %+v (%v), want 0xb1 with no dead hashes", b, err)
 	}
-	idx, err := claims.LookupNonce(ctx, signer, 4)
-	if err != nil || idx == nil || idx.Tx.Hash != "0xb1" || !slices.Equal(idx.PaymentIDs, []string{"evm.1.b", "evm.1.a"}) {
-		t.Fatalf("nonce index 4: got %+v (%v), want 0xb1 carrying both", idx, err)
+	idx, ids, err := claims.LookupNonce(ctx, signer, 4)
+	if err != nil || idx == nil || idx.Hash != "0xb1" || !slices.Equal(ids, []string{"evm.1.b", "evm.1.a"}) {
+		t.Fatalf("nonce index 4: got %+v %v (%v), want 0xb1 carrying both", idx, ids, err)
 	}
-	if idx, _ := claims.LookupNonce(ctx, signer, 3); idx == nil || idx.Tx.Hash != "0xa2" {
+	if idx, _, _ := claims.LookupNonce(ctx, signer, 3); idx == nil || idx.Hash != "0xa2" {
 		t.Fatalf("nonce index 3: got %+v, want the replacement 0xa2", idx)
 	}
 	// A dead hash never comes back: the old transaction conflicts.

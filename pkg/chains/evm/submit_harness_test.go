@@ -371,3 +371,10 @@ func testTokenConfig() config.Token {
 	return config.Token{Symbol: "USDC", Address: "0x5FbDB2315678afecb367f032d93F642f64180aa3", Decimals: 6,
 		Kind: config.KindEIP3009, EIP712Name: "USD Coin", EIP712Version: "2"}
 }
+
+// testenvJetStream starts an embedded JetStream shared by several simulated
+// settler processes.
+func testenvJetStream(t *testing.T) *testenv.JetStream {
+	t.Helper()
+	return testenv.StartJetStream(t)
+}
