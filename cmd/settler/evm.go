@@ -77,13 +77,26 @@ func newEVMSubmitter(ctx context.Context, n *config.Network, env *SubmitterEnv) 
 }
 
 // replaceStuck asks the submitter, on every new head, to replace its
-// transactions that have waited too long.
+// transactions that have waited too long; until it succeeds once, it first
+// walks the key's pending nonces (a previous holder's transactions).
 func replaceStuck(ctx context.Context, sub *evm.Submitter, pool *evm.Pool, every time.Duration, env *SubmitterEnv) {
+	adopted := env.Claims == nil
 	chains.FollowHeads(ctx, every, func(ctx context.Context) (uint64, error) {
 		return failover.Do(ctx, pool, "eth_blockNumber", func(ctx context.Context, c *ethclient.Client) (uint64, error) {
 			return c.BlockNumber(ctx)
 		})
 	}, func(ctx context.Context, head uint64) {
+		if !adopted {
+			reps, err := sub.AdoptPending(ctx, env.Claims)
+			if err != nil {
+				env.Logger.Warn("adopt pending transactions of the signing key", "err", err)
+			} else {
+				adopted = true
+			}
+			for _, r := range reps {
+				env.Logger.Info("predecessor's pending transaction replaced", "tx_hash", r.Tx.Hash, "replaces", r.Tx.Replaces, "payments", len(r.PaymentIDs))
+			}
+		}
 		reps, err := sub.ReplaceStuck(ctx, head)
 		if err != nil {
 			env.Logger.Warn("replace stuck transactions", "err", err)

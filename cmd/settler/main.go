@@ -148,6 +148,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Logger:     log,
 		LookupEnv:  m.LookupEnv,
 		Conn:       m.conn,
+		Claims:     claims,
 	}
 	metrics := settler.NewMetrics(m.Registry)
 	var loops []*settler.Loop

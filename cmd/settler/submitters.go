@@ -38,6 +38,9 @@ type SubmitterEnv struct {
 	LookupEnv func(string) (string, bool)
 	// Conn is the event log (JetStream, for example for KV key leases).
 	Conn *eventlog.Conn
+	// Claims is the claims bucket (an EVM submitter walks its key's pending
+	// nonces through it on start).
+	Claims *settler.Claims
 	// Life lives until Close: background work of a submitter (lease
 	// renewal, replacing stuck transactions) runs under it.
 	Life context.Context
@@ -68,7 +71,7 @@ func newSolanaSubmitter(_ context.Context, n *config.Network, env *SubmitterEnv)
 	if err != nil {
 		return nil, err
 	}
-	sub, err := solana.NewSubmitter(n, pool, solana.SubmitOptions{FeePayers: keys, Parallel: env.File.Settler.Parallel})
+	sub, err := solana.NewSubmitter(n, pool, solana.SubmitOptions{FeePayers: keys, Parallel: env.File.Settler.Parallel, Policy: env.File.Verify})
 	if err != nil {
 		return nil, err
 	}

@@ -22,15 +22,22 @@ type Tx struct {
 	// Replaces lists earlier hashes of the same nonce this one replaced; all
 	// are tracked until one is final.
 	Replaces []string `json:"replaces,omitempty"`
+	// Dead lists hashes of earlier transactions of these payments that
+	// provably cannot land (their nonce is used by another transaction).
+	// Given to Record, it allows a claim held by one of them to be
+	// superseded; in a stored claim, it is the superseded hashes, kept.
+	Dead []string `json:"dead,omitempty"`
 }
 
 // Claims records what a settler is about to broadcast, durably and before
 // it does, so that after a crash a successor continues from what was
 // recorded instead of broadcasting again (DESIGN.md invariant 3).
 type Claims interface {
-	// Record stores tx as the carrier of the given payments. It must succeed
-	// before tx is broadcast. Recording a replacement overwrites the carrier
-	// and keeps the replaced hashes in tx.Replaces.
+	// Record stores tx as the carrier of the given payments, all or none.
+	// It must succeed before tx is broadcast. Recording a replacement
+	// overwrites the carrier and keeps the replaced hashes in tx.Replaces; a
+	// claim whose transaction is listed in tx.Dead is superseded and its
+	// hashes kept in the stored Dead.
 	Record(ctx context.Context, paymentIDs []string, tx Tx) error
 	// Lookup returns the transaction recorded for a payment, or nil.
 	Lookup(ctx context.Context, paymentID string) (*Tx, error)

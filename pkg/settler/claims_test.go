@@ -3,6 +3,7 @@ package settler_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/h402/settlement/pkg/chains"
@@ -34,7 +35,8 @@ func TestClaimsRecord(t *testing.T) {
 	}{
 		{"new claims", []string{"evm.1.a", "evm.1.b"}, first, false, map[string]string{"evm.1.a": "0xaa", "evm.1.b": "0xaa"}},
 		{"same transaction again", []string{"evm.1.a"}, first, false, map[string]string{"evm.1.a": "0xaa"}},
-		{"another transaction conflicts", []string{"evm.1.a", "evm.1.c"}, stranger, true, map[string]string{"evm.1.a": "0xaa", "evm.1.c": "0xcc"}},
+		// All or none: the claim written for evm.1.c is undone.
+		{"another transaction conflicts", []string{"evm.1.c", "evm.1.a"}, stranger, true, map[string]string{"evm.1.a": "0xaa", "evm.1.c": ""}},
 		{"a replacement overwrites", []string{"evm.1.a", "evm.1.b"}, replacement, false, map[string]string{"evm.1.a": "0xbb", "evm.1.b": "0xbb"}},
 		{"the replaced transaction cannot come back", []string{"evm.1.a"}, first, true, map[string]string{"evm.1.a": "0xbb"}},
 	}
@@ -46,6 +48,12 @@ func TestClaimsRecord(t *testing.T) {
 			}
 			for id, want := range tt.want {
 				got, err := claims.Lookup(ctx, id)
+				if want == "" {
+					if got != nil || err != nil {
+						t.Errorf("Lookup(%s): got %+v (%v), want no claim", id, got, err)
+					}
+					continue
+				}
 				if err != nil || got == nil || got.Hash != want {
 					t.Errorf("Lookup(%s): got %+v (%v), want hash %s", id, got, err, want)
 				}
@@ -69,5 +77,63 @@ func TestClaimsRecord(t *testing.T) {
 	}
 	if err := claims.Record(ctx, []string{"evm.1.d"}, chains.Tx{}); err == nil {
 		t.Error("Record of a transaction without hash: got no error")
+	}
+}
+
+// TestClaimsSupersedeDead: a payment whose recorded transaction provably
+// cannot land is claimed by a new transaction listing it in Dead, in one
+// all-or-none Record with payments claimed for the first time; the dead
+// hashes stay in the record.
+func TestClaimsSupersedeDead(t *testing.T) {
+	t.Parallel()
+	js := testenv.StartJetStream(t)
+	_, jsc := js.Connect(t)
+	ctx := t.Context()
+	claims, err := settler.OpenClaims(ctx, jsc, js.Streams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const signer = "0x00000000000000000000000000000000000000f1"
+	stale := chains.Tx{Hash: "0xa1", Signer: signer, Nonce: 3, Raw: []byte{1}}
+	staleRep := chains.Tx{Hash: "0xa2", Signer: signer, Nonce: 3, Raw: []byte{2}, Replaces: []string{"0xa1"}}
+	if err := claims.Record(ctx, []string{"evm.1.a"}, stale); err != nil {
+		t.Fatal(err)
+	}
+	if err := claims.Record(ctx, []string{"evm.1.a"}, staleRep); err != nil {
+		t.Fatal(err)
+	}
+	fresh := chains.Tx{Hash: "0xb1", Signer: signer, Nonce: 4, Raw: []byte{3}}
+	if err := claims.Record(ctx, []string{"evm.1.b", "evm.1.a"}, fresh); !errors.Is(err, settler.ErrClaimConflict) {
+		t.Fatalf("Record without Dead: got %v, want a conflict", err)
+	}
+	if got, _ := claims.Lookup(ctx, "evm.1.b"); got != nil {
+		t.Fatalf("after a conflict: got claim %+v of evm.1.b, want none (all or none)", got)
+	}
+	if got, _, _ := claims.LookupNonce(ctx, signer, 4); got != nil {
+		t.Fatalf("after a conflict: got nonce index %+v, want none", got)
+	}
+
+	fresh.Dead = []string{"0xa2"}
+	if err := claims.Record(ctx, []string{"evm.1.b", "evm.1.a"}, fresh); err != nil {
+		t.Fatalf("Record superseding a dead claim: %v", err)
+	}
+	a, err := claims.Lookup(ctx, "evm.1.a")
+	if err != nil || a == nil || a.Hash != "0xb1" || !slices.Equal(a.Dead, []string{"0xa2", "0xa1"}) {
+		t.Fatalf("claim of evm.1.a: got %+v (%v), want 0xb1 with dead [0xa2 0xa1]", a, err)
+	}
+	b, err := claims.Lookup(ctx, "evm.1.b")
+	if err != nil || b == nil || b.Hash != "0xb1" || len(b.Dead) != 0 {
+		t.Fatalf("claim of evm.1.b: got %+v (%v), want 0xb1 with no dead hashes", b, err)
+	}
+	idx, ids, err := claims.LookupNonce(ctx, signer, 4)
+	if err != nil || idx == nil || idx.Hash != "0xb1" || !slices.Equal(ids, []string{"evm.1.b", "evm.1.a"}) {
+		t.Fatalf("nonce index 4: got %+v %v (%v), want 0xb1 carrying both", idx, ids, err)
+	}
+	if idx, _, _ := claims.LookupNonce(ctx, signer, 3); idx == nil || idx.Hash != "0xa2" {
+		t.Fatalf("nonce index 3: got %+v, want the replacement 0xa2", idx)
+	}
+	// A dead hash never comes back: the old transaction conflicts.
+	if err := claims.Record(ctx, []string{"evm.1.a"}, staleRep); !errors.Is(err, settler.ErrClaimConflict) {
+		t.Fatalf("Record of the dead transaction again: got %v, want a conflict", err)
 	}
 }

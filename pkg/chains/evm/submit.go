@@ -213,6 +213,7 @@ func (s *Submitter) Submit(ctx context.Context, batch []*events.PaymentAccepted,
 		first = map[string]int{} // payment id → index of its first occurrence
 		auths []int
 		raws  []int
+		dead  = map[int][]string{} // batch index → hashes of its claim that cannot land
 		rc    = newRecovery(s)
 	)
 	for i, e := range batch {
@@ -236,6 +237,10 @@ func (s *Submitter) Submit(ctx context.Context, batch []*events.PaymentAccepted,
 				results[i] = res
 				continue
 			}
+			// The recorded transaction provably cannot land (mined
+			// without paying, or its nonce went to another one): the new
+			// claim supersedes it.
+			dead[i] = hashesOf(rec)
 		}
 		switch e.Type {
 		case h402.TypeAuthorization:
@@ -249,7 +254,7 @@ func (s *Submitter) Submit(ctx context.Context, batch []*events.PaymentAccepted,
 
 	var wg sync.WaitGroup
 	wg.Go(func() { s.submitRaw(ctx, batch, raws, results, claims) })
-	s.submitAuthorizations(ctx, batch, auths, results, claims)
+	s.submitAuthorizations(ctx, batch, auths, dead, results, claims)
 	wg.Wait()
 
 	for i, e := range batch {

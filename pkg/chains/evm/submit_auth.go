@@ -11,6 +11,7 @@ import (
 	"github.com/ethereum/go-ethereum/ethclient"
 
 	"github.com/h402/settlement/pkg/chains"
+	"github.com/h402/settlement/pkg/config"
 	"github.com/h402/settlement/pkg/contracts"
 	"github.com/h402/settlement/pkg/events"
 	"github.com/h402/settlement/pkg/failover"
@@ -24,7 +25,8 @@ type authItem struct {
 	token common.Address
 	from  common.Address
 	nonce [32]byte
-	call  []byte // token.transferWithAuthorization(...)
+	call  []byte   // token.transferWithAuthorization(...)
+	dead  []string // hashes of its earlier claim that cannot land
 }
 
 // DecodeAuthorization decodes the authorization of an accepted payment and
@@ -62,15 +64,34 @@ func DecodeAuthorization(e *events.PaymentAccepted) (call []byte, from common.Ad
 	return call, from, nonce, nil
 }
 
+// allowedAuthorizationToken refuses (permanently, *h402.Error) a token that
+// is not on the network's allow-list as an EIP-3009 token.
+func (s *Submitter) allowedAuthorizationToken(address string) error {
+	tok, err := s.network.Token(address)
+	if err != nil {
+		return err
+	}
+	if tok.Kind != config.KindEIP3009 {
+		return h402.Errorf(h402.ReasonTokenNotSupported, "token %s (%s) is configured as %s, not an EIP-3009 token: no authorization is settled for it", tok.Symbol, tok.Address, tok.Kind)
+	}
+	return nil
+}
+
 // submitAuthorizations settles the authorizations at idx: by token, in
 // chunks of MaxPerTx, one simulated and sent transaction per chunk.
-func (s *Submitter) submitAuthorizations(ctx context.Context, batch []*events.PaymentAccepted, idx []int, results []chains.Result, claims chains.Claims) {
+func (s *Submitter) submitAuthorizations(ctx context.Context, batch []*events.PaymentAccepted, idx []int, dead map[int][]string, results []chains.Result, claims chains.Claims) {
 	groups := map[common.Address][]authItem{}
 	var order []common.Address
 	for _, i := range idx {
 		e := batch[i]
 		if !common.IsHexAddress(e.Token) {
 			results[i].Err = h402.Errorf(h402.ReasonInvalidPayload, "payment token %q is not an address", clip(e.Token))
+			continue
+		}
+		// The log is not trusted: only a configured EIP-3009 token may be
+		// called with the facilitator key, whatever the event says.
+		if err := s.allowedAuthorizationToken(e.Token); err != nil {
+			results[i].Err = err
 			continue
 		}
 		call, from, nonce, err := DecodeAuthorization(e)
@@ -82,7 +103,7 @@ func (s *Submitter) submitAuthorizations(ctx context.Context, batch []*events.Pa
 		if _, ok := groups[token]; !ok {
 			order = append(order, token)
 		}
-		groups[token] = append(groups[token], authItem{idx: i, id: e.ID, token: token, from: from, nonce: nonce, call: call})
+		groups[token] = append(groups[token], authItem{idx: i, id: e.ID, token: token, from: from, nonce: nonce, call: call, dead: dead[i]})
 	}
 	for _, token := range order {
 		items := groups[token]
@@ -223,10 +244,17 @@ func (s *Submitter) sendBatch(ctx context.Context, items []authItem, claims chai
 		return nil, err
 	}
 	ids := make([]string, len(items))
+	var dead []string
 	for k, it := range items {
 		ids[k] = it.id
+		dead = append(dead, it.dead...)
 	}
-	if err := claims.Record(ctx, ids, rec); err != nil {
+	withDead := rec
+	withDead.Dead = dead
+	// All or none: when Record fails nothing of this transaction is claimed
+	// (or, if its undo failed too, the claims left point at a transaction
+	// whose nonce goes to the next one: provably dead, superseded then).
+	if err := claims.Record(ctx, ids, withDead); err != nil {
 		s.nonces.Rollback(nonce)
 		return nil, fmt.Errorf("record claim of tx %s: %w", rec.Hash, err)
 	}

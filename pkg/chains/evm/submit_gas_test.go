@@ -28,7 +28,7 @@ func TestGasPerPayment(t *testing.T) {
 	sizes := []int{1, 10, 50, 100}
 	b := newBench(t, 1)
 	s := b.submitter(t, b.pool(t), 0, evm.SubmitterOptions{})
-	claims := newMemClaims()
+	claims := newClaims(t)
 	total := 1
 	for _, n := range sizes {
 		total += n

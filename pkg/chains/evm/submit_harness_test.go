@@ -33,46 +33,49 @@ import (
 	"github.com/h402/settlement/pkg/evmdev"
 	"github.com/h402/settlement/pkg/failover"
 	"github.com/h402/settlement/pkg/h402"
+	"github.com/h402/settlement/pkg/settler"
 	"github.com/h402/settlement/pkg/testenv"
 )
 
-// memClaims is an in-memory TEST DOUBLE of the durable claims store (a
-// JetStream KV bucket in pkg/settler): same contract, no durability. A
+// countedClaims is the real claims store (settler.Claims over the
+// h402_claims bucket of an embedded JetStream) that counts Record calls. A
 // "crash" in these tests keeps it, as the real store survives a process.
-type memClaims struct {
+type countedClaims struct {
+	*settler.Claims
 	mu      sync.Mutex
-	byID    map[string]chains.Tx
 	records int
 }
 
-func newMemClaims() *memClaims { return &memClaims{byID: map[string]chains.Tx{}} }
-
-func (c *memClaims) Record(_ context.Context, ids []string, tx chains.Tx) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	tx.Raw = slices.Clone(tx.Raw)
-	tx.Replaces = slices.Clone(tx.Replaces)
-	for _, id := range ids {
-		c.byID[id] = tx
-	}
-	c.records++
-	return nil
+// newClaims opens the claims bucket on a fresh embedded JetStream.
+func newClaims(t *testing.T) *countedClaims {
+	t.Helper()
+	js := testenv.StartJetStream(t)
+	return openClaims(t, js)
 }
 
-func (c *memClaims) recordCount() int {
+// openClaims opens the claims bucket of js on a new connection (one per
+// simulated settler process).
+func openClaims(t *testing.T, js *testenv.JetStream) *countedClaims {
+	t.Helper()
+	_, jsc := js.Connect(t)
+	c, err := settler.OpenClaims(t.Context(), jsc, js.Streams)
+	if err != nil {
+		t.Fatalf("open claims: %v", err)
+	}
+	return &countedClaims{Claims: c}
+}
+
+func (c *countedClaims) Record(ctx context.Context, ids []string, tx chains.Tx) error {
+	c.mu.Lock()
+	c.records++
+	c.mu.Unlock()
+	return c.Claims.Record(ctx, ids, tx)
+}
+
+func (c *countedClaims) recordCount() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.records
-}
-
-func (c *memClaims) Lookup(_ context.Context, id string) (*chains.Tx, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	tx, ok := c.byID[id]
-	if !ok {
-		return nil, nil
-	}
-	return &tx, nil
 }
 
 // rpcCounter is a reverse proxy in front of the dev chain's JSON-RPC that
@@ -367,4 +370,11 @@ var fixedNow = time.Unix(1_750_000_000, 0)
 func testTokenConfig() config.Token {
 	return config.Token{Symbol: "USDC", Address: "0x5FbDB2315678afecb367f032d93F642f64180aa3", Decimals: 6,
 		Kind: config.KindEIP3009, EIP712Name: "USD Coin", EIP712Version: "2"}
+}
+
+// testenvJetStream starts an embedded JetStream shared by several simulated
+// settler processes.
+func testenvJetStream(t *testing.T) *testenv.JetStream {
+	t.Helper()
+	return testenv.StartJetStream(t)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/big"
+	"slices"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -24,7 +25,7 @@ func crashBeforeBroadcast(context.Context, chains.Tx) error { return errCrash }
 // gets the payments after they are mined: one broadcast in all, paid once.
 func TestRedeliveryAfterCrashBeforeBroadcast(t *testing.T) {
 	b := newBench(t, 4)
-	claims := newMemClaims()
+	claims := newClaims(t)
 	var batch []*events.PaymentAccepted
 	for i := range 3 {
 		batch = append(batch, b.authorization(t, b.chain.Payers()[i], 5_000, evm.AuthorizationOptions{}))
@@ -102,7 +103,7 @@ func TestRedeliveryAfterCrashBeforeBroadcast(t *testing.T) {
 
 func TestRedeliveryWhenRecordedNonceWentElsewhere(t *testing.T) {
 	b := newBench(t, 4)
-	claims := newMemClaims()
+	claims := newClaims(t)
 	first := []*events.PaymentAccepted{b.authorization(t, b.chain.Payers()[0], 1_000, evm.AuthorizationOptions{})}
 	second := []*events.PaymentAccepted{b.authorization(t, b.chain.Payers()[1], 2_000, evm.AuthorizationOptions{})}
 
@@ -132,5 +133,84 @@ func TestRedeliveryWhenRecordedNonceWentElsewhere(t *testing.T) {
 	b.chain.Commit()
 	if r := b.receipt(t, hashes[0]); r == nil || b.authorizationsUsed(r) != 1 {
 		t.Fatalf("receipt of %s: got %v, want it to pay the authorization", hashes[0], r)
+	}
+}
+
+// TestCrashBeforeBroadcastWithStaleClaimInChunk: payment A's recorded
+// transaction loses its nonce to another one (it can never land); A then
+// comes again in a chunk with two new payments, and that settler crashes
+// between claim and broadcast. The next settler gets every payment of the
+// chunk on chain exactly once, all on the real claims bucket.
+func TestCrashBeforeBroadcastWithStaleClaimInChunk(t *testing.T) {
+	b := newBench(t, 4)
+	claims := newClaims(t)
+	payers := b.chain.Payers()
+	a := b.authorization(t, payers[0], 1_000, evm.AuthorizationOptions{})
+	x := b.authorization(t, payers[1], 2_000, evm.AuthorizationOptions{})
+	before := b.balance(t, b.payTo)
+
+	// Settler 1 records A's transaction and crashes before broadcasting.
+	s1 := b.submitter(t, b.pool(t), 0, evm.SubmitterOptions{BeforeBroadcast: crashBeforeBroadcast})
+	if _, err := s1.Submit(t.Context(), []*events.PaymentAccepted{a}, claims); err != nil {
+		t.Fatalf("settler 1: %v", err)
+	}
+	stale, _ := claims.Lookup(t.Context(), a.ID)
+	if stale == nil {
+		t.Fatal("settler 1 recorded no claim")
+	}
+	// Settler 2 starts from the node's nonce: X takes the stale nonce.
+	s2 := b.submitter(t, b.pool(t), 0, evm.SubmitterOptions{})
+	if res := submit(t, s2, []*events.PaymentAccepted{x}, claims); wantSubmitted(t, res) != nil && res[0].Tx.Nonce != stale.Nonce {
+		t.Fatalf("X went out with nonce %d, want the stale %d", res[0].Tx.Nonce, stale.Nonce)
+	}
+	b.chain.Commit()
+
+	// Settler 3 takes A again with two new payments, claims the chunk and crashes.
+	chunk := []*events.PaymentAccepted{
+		a,
+		b.authorization(t, payers[2], 3_000, evm.AuthorizationOptions{}),
+		b.authorization(t, payers[3], 4_000, evm.AuthorizationOptions{}),
+	}
+	s3 := b.submitter(t, b.pool(t), 0, evm.SubmitterOptions{BeforeBroadcast: crashBeforeBroadcast})
+	res, err := s3.Submit(t.Context(), chunk, claims)
+	if err != nil {
+		t.Fatalf("settler 3: %v", err)
+	}
+	for _, r := range res {
+		if !errors.Is(r.Err, errCrash) {
+			t.Fatalf("settler 3, payment %s: got err %v, want the crash after the chunk was claimed", r.ID, r.Err)
+		}
+	}
+	recorded, _ := claims.Lookup(t.Context(), a.ID)
+	if recorded == nil || recorded.Hash == stale.Hash || !slices.Contains(recorded.Dead, stale.Hash) {
+		t.Fatalf("claim of A: got %+v, want a new transaction with the stale %s kept as dead", recorded, stale.Hash)
+	}
+	for _, p := range chunk[1:] {
+		if got, _ := claims.Lookup(t.Context(), p.ID); got == nil || got.Hash != recorded.Hash {
+			t.Fatalf("claim of %s: got %+v, want the chunk's %s", p.ID, got, recorded.Hash)
+		}
+	}
+	sent := b.rpc.count("eth_sendRawTransaction")
+
+	// Settler 4 gets the redelivered chunk: the recorded bytes go out once.
+	s4 := b.submitter(t, b.pool(t), 0, evm.SubmitterOptions{})
+	hashes := wantSubmitted(t, submit(t, s4, chunk, claims))
+	if len(hashes) != 1 || hashes[0] != recorded.Hash {
+		t.Fatalf("settler 4: got txs %v, want only the recorded %s", hashes, recorded.Hash)
+	}
+	if got := b.rpc.count("eth_sendRawTransaction") - sent; got != 1 {
+		t.Fatalf("settler 4: got %d broadcasts, want 1", got)
+	}
+	b.chain.Commit()
+	if r := b.receipt(t, recorded.Hash); r == nil || r.Status != types.ReceiptStatusSuccessful || b.authorizationsUsed(r) != 3 {
+		t.Fatalf("receipt of %s: got %v, want success paying 3", recorded.Hash, r)
+	}
+	// A redelivery after mining changes nothing.
+	if hashes := wantSubmitted(t, submit(t, b.submitter(t, b.pool(t), 0, evm.SubmitterOptions{}), chunk, claims)); len(hashes) != 1 || hashes[0] != recorded.Hash {
+		t.Fatalf("after mining: got txs %v, want %s", hashes, recorded.Hash)
+	}
+	want := new(big.Int).Add(before, big.NewInt(1_000+2_000+3_000+4_000))
+	if got := b.balance(t, b.payTo); got.Cmp(want) != 0 {
+		t.Fatalf("payTo balance: got %s, want %s (every payment exactly once)", got, want)
 	}
 }

@@ -14,7 +14,7 @@ import (
 
 func TestStuckTransactionIsReplaced(t *testing.T) {
 	b := newBench(t, 4)
-	claims := newMemClaims()
+	claims := newClaims(t)
 	// A tip just below the miner's minimum: the transaction is accepted by
 	// the pool and never mined (as when miners raise their price).
 	lowTip := new(big.Int).Sub(evmdev.MinTip, big.NewInt(100_000))

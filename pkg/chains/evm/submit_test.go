@@ -19,7 +19,7 @@ import (
 func TestSubmitHundredInOneTransaction(t *testing.T) {
 	b := newBench(t, 16)
 	s := b.submitter(t, b.pool(t), 0, evm.SubmitterOptions{})
-	claims := newMemClaims()
+	claims := newClaims(t)
 
 	const n, amount = 100, 10_000
 	var batch []*events.PaymentAccepted
@@ -69,7 +69,7 @@ func TestSubmitHundredInOneTransaction(t *testing.T) {
 func TestSubmitBadItems(t *testing.T) {
 	b := newBench(t, 10)
 	s := b.submitter(t, b.pool(t), 0, evm.SubmitterOptions{})
-	claims := newMemClaims()
+	claims := newClaims(t)
 	payers := b.chain.Payers()
 	now := b.headTime(t)
 
@@ -151,7 +151,7 @@ func TestSubmitBadItems(t *testing.T) {
 func TestSubmitSignedTransactions(t *testing.T) {
 	b := newBench(t, 8)
 	s := b.submitter(t, b.pool(t), 0, evm.SubmitterOptions{})
-	claims := newMemClaims()
+	claims := newClaims(t)
 
 	var (
 		batch  []*events.PaymentAccepted
@@ -216,7 +216,7 @@ func TestSubmitSignedTransactions(t *testing.T) {
 
 func TestSubmitEndpointsDown(t *testing.T) {
 	b := newBench(t, 4)
-	claims := newMemClaims()
+	claims := newClaims(t)
 	auth := b.authorization(t, b.chain.Payers()[0], 1_000, evm.AuthorizationOptions{})
 	raw, _ := b.signedTransaction(t, b.chain.Payers()[1], 1_000, 0)
 	batch := []*events.PaymentAccepted{auth, raw}
@@ -259,7 +259,7 @@ func TestSubmitRejectsOtherPayloads(t *testing.T) {
 	s := b.submitter(t, b.pool(t), 0, evm.SubmitterOptions{})
 	e := b.authorization(t, b.chain.Payers()[0], 1, evm.AuthorizationOptions{})
 	e.Type = h402.TypeSignAndSendTransaction
-	res := submit(t, s, []*events.PaymentAccepted{e}, newMemClaims())
+	res := submit(t, s, []*events.PaymentAccepted{e}, newClaims(t))
 	wantReason(t, e.ID, res[0].Err, h402.ReasonUnsupportedPayloadType)
 }
 
@@ -268,7 +268,7 @@ func TestSubmitLostLeaseStopsSigning(t *testing.T) {
 	errGone := errors.New("lease gone")
 	s := b.submitter(t, b.pool(t), 0, evm.SubmitterOptions{CanSign: func() error { return errGone }})
 	e := b.authorization(t, b.chain.Payers()[0], 1, evm.AuthorizationOptions{})
-	res, err := s.Submit(t.Context(), []*events.PaymentAccepted{e}, newMemClaims())
+	res, err := s.Submit(t.Context(), []*events.PaymentAccepted{e}, newClaims(t))
 	if !errors.Is(err, evm.ErrKeyLost) || !errors.Is(res[0].Err, evm.ErrKeyLost) {
 		t.Fatalf("got batch error %v, result %v, want ErrKeyLost", err, res[0].Err)
 	}

@@ -30,6 +30,11 @@ type SubmitOptions struct {
 	// Default processed: the newest bank knows every blockhash a client
 	// could have used.
 	PreflightCommitment rpc.CommitmentType
+	// Policy holds the compute-unit caps (MaxComputeUnitLimit,
+	// MaxComputeUnitPrice) re-checked before co-signing; zero fields take
+	// config.DefaultVerify's. Pass the deployment's verify section, the one
+	// ingest applies.
+	Policy config.Verify
 }
 
 // Submitter broadcasts signTransaction payments: a client-signed
@@ -147,6 +152,9 @@ func (s *Submitter) prepare(e *events.PaymentAccepted) (*chains.Tx, error) {
 	}
 	feePayer := w.tx.Message.AccountKeys[0]
 	if key, ours := s.keys[feePayer]; ours {
+		if err := s.checkBeforeCoSign(e, w); err != nil {
+			return nil, err
+		}
 		wire, sig, err := CoSign(text, key)
 		if err != nil {
 			var herr *h402.Error

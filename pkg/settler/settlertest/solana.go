@@ -108,6 +108,25 @@ func (s *Solana) Accepted(t testing.TB, p Pay) *events.PaymentAccepted {
 	return s.accept(t, req, payload)
 }
 
+// Injected returns an accepted event ingest never verified: the payment of
+// p signed with opts, which may break the rules ingest applies (a huge
+// compute-unit price), as a writer with access to the log could publish it.
+func (s *Solana) Injected(t testing.TB, p Pay, opts solana.PayOptions) *events.PaymentAccepted {
+	t.Helper()
+	p = s.defaults(t, p)
+	e := s.Accepted(t, p)
+	opts.Memo = fmt.Sprintf("h402 settler test %d", s.memo.Add(1))
+	opts.SkipCreateATA = true
+	payload, err := solana.SignPayment(s.requirements(&p), s.USDC(), p.Payer, p.Blockhash, opts)
+	if err != nil {
+		t.Fatalf("sign payment: %v", err)
+	}
+	if err := e.SetPayload(payload); err != nil {
+		t.Fatalf("injected event: %v", err)
+	}
+	return e
+}
+
 // Broadcast signs a payment the client sends itself, sends it, and returns
 // the accepted event of its signAndSendTransaction payload (Settle false).
 func (s *Solana) Broadcast(t testing.TB, p Pay) *events.PaymentAccepted {
