@@ -442,3 +442,18 @@ func FuzzDecodeReceipt(f *testing.F) {
 		}
 	})
 }
+
+func FuzzPaymentIDOfAcceptedSubject(f *testing.F) {
+	f.Add("payments.accepted.evm.8453.hash.0xab")
+	f.Add("payments.accepted.evm.8453")
+	f.Add("payments.accepted.evm.8453.a.>")
+	f.Fuzz(func(t *testing.T, subj string) {
+		id, ok := PaymentIDOfAcceptedSubject(h402.NamespaceEVM, "8453", subj)
+		if !ok {
+			return
+		}
+		if back, err := PaymentAcceptedSubject(h402.NamespaceEVM, "8453", id); err != nil || back != subj {
+			t.Fatalf("id %q from %q: subject %q, %v", id, subj, back, err)
+		}
+	})
+}
