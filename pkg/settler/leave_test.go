@@ -377,3 +377,63 @@ func TestSentBackPaymentIsSettledOnce(t *testing.T) {
 		t.Errorf("broadcasts: got %d, want 1 (the claim shows it landed)", got)
 	}
 }
+
+// A payment given up after MaxDeliver retryable failures, for which no
+// transaction was ever claimed, ends failed and its exposure is released;
+// before, it was dead-lettered with no terminal state and kept its
+// reservation for ever.
+func TestGivenUpPaymentWithoutClaimFails(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.cfg.MaxDeliver = 2
+	es, _ := h.payments(t, 1)
+	e := es[0]
+	h.reserve(t, e.ID, e, 1000)
+	r := h.start(t, func(s chains.Submitter) chains.Submitter {
+		return submitterFunc{Submitter: s, fn: func(ctx context.Context, batch []*events.PaymentAccepted, claims chains.Claims) ([]chains.Result, error) {
+			return nil, errors.New("rpc unreachable")
+		}}
+	})
+	settlertest.Publish(t, h.jsc, e)
+	h.states.Wait(t, []string{e.ID}, 30*time.Second, events.StateFailed)
+	r.stop(t)
+	if tr := h.states.Latest(e.ID); tr.Reason != h402.ReasonUnexpectedSettleError || tr.Seq != 1 {
+		t.Errorf("transition: got %+v, want failed seq 1 with unexpected_settle_error", tr)
+	}
+	eventually(t, 10*time.Second, "exposure released", func() bool { return h.pending(t, e) == 0 })
+	dls := h.deadLetters(t)
+	if len(dls) != 1 || dls[0].ID != e.ID || !dls[0].Failed {
+		t.Errorf("dead letters: got %+v, want one for the payment, failed", dls)
+	}
+}
+
+// A payment given up while a transaction is claimed for it may still land:
+// it is dead-lettered for an operator, not failed, and keeps its exposure.
+func TestGivenUpPaymentWithClaimIsLeftToAnOperator(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.cfg.MaxDeliver = 2
+	es, _ := h.payments(t, 1)
+	e := es[0]
+	h.reserve(t, e.ID, e, 1000)
+	r := h.start(t, func(s chains.Submitter) chains.Submitter {
+		return submitterFunc{Submitter: s, fn: func(ctx context.Context, batch []*events.PaymentAccepted, claims chains.Claims) ([]chains.Result, error) {
+			if err := claims.Record(ctx, ids(batch), chains.Tx{Hash: "claimed-before-the-outage"}); err != nil {
+				t.Errorf("record: %v", err)
+			}
+			return nil, errors.New("rpc unreachable")
+		}}
+	})
+	settlertest.Publish(t, h.jsc, e)
+	eventually(t, 30*time.Second, "a dead letter", func() bool { return h.result(settler.OutcomeDead, string(h402.ReasonUnexpectedSettleError)) >= 1 })
+	r.stop(t)
+	if tr := h.states.Latest(e.ID); tr != nil {
+		t.Errorf("transition: got %+v, want none", tr)
+	}
+	if dls := h.deadLetters(t); len(dls) != 1 || dls[0].ID != e.ID || dls[0].Failed {
+		t.Errorf("dead letters: got %+v, want one for the payment, not failed", dls)
+	}
+	if got := h.pending(t, e); got != 1000 {
+		t.Errorf("pending: got %d, want 1000 (kept)", got)
+	}
+}
