@@ -46,7 +46,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"network"}),
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "h402_settler_results_total",
-			Help: "Delivered payments by outcome (submitted, failed, retry, duplicate, dead, unstored) and failure reason.",
+			Help: "Delivered payments by outcome (submitted, failed, retry, duplicate, dead, unstored, unknown_version) and failure reason.",
 		}, []string{"network", "outcome", "reason"}),
 		fetchErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "h402_settler_fetch_errors_total",
