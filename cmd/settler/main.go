@@ -185,6 +185,16 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.admin, err = obs.StartAdmin(f.Settler.AdminListen, m.Registry, log); err != nil {
 		return err
 	}
+	// Exposure follows terminal transitions, whoever writes them (issue 9, item 9).
+	releaser, err := settler.NewReleaser(ctx, m.conn.JS, exposure.New(exposureKV), settler.ReleaserOptions{Logger: log})
+	if err != nil {
+		return err
+	}
+	m.loops.Add(1)
+	go func() {
+		defer m.loops.Done()
+		_ = releaser.Run(runCtx)
+	}()
 	for _, l := range loops {
 		m.loops.Add(1)
 		go func() {

@@ -130,3 +130,17 @@ func ReceiptsOfSeller(payTo string, ns h402.Namespace) (string, error) {
 	}
 	return rootReceipts + "." + payTo + "." + string(ns) + ".>", nil
 }
+
+// PaymentIDOfAcceptedSubject returns the payment id an accepted subject
+// (PaymentAcceptedSubject) names, and false for any other subject (such as
+// the per-network subject of version 1 events).
+func PaymentIDOfAcceptedSubject(ns h402.Namespace, networkID, subj string) (string, bool) {
+	id, ok := strings.CutPrefix(subj, rootPayments+".accepted.")
+	if !ok {
+		return "", false
+	}
+	if want, err := PaymentAcceptedSubject(ns, networkID, id); err != nil || want != subj {
+		return "", false
+	}
+	return id, true
+}

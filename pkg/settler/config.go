@@ -38,6 +38,11 @@ type Config struct {
 	// Defaults "1s" and "30s".
 	RetryDelay    config.Duration `yaml:"retryDelay"`
 	RetryDelayMax config.Duration `yaml:"retryDelayMax"`
+	// UnknownVersionDelay is how long an accepted event of a version this
+	// build cannot read waits (NakWithDelay) before it is delivered again,
+	// to this or another settler: in a rolling upgrade a settler of the new
+	// version settles it. Default "1m".
+	UnknownVersionDelay config.Duration `yaml:"unknownVersionDelay"`
 	// Parallel bounds the work of one batch done at once: state look-ups,
 	// event publishes, and a Submitter's parallel sends. Default 32.
 	Parallel int `yaml:"parallel"`
@@ -88,6 +93,9 @@ func (c *Config) Default() {
 	if c.Parallel == 0 {
 		c.Parallel = 32
 	}
+	if c.UnknownVersionDelay == 0 {
+		c.UnknownVersionDelay = config.Duration(time.Minute)
+	}
 	if c.ShutdownGrace == 0 {
 		c.ShutdownGrace = config.Duration(20 * time.Second)
 	}
@@ -137,6 +145,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RetryDelayMax < c.RetryDelay {
 		bad("retryDelayMax", "must be at least retryDelay", c.RetryDelayMax)
+	}
+	if c.UnknownVersionDelay <= 0 {
+		bad("unknownVersionDelay", "must be positive", c.UnknownVersionDelay)
 	}
 	if c.Parallel < 1 || c.Parallel > 1024 {
 		bad("parallel", "must be between 1 and 1024", c.Parallel)

@@ -11,38 +11,20 @@ import (
 	"github.com/h402/settlement/pkg/h402"
 )
 
-// ConsumerName is the durable consumer of one network's accepted payments,
-// shared by every settler replica: settler-<namespace>-<networkId>.
+// ConsumerName is events.SettlerConsumerName.
 func ConsumerName(ns h402.Namespace, networkID string) string {
-	return "settler-" + string(ns) + "-" + networkID
+	return events.SettlerConsumerName(ns, networkID)
 }
 
-// ConsumerConfig is the pull consumer on PAYMENTS filtered to the network's
-// accepted payments, with explicit acks.
+// ConsumerConfig is events.SettlerConsumer with the settler's Config.
 func ConsumerConfig(ns h402.Namespace, networkID string, c Config) (jetstream.ConsumerConfig, error) {
-	filters, err := events.PaymentAcceptedFilters(ns, networkID)
-	if err != nil {
-		return jetstream.ConsumerConfig{}, fmt.Errorf("settler consumer: %w", err)
-	}
 	backOff := make([]time.Duration, len(c.BackOff))
 	for i, d := range c.BackOff {
 		backOff[i] = time.Duration(d)
 	}
-	if len(backOff) == 0 {
-		backOff = nil
-	}
-	return jetstream.ConsumerConfig{
-		Durable:        ConsumerName(ns, networkID),
-		Description:    "settlers of " + string(ns) + " network " + networkID,
-		FilterSubjects: filters,
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-		AckPolicy:      jetstream.AckExplicitPolicy,
-		AckWait:        time.Duration(c.AckWait),
-		MaxDeliver:     c.MaxDeliver,
-		BackOff:        backOff,
-		// Every replica may hold a full batch; leave room for several.
-		MaxAckPending: max(1000, 16*c.BatchSize),
-	}, nil
+	return events.SettlerConsumer(ns, networkID, events.SettlerConsumerSettings{
+		AckWait: time.Duration(c.AckWait), MaxDeliver: c.MaxDeliver, BackOff: backOff, BatchSize: c.BatchSize,
+	})
 }
 
 // EnsureConsumer creates or updates the network's consumer; every replica

@@ -14,6 +14,17 @@
 //
 // A payment is acked only after the events that record its outcome are
 // stored (PubAck). Redelivery is safe: the latest state of the payment is
-// read first, transitions carry a Nats-Msg-Id derived from the payment and
-// transaction, and Submitters consult Claims before broadcasting.
+// read first, transitions are appended only through events.StateLog.Append
+// (compare-and-set on the payment's state subject, events.CanMove
+// enforced; a move another writer made illegal is acked, not stored), and
+// Submitters consult Claims before broadcasting.
+//
+// An event of a version this build cannot read is naked for
+// Config.UnknownVersionDelay, for a settler that reads it (rolling
+// upgrades). A payment that leaves the pipeline through a dead letter ends
+// with a `failed` transition when its id can be read and nothing was
+// claimed for it; every dead letter counts in h402_settler_dead_letters_total.
+// Releaser gives back payer exposure for every terminal transition,
+// whoever wrote it, so that a crash between the transition and the
+// release loses nothing.
 package settler

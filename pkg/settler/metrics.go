@@ -17,6 +17,9 @@ const (
 	OutcomeDuplicate = "duplicate" // already past accepted: acked without work
 	OutcomeDead      = "dead"      // unreadable event, or gave up after MaxDeliver: dead letter, terminated
 	OutcomeUnstored  = "unstored"  // outcome could not be stored: naked for redelivery
+	// OutcomeUnknownVersion: an event of a version this build cannot read,
+	// naked (Config.UnknownVersionDelay) for a settler that can.
+	OutcomeUnknownVersion = "unknown_version"
 )
 
 // Metrics are the settler's Prometheus series.
@@ -25,6 +28,7 @@ type Metrics struct {
 	batchSeconds *prometheus.HistogramVec
 	results      *prometheus.CounterVec
 	fetchErrors  *prometheus.CounterVec
+	deadLetters  *prometheus.CounterVec
 }
 
 // NewMetrics registers the series on reg.
@@ -42,14 +46,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"network"}),
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "h402_settler_results_total",
-			Help: "Delivered payments by outcome (submitted, failed, retry, duplicate, dead, unstored) and failure reason.",
+			Help: "Delivered payments by outcome (submitted, failed, retry, duplicate, dead, unstored, unknown_version) and failure reason.",
 		}, []string{"network", "outcome", "reason"}),
 		fetchErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "h402_settler_fetch_errors_total",
 			Help: "Fetch calls that failed (NATS unreachable, consumer gone).",
 		}, []string{"network"}),
 	}
-	reg.MustRegister(m.batchSize, m.batchSeconds, m.results, m.fetchErrors)
+	m.deadLetters = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "h402_settler_dead_letters_total",
+		Help: "Dead letters written (alert on any increase): payments that left the pipeline, failed or for an operator.",
+	}, []string{"network", "reason"})
+	reg.MustRegister(m.batchSize, m.batchSeconds, m.results, m.fetchErrors, m.deadLetters)
 	return m
 }
 
@@ -77,3 +85,13 @@ func (m *Metrics) fetchError(network string) {
 
 // Results exposes the results counter (for tests and dashboards).
 func (m *Metrics) Results() *prometheus.CounterVec { return m.results }
+
+func (m *Metrics) deadLetter(network string, reason h402.Reason) {
+	if m == nil {
+		return
+	}
+	m.deadLetters.WithLabelValues(network, string(reason)).Inc()
+}
+
+// DeadLetters exposes the dead-letter counter (for tests and alerts).
+func (m *Metrics) DeadLetters() *prometheus.CounterVec { return m.deadLetters }

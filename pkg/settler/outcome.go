@@ -2,12 +2,10 @@ package settler
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -17,27 +15,8 @@ import (
 	"github.com/h402/settlement/pkg/h402"
 )
 
-// Nats-Msg-Id values: derived from what they record and from the
-// transition's Seq, so that a redelivered payment publishing the same
-// outcome again is deduplicated by the server, while a later, different
-// transition (a payment sent back and submitted again with the same
-// transaction) is not mistaken for a duplicate.
-func submittedMsgID(id string, seq uint64, tx string) string {
-	return id + ":" + strconv.FormatUint(seq, 10) + ":submitted:" + tx
-}
-func failedMsgID(id string, seq uint64) string {
-	return id + ":" + strconv.FormatUint(seq, 10) + ":failed"
-}
-func deadMsgID(id string, seq uint64) string { return id + ":" + strconv.FormatUint(seq, 10) + ":dead" }
-
-func settlementMsgID(tx string, ids []string) string {
-	h := sha256.New()
-	for _, id := range ids {
-		h.Write([]byte(id))
-		h.Write([]byte{0})
-	}
-	return "settlement:" + tx + ":" + hex.EncodeToString(h.Sum(nil)[:8])
-}
+// Nats-Msg-Id schemes live in pkg/events (TransitionMsgID, SettlementMsgID,
+// DeadMsgID, GaveUpMsgID, UnreadableMsgID).
 
 // publish stores v on subject and waits for the PubAck (a duplicate counts
 // as stored).
@@ -52,14 +31,14 @@ func (l *Loop) publish(ctx context.Context, subject, stream, msgID string, v any
 	return nil
 }
 
-// transition stores the payment's next state transition.
-func (l *Loop) transition(ctx context.Context, it *item, tr events.Transition, msgID string) error {
-	subj, err := events.StateSubject(l.o.Namespace, l.o.NetworkID, it.event.ID)
-	if err != nil {
-		return err
-	}
-	tr.Version, tr.ID, tr.Seq, tr.At = events.TransitionVersion, it.event.ID, it.lastSeq+1, time.Now().UTC()
-	return l.publish(ctx, subj, events.StreamPayments, msgID, tr)
+// transition appends the payment's next state transition through the
+// compare-and-set append (events.StateLog.Append). An error wrapping
+// events.ErrIllegalMove means another writer moved the payment where this
+// transition may not follow (see superseded).
+func (l *Loop) transition(ctx context.Context, it *item, tr events.Transition) error {
+	tr.ID = it.event.ID
+	_, err := l.states.Append(ctx, l.o.Namespace, l.o.NetworkID, tr)
+	return err
 }
 
 // submitted stores a settlement record per transaction and a `submitted`
@@ -83,8 +62,8 @@ func (l *Loop) submitted(ctx context.Context, items []*item) {
 			ids[j] = it.event.ID
 		}
 		slices.Sort(ids)
-		rec := Settlement{
-			Version:         SettlementVersion,
+		rec := events.Settlement{
+			Version:         events.SettlementVersion,
 			Namespace:       l.o.Namespace,
 			NetworkID:       l.o.NetworkID,
 			TxHash:          tx.Hash,
@@ -96,7 +75,7 @@ func (l *Loop) submitted(ctx context.Context, items []*item) {
 			SubmittedAt:     time.Now().UTC(),
 			Replica:         l.cfg.Replica,
 		}
-		if err := l.publish(ctx, l.settled, events.StreamSettlements, settlementMsgID(tx.Hash, ids), rec); err != nil {
+		if err := l.publish(ctx, l.settled, events.StreamSettlements, events.SettlementMsgID(tx.Hash, ids), rec); err != nil {
 			for _, it := range group {
 				l.unstored(it, err)
 			}
@@ -112,7 +91,11 @@ func (l *Loop) submitted(ctx context.Context, items []*item) {
 	}
 	l.each(ready, func(it *item) {
 		tx := it.result.Tx
-		if err := l.transition(ctx, it, events.Transition{State: events.StateSubmitted, TxHash: tx.Hash}, submittedMsgID(it.event.ID, it.lastSeq+1, tx.Hash)); err != nil {
+		if err := l.transition(ctx, it, events.Transition{State: events.StateSubmitted, TxHash: tx.Hash}); err != nil {
+			if errors.Is(err, events.ErrIllegalMove) {
+				l.superseded(it, err)
+				return
+			}
 			l.unstored(it, err)
 			return
 		}
@@ -132,7 +115,7 @@ func (l *Loop) fail(ctx context.Context, it *item) {
 	message := h402.MessageOf(it.result.Err)
 	dl := l.deadLetter(it, reason, message)
 	dl.ID, dl.Failed = it.event.ID, true
-	if err := l.publish(ctx, l.dead, events.StreamPayments, deadMsgID(it.event.ID, it.lastSeq+1), dl); err != nil {
+	if err := l.publish(ctx, l.dead, events.StreamPayments, events.DeadMsgID(it.event.ID, it.lastSeq+1), dl); err != nil {
 		l.unstored(it, err)
 		return
 	}
@@ -153,7 +136,11 @@ func (l *Loop) fail(ctx context.Context, it *item) {
 	if it.result.Tx != nil {
 		tr.TxHash = it.result.Tx.Hash
 	}
-	if err := l.transition(ctx, it, tr, failedMsgID(it.event.ID, it.lastSeq+1)); err != nil {
+	if err := l.transition(ctx, it, tr); err != nil {
+		if errors.Is(err, events.ErrIllegalMove) {
+			l.superseded(it, err)
+			return
+		}
 		l.unstored(it, err)
 		return
 	}
@@ -209,7 +196,15 @@ func (l *Loop) giveUp(ctx context.Context, it *item, cause error) {
 	msg := fmt.Sprintf("settlement still failing after %d deliveries: %v", it.delivery, cause)
 	dl := l.deadLetter(it, h402.ReasonUnexpectedSettleError, msg)
 	dl.ID = it.event.ID
-	if err := l.publish(ctx, l.dead, events.StreamPayments, it.event.ID+":gave-up:"+strconv.FormatUint(it.seq, 10), dl); err != nil {
+	// s9c: a payment no transaction was ever recorded for cannot land: it
+	// ends failed (and its exposure is released); otherwise an operator decides.
+	failed, err := l.failUnclaimed(ctx, it.event.ID, h402.ReasonUnexpectedSettleError, msg)
+	if err != nil {
+		l.unstored(it, err)
+		return
+	}
+	dl.Failed = failed
+	if err := l.publish(ctx, l.dead, events.StreamPayments, events.GaveUpMsgID(it.event.ID, it.seq), dl); err != nil {
 		l.unstored(it, err)
 		return
 	}
@@ -219,23 +214,10 @@ func (l *Loop) giveUp(ctx context.Context, it *item, cause error) {
 	it.log.Error("gave up on a payment; see its dead letter", "err", cause)
 }
 
-// deadUnreadable dead-letters a message that is not a readable accepted
-// event of this network, then terminates it.
-func (l *Loop) deadUnreadable(ctx context.Context, it *item, cause error) {
-	dl := l.deadLetter(it, h402.ReasonInvalidPayload, "the accepted event cannot be read: "+cause.Error())
-	if err := l.publish(ctx, l.dead, events.StreamPayments, "dead:"+events.StreamPayments+":"+strconv.FormatUint(it.seq, 10), dl); err != nil {
-		l.unstored(it, err)
-		return
-	}
-	_ = it.msg.TermWithReason(string(h402.ReasonInvalidPayload))
-	it.done.Store(true)
-	l.o.Metrics.result(l.network, OutcomeDead, h402.ReasonInvalidPayload)
-	it.log.Error("unreadable accepted event dead-lettered", "stream_seq", it.seq, "err", cause)
-}
-
-func (l *Loop) deadLetter(it *item, reason h402.Reason, message string) DeadLetter {
-	dl := DeadLetter{
-		Version:   DeadLetterVersion,
+func (l *Loop) deadLetter(it *item, reason h402.Reason, message string) events.DeadLetter {
+	l.o.Metrics.deadLetter(l.network, reason) // s9c: every dead letter raises the alert-grade counter
+	dl := events.DeadLetter{
+		Version:   events.DeadLetterVersion,
 		Reason:    reason,
 		Message:   message,
 		StreamSeq: it.seq,

@@ -1,43 +1,14 @@
-package settler
+package events
 
 import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/h402/settlement/pkg/events"
 	"github.com/h402/settlement/pkg/h402"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
-
-func golden(t *testing.T, name string, v any) []byte {
-	t.Helper()
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b = append(b, '\n')
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden (run with -update to create): %v", err)
-	}
-	if !bytes.Equal(b, want) {
-		t.Errorf("%s changed: a record version's wire form is frozen; bump the version instead.\ngot:\n%s\nwant:\n%s", name, b, want)
-	}
-	return want
-}
 
 var at = time.Date(2026, 11, 24, 4, 0, 1, 0, time.UTC)
 
@@ -92,12 +63,12 @@ func TestDecodeRecordErrors(t *testing.T) {
 		in     string
 		want   error
 	}{
-		{"settlement not json", func(b []byte) error { _, err := DecodeSettlement(b); return err }, `{`, events.ErrMalformed},
-		{"settlement future version", func(b []byte) error { _, err := DecodeSettlement(b); return err }, `{"v":2}`, events.ErrUnknownVersion},
-		{"settlement without payments", func(b []byte) error { _, err := DecodeSettlement(b); return err }, `{"v":1,"namespace":"evm","networkId":"1","txHash":"0x1","payments":[]}`, events.ErrMalformed},
-		{"dead letter without reason", func(b []byte) error { _, err := DecodeDeadLetter(b); return err }, `{"v":1,"event":{}}`, events.ErrMalformed},
-		{"dead letter with an empty reason", func(b []byte) error { _, err := DecodeDeadLetter(b); return err }, `{"v":1,"reason":"","raw":"AAE="}`, events.ErrMalformed},
-		{"dead letter future version", func(b []byte) error { _, err := DecodeDeadLetter(b); return err }, `{"v":9}`, events.ErrUnknownVersion},
+		{"settlement not json", func(b []byte) error { _, err := DecodeSettlement(b); return err }, `{`, ErrMalformed},
+		{"settlement future version", func(b []byte) error { _, err := DecodeSettlement(b); return err }, `{"v":2}`, ErrUnknownVersion},
+		{"settlement without payments", func(b []byte) error { _, err := DecodeSettlement(b); return err }, `{"v":1,"namespace":"evm","networkId":"1","txHash":"0x1","payments":[]}`, ErrMalformed},
+		{"dead letter without reason", func(b []byte) error { _, err := DecodeDeadLetter(b); return err }, `{"v":1,"event":{}}`, ErrMalformed},
+		{"dead letter with an empty reason", func(b []byte) error { _, err := DecodeDeadLetter(b); return err }, `{"v":1,"reason":"","raw":"AAE="}`, ErrMalformed},
+		{"dead letter future version", func(b []byte) error { _, err := DecodeDeadLetter(b); return err }, `{"v":9}`, ErrUnknownVersion},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
