@@ -17,8 +17,8 @@ import (
 )
 
 // BucketClaims holds, per payment id, the transaction a settler recorded
-// before broadcasting it.
-const BucketClaims = "h402_claims"
+// before broadcasting it (defined in pkg/events).
+const BucketClaims = events.BucketClaims
 
 var _ chains.Claims = (*Claims)(nil)
 
@@ -27,23 +27,8 @@ var _ chains.Claims = (*Claims)(nil)
 // got there first. It is retryable: the next delivery finds that claim.
 var ErrClaimConflict = errors.New("payment is claimed by another transaction")
 
-// ClaimsBucket is the bucket's configuration. Claims live as long as replay
-// keys: longer than any payment can stay valid, so a redelivered payment
-// always finds what was recorded for it.
-func ClaimsBucket(c events.StreamsConfig) jetstream.KeyValueConfig {
-	storage := jetstream.FileStorage
-	if c.Memory {
-		storage = jetstream.MemoryStorage
-	}
-	return jetstream.KeyValueConfig{
-		Bucket:      BucketClaims,
-		Description: "transactions settlers recorded before broadcasting, by payment id",
-		TTL:         c.ReplayTTL,
-		Storage:     storage,
-		Replicas:    c.Replicas,
-		History:     1,
-	}
-}
+// ClaimsBucket is the bucket's configuration (events.StreamsConfig.ClaimsBucket).
+func ClaimsBucket(c events.StreamsConfig) jetstream.KeyValueConfig { return c.ClaimsBucket() }
 
 // Claims is chains.Claims over the h402_claims KV bucket.
 type Claims struct {
