@@ -17,6 +17,7 @@ const (
 	OutcomeDuplicate = "duplicate" // already past accepted: acked without work
 	OutcomeDead      = "dead"      // unreadable event, or gave up after MaxDeliver: dead letter, terminated
 	OutcomeUnstored  = "unstored"  // outcome could not be stored: naked for redelivery
+	OutcomeReview    = "review"    // unclassified error after unknownMaxTries: operator queue, terminated
 )
 
 // Metrics are the settler's Prometheus series.
@@ -25,6 +26,7 @@ type Metrics struct {
 	batchSeconds *prometheus.HistogramVec
 	results      *prometheus.CounterVec
 	fetchErrors  *prometheus.CounterVec
+	review       *prometheus.CounterVec
 }
 
 // NewMetrics registers the series on reg.
@@ -49,7 +51,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Fetch calls that failed (NATS unreachable, consumer gone).",
 		}, []string{"network"}),
 	}
-	reg.MustRegister(m.batchSize, m.batchSeconds, m.results, m.fetchErrors)
+	m.review = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "h402_settler_review_total",
+		Help: "Payments handed to the operator queue payments.review.<ns>.<net> after unclassified errors; alert on any increase.",
+	}, []string{"network"})
+	reg.MustRegister(m.batchSize, m.batchSeconds, m.results, m.fetchErrors, m.review)
 	return m
 }
 
@@ -74,6 +80,9 @@ func (m *Metrics) fetchError(network string) {
 	}
 	m.fetchErrors.WithLabelValues(network).Inc()
 }
+
+// Review exposes the operator-queue counter (alert-grade).
+func (m *Metrics) Review() *prometheus.CounterVec { return m.review }
 
 // Results exposes the results counter (for tests and dashboards).
 func (m *Metrics) Results() *prometheus.CounterVec { return m.results }
