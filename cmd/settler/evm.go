@@ -88,8 +88,11 @@ func newEVMSubmitter(ctx context.Context, n *config.Network, env *SubmitterEnv) 
 		stopKeeping()
 		<-keeper.Done() // releases the lease
 	})
-	if _, err := keeper.Wait(ctx); err != nil {
+	// Start-up stops when no key is free (more replicas than keys), as
+	// before; a lease lost later is re-acquired.
+	if err := keeper.First(ctx); err != nil {
 		stopKeeping()
+		<-keeper.Done()
 		return nil, fmt.Errorf("lease a signing key: %w", err)
 	}
 	poll := time.Duration(n.Finality.PollInterval)

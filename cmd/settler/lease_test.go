@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -24,6 +25,7 @@ import (
 	"github.com/h402/settlement/pkg/events"
 	"github.com/h402/settlement/pkg/evmdev"
 	"github.com/h402/settlement/pkg/h402"
+	"github.com/h402/settlement/pkg/lease"
 	"github.com/h402/settlement/pkg/natsembed"
 	"github.com/h402/settlement/pkg/settler"
 	"github.com/h402/settlement/pkg/settler/settlertest"
@@ -92,39 +94,10 @@ func TestLeaseLostInOutageIsReacquired(t *testing.T) {
 	netLabel := "evm." + network.NetworkID
 
 	key := hex.EncodeToString(crypto.FromECDSA(chain.Facilitators()[0]))
-	f := settler.File{}
-	f.Networks = []config.Network{network}
-	f.NATS.URL = js.url()
-	f.Log.Level = "warn"
-	f.Settler = settler.Config{BatchSize: 10, MaxWait: config.Duration(50 * time.Millisecond), AdminListen: "off",
-		ShutdownGrace: config.Duration(5 * time.Second), RetryDelay: config.Duration(100 * time.Millisecond),
-		RetryDelayMax: config.Duration(500 * time.Millisecond), LeaseTTL: config.Duration(2 * time.Second)}
-	b, err := yaml.Marshal(f)
+	m, err := startSettler(t, js.url(), network, key, "s1")
 	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "settler.yaml")
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	m := NewMain()
-	if err := m.ParseFlags([]string{"-config", path}); err != nil {
-		t.Fatal(err)
-	}
-	m.File.Settler.Replica = "s1"
-	m.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	m.LookupEnv = func(k string) (string, bool) {
-		if k == EnvEVMSignerKeys {
-			return key, true
-		}
-		return "", false
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := m.Run(ctx); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	t.Cleanup(func() { _ = m.Close() })
 
 	held := func() float64 { return metricValue(t, m, "h402_lease_held", netLabel) }
 	if held() != 1 {
@@ -178,6 +151,59 @@ func TestLeaseLostInOutageIsReacquired(t *testing.T) {
 	}
 	if tx == nil {
 		t.Fatal("no transaction")
+	}
+}
+
+// startSettler runs a settler replica over natsURL with one EVM signing
+// key and a 2s lease TTL.
+func startSettler(t *testing.T, natsURL string, network config.Network, key, replica string) (*Main, error) {
+	t.Helper()
+	f := settler.File{}
+	f.Networks = []config.Network{network}
+	f.NATS.URL = natsURL
+	f.Log.Level = "warn"
+	f.Settler = settler.Config{BatchSize: 10, MaxWait: config.Duration(50 * time.Millisecond), AdminListen: "off",
+		ShutdownGrace: config.Duration(5 * time.Second), RetryDelay: config.Duration(100 * time.Millisecond),
+		RetryDelayMax: config.Duration(500 * time.Millisecond), LeaseTTL: config.Duration(2 * time.Second)}
+	b, err := yaml.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "settler.yaml")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m := NewMain()
+	if err := m.ParseFlags([]string{"-config", path}); err != nil {
+		t.Fatal(err)
+	}
+	m.File.Settler.Replica = replica
+	m.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	m.LookupEnv = func(k string) (string, bool) {
+		if k == EnvEVMSignerKeys {
+			return key, true
+		}
+		return "", false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	t.Cleanup(func() { _ = m.Close() })
+	return m, m.Run(ctx)
+}
+
+// TestNoFreeKeyStopsStartUp: a replica that finds every key leased stops
+// at start (as before leases were kept), instead of hanging.
+func TestNoFreeKeyStopsStartUp(t *testing.T) {
+	js := testenv.StartJetStream(t)
+	chain := testenv.StartEVM(t, evmdev.Config{})
+	network := testenv.EVMNetwork(chain)
+	key := hex.EncodeToString(crypto.FromECDSA(chain.Facilitators()[0]))
+	if _, err := startSettler(t, js.Server.ClientURL(), network, key, "s1"); err != nil {
+		t.Fatalf("first replica: %v", err)
+	}
+	_, err := startSettler(t, js.Server.ClientURL(), network, key, "s2")
+	if err == nil || !errors.Is(err, lease.ErrNoneFree) {
+		t.Fatalf("second replica: got %v, want ErrNoneFree", err)
 	}
 }
 

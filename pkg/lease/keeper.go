@@ -43,6 +43,7 @@ type Keeper struct {
 	cur     *Lease
 	changed chan struct{} // closed and replaced whenever cur changes
 	done    chan struct{}
+	first   chan error // the first attempt's outcome, sent once
 }
 
 // Keep starts keeping a lease of one of keys for holder until ctx ends. It
@@ -54,7 +55,7 @@ func (ls *Leases) Keep(ctx context.Context, keys []Key, holder string, o KeepOpt
 	if o.RetryMax <= 0 {
 		o.RetryMax = 10 * time.Second
 	}
-	k := &Keeper{ls: ls, keys: keys, holder: holder, o: o, changed: make(chan struct{}), done: make(chan struct{})}
+	k := &Keeper{ls: ls, keys: keys, holder: holder, o: o, changed: make(chan struct{}), done: make(chan struct{}), first: make(chan error, 1)}
 	go k.run(ctx)
 	return k
 }
@@ -100,6 +101,21 @@ func (k *Keeper) Wait(ctx context.Context) (*Lease, error) {
 	}
 }
 
+// First returns the outcome of the Keeper's first acquisition: nil when it
+// holds a lease, else why not (ErrNoneFree, NATS unreachable). The Keeper
+// keeps trying either way; a caller starting up may prefer to stop.
+func (k *Keeper) First(ctx context.Context) error {
+	select {
+	case err := <-k.first:
+		k.first <- err // for the next caller
+		return err
+	case <-k.done:
+		return fmt.Errorf("%w: keeper stopped", ErrReleased)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // Done is closed once the Keeper stopped (its context ended) and released
 // its lease.
 func (k *Keeper) Done() <-chan struct{} { return k.done }
@@ -117,8 +133,17 @@ func (k *Keeper) run(ctx context.Context) {
 	defer close(k.done)
 	log := k.ls.cfg.Logger
 	delay := k.o.RetryMin
+	first := true
 	for ctx.Err() == nil {
 		l, err := k.acquire(ctx)
+		if err == nil {
+			k.o.Metrics.acquired(k.o.Network)
+			k.set(l)
+		}
+		if first {
+			first = false
+			k.first <- err
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -133,8 +158,6 @@ func (k *Keeper) run(ctx context.Context) {
 			continue
 		}
 		delay = k.o.RetryMin
-		k.o.Metrics.acquired(k.o.Network)
-		k.set(l)
 		select {
 		case <-l.Lost():
 		case <-ctx.Done():
