@@ -50,11 +50,11 @@ type Loop struct {
 	cons    jetstream.Consumer
 	stream  jetstream.Stream
 	dead    string // dead-letter subject
-	// reviewSubject is the operator queue (classify.go).
-	reviewSubject string
-	settled       string // settlement record subject
-	log           *slog.Logger
-	batches       atomic.Uint64
+	settled string // settlement record subject
+	log     *slog.Logger
+	batches atomic.Uint64
+
+	reviewSubject string // the operator queue (classify.go)
 }
 
 // NewLoop makes sure the network's durable consumer exists and returns its loop.
