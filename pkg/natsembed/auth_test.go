@@ -134,6 +134,6 @@ func TestPermissionsFileMatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got, want := string(b), natsembed.ConfFile(); got != want {
-		t.Fatalf("configs/nats-auth.conf is out of date; regenerate it (go run ./pkg/natsembed/cmd... or copy natsembed.ConfFile()):\ngot:\n%s\nwant:\n%s", got, want)
+		t.Fatalf("configs/nats-auth.conf is out of date; write natsembed.ConfFile() into it:\ngot:\n%s\nwant:\n%s", got, want)
 	}
 }
