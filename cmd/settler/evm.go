@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"crypto/ecdsa"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -15,7 +18,9 @@ import (
 	"github.com/h402/settlement/pkg/chains"
 	"github.com/h402/settlement/pkg/chains/evm"
 	"github.com/h402/settlement/pkg/config"
+	"github.com/h402/settlement/pkg/events"
 	"github.com/h402/settlement/pkg/failover"
+	"github.com/h402/settlement/pkg/h402"
 	"github.com/h402/settlement/pkg/lease"
 )
 
@@ -26,6 +31,9 @@ const EnvEVMSignerKeys = "H402_EVM_SIGNER_KEYS"
 // newEVMSubmitter leases one of the configured signing keys for this
 // network (no two processes ever sign with one key on one chain), builds the
 // batch submitter with it, and replaces stuck transactions on new heads.
+// A lease lost on the way (a NATS outage longer than settler.leaseTTL) is
+// re-acquired with backoff and a new submitter is built for the key it
+// gets; meanwhile every batch is retried (metric h402_lease_held is 0).
 func newEVMSubmitter(ctx context.Context, n *config.Network, env *SubmitterEnv) (chains.Submitter, error) {
 	keys, err := loadEVMKeys(env.File.Settler.EVMSignerKeysFile, env.LookupEnv)
 	if err != nil {
@@ -38,7 +46,11 @@ func newEVMSubmitter(ctx context.Context, n *config.Network, env *SubmitterEnv) 
 	if err != nil {
 		return nil, err
 	}
-	leases, err := lease.Open(ctx, env.Conn.JS, lease.Config{Replicas: env.Conn.Streams.Replicas, Logger: env.Logger})
+	leases, err := lease.Open(ctx, env.Conn.JS, lease.Config{
+		TTL:      time.Duration(env.File.Settler.LeaseTTL),
+		Replicas: env.Conn.Streams.Replicas,
+		Logger:   env.Logger,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -47,51 +59,123 @@ func newEVMSubmitter(ctx context.Context, n *config.Network, env *SubmitterEnv) 
 		addr := strings.ToLower(crypto.PubkeyToAddress(k.PublicKey).Hex())
 		candidates[i] = lease.Key{ID: "evm." + n.NetworkID + "." + addr, Secret: k}
 	}
-	l, err := leases.Acquire(env.Life, candidates, env.File.Settler.Replica)
-	if err != nil {
-		return nil, fmt.Errorf("lease a signing key: %w", err)
-	}
-	env.AtClose(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = l.Release(ctx)
-	})
 	multicall := evm.CanonicalMulticall3
 	if n.Multicall != "" {
 		multicall = common.HexToAddress(n.Multicall)
 	}
-	sub, err := evm.NewSubmitter(n, pool, l.Key().Secret.(*ecdsa.PrivateKey), evm.SubmitterOptions{
-		Multicall:  multicall,
-		Broadcasts: env.File.Settler.Parallel,
-		CanSign:    l.Check,
-		Metrics:    env.EVMMetrics,
-		Logger:     env.Logger,
+	ls := &leasedEVM{network: "evm." + n.NetworkID}
+	keepCtx, stopKeeping := context.WithCancel(env.Life)
+	keeper := leases.Keep(keepCtx, candidates, holderName(env.File.Settler.Replica), lease.KeepOptions{
+		Network: ls.network,
+		Metrics: env.LeaseMetrics,
+		OnAcquire: func(_ context.Context, l *lease.Lease) error {
+			sub, err := evm.NewSubmitter(n, pool, l.Key().Secret.(*ecdsa.PrivateKey), evm.SubmitterOptions{
+				Multicall:  multicall,
+				Broadcasts: env.File.Settler.Parallel,
+				CanSign:    l.Check, // also asked right before every broadcast
+				Metrics:    env.EVMMetrics,
+				Logger:     env.Logger,
+			})
+			if err != nil {
+				return err
+			}
+			ls.cur.Store(&leasedSub{lease: l, sub: sub})
+			env.Logger.Info("evm submitter ready", "network", ls.network, "signer", sub.Address().Hex(), "multicall", multicall.Hex())
+			return nil
+		},
 	})
-	if err != nil {
-		return nil, err
+	env.AtClose(func() {
+		stopKeeping()
+		<-keeper.Done() // releases the lease
+	})
+	// Start-up stops when no key is free (more replicas than keys), as
+	// before; a lease lost later is re-acquired.
+	if err := keeper.First(ctx); err != nil {
+		stopKeeping()
+		<-keeper.Done()
+		return nil, fmt.Errorf("lease a signing key: %w", err)
 	}
 	poll := time.Duration(n.Finality.PollInterval)
-	go replaceStuck(env.Life, sub, pool, poll, env)
-	env.Logger.Info("evm submitter ready", "network", "evm."+n.NetworkID, "signer", sub.Address().Hex(), "multicall", multicall.Hex())
-	return sub, nil
+	go replaceStuck(env.Life, ls, pool, poll, env)
+	return ls, nil
 }
 
-// replaceStuck asks the submitter, on every new head, to replace its
-// transactions that have waited too long; until it succeeds once, it first
-// walks the key's pending nonces (a previous holder's transactions).
-func replaceStuck(ctx context.Context, sub *evm.Submitter, pool *evm.Pool, every time.Duration, env *SubmitterEnv) {
-	adopted := env.Claims == nil
+// holderName names this process incarnation as a lease holder: the replica
+// name and a random part, so that a restarted process (or a second one
+// misconfigured with the same replica name) never passes for another.
+func holderName(replica string) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return replica + "." + hex.EncodeToString(b[:])
+}
+
+// leasedSub is a submitter and the lease its key is held under.
+type leasedSub struct {
+	lease *lease.Lease
+	sub   *evm.Submitter
+}
+
+// leasedEVM is the network's submitter across lease losses: it settles with
+// the submitter of the lease currently held, and answers "key lost"
+// (retryable) while none is.
+type leasedEVM struct {
+	network string
+	cur     atomic.Pointer[leasedSub]
+}
+
+var _ chains.Submitter = (*leasedEVM)(nil)
+
+// Namespace returns evm.
+func (*leasedEVM) Namespace() h402.Namespace { return h402.NamespaceEVM }
+
+// current is the submitter whose lease is held, or nil.
+func (ls *leasedEVM) current() *evm.Submitter {
+	p := ls.cur.Load()
+	if p == nil || p.lease.Check() != nil {
+		return nil
+	}
+	return p.sub
+}
+
+// Submit settles with the current lease's submitter.
+func (ls *leasedEVM) Submit(ctx context.Context, batch []*events.PaymentAccepted, claims chains.Claims) ([]chains.Result, error) {
+	sub := ls.current()
+	if sub == nil {
+		err := fmt.Errorf("%w: %s: %w", evm.ErrKeyLost, ls.network, lease.ErrLost)
+		results := make([]chains.Result, len(batch))
+		for i, e := range batch {
+			if e != nil {
+				results[i].ID = e.ID
+			}
+			results[i].Err = err
+		}
+		return results, err
+	}
+	return sub.Submit(ctx, batch, claims)
+}
+
+// replaceStuck asks the current submitter, on every new head, to replace
+// its transactions that have waited too long; after every lease taken
+// (start-up, re-acquisition), until it succeeds once, it first walks the
+// key's pending nonces (a previous holder's transactions).
+func replaceStuck(ctx context.Context, ls *leasedEVM, pool *evm.Pool, every time.Duration, env *SubmitterEnv) {
+	var adopted *leasedSub // the lease whose pending nonces were walked
 	chains.FollowHeads(ctx, every, func(ctx context.Context) (uint64, error) {
 		return failover.Do(ctx, pool, "eth_blockNumber", func(ctx context.Context, c *ethclient.Client) (uint64, error) {
 			return c.BlockNumber(ctx)
 		})
 	}, func(ctx context.Context, head uint64) {
-		if !adopted {
+		cur := ls.cur.Load()
+		sub := ls.current()
+		if sub == nil {
+			return
+		}
+		if env.Claims != nil && adopted != cur {
 			reps, err := sub.AdoptPending(ctx, env.Claims)
 			if err != nil {
 				env.Logger.Warn("adopt pending transactions of the signing key", "err", err)
 			} else {
-				adopted = true
+				adopted = cur
 			}
 			for _, r := range reps {
 				env.Logger.Info("predecessor's pending transaction replaced", "tx_hash", r.Tx.Hash, "replaces", r.Tx.Replaces, "payments", len(r.PaymentIDs))

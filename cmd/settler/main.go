@@ -27,6 +27,7 @@ import (
 	"github.com/h402/settlement/pkg/exposure"
 	"github.com/h402/settlement/pkg/failover"
 	"github.com/h402/settlement/pkg/h402"
+	"github.com/h402/settlement/pkg/lease"
 	"github.com/h402/settlement/pkg/obs"
 	"github.com/h402/settlement/pkg/settler"
 )
@@ -145,10 +146,12 @@ func (m *Main) Run(ctx context.Context) error {
 		Registry:   m.Registry,
 		Failover:   failover.NewMetrics(m.Registry),
 		EVMMetrics: evm.NewSubmitMetrics(m.Registry),
-		Logger:     log,
-		LookupEnv:  m.LookupEnv,
-		Conn:       m.conn,
-		Claims:     claims,
+		// One set per process, shared by every EVM network.
+		LeaseMetrics: lease.NewMetrics(m.Registry),
+		Logger:       log,
+		LookupEnv:    m.LookupEnv,
+		Conn:         m.conn,
+		Claims:       claims,
 	}
 	metrics := settler.NewMetrics(m.Registry)
 	var loops []*settler.Loop

@@ -16,6 +16,7 @@ import (
 	"github.com/h402/settlement/pkg/eventlog"
 	"github.com/h402/settlement/pkg/failover"
 	"github.com/h402/settlement/pkg/h402"
+	"github.com/h402/settlement/pkg/lease"
 	"github.com/h402/settlement/pkg/settler"
 )
 
@@ -33,7 +34,9 @@ type SubmitterEnv struct {
 	Failover *failover.Metrics
 	// EVMMetrics are the EVM submitters' series (shared by every EVM network).
 	EVMMetrics *evm.SubmitMetrics
-	Logger     *slog.Logger
+	// LeaseMetrics are the signing-key lease series (held, lost, acquired).
+	LeaseMetrics *lease.Metrics
+	Logger       *slog.Logger
 	// LookupEnv reads secrets (private keys) from the environment.
 	LookupEnv func(string) (string, bool)
 	// Conn is the event log (JetStream, for example for KV key leases).

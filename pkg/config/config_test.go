@@ -150,6 +150,15 @@ func TestValidateErrors(t *testing.T) {
 		{"bad sponsored minimum", func(s string) string {
 			return strings.Replace(s, "kind: spl}", "kind: spl, minSponsoredAmount: \"0.5\"}", 1)
 		}, `networks[1].tokens[0].minSponsoredAmount: must be a non-negative integer in the token's smallest units (got "0.5")`},
+		{"embedded server on a public address", func(s string) string {
+			return s + "nats:\n  embedded:\n    host: 0.0.0.0\n"
+		}, `nats.embedded.host: the embedded server is one process's private log and must listen on loopback`},
+		{"embedded user without a service", func(s string) string {
+			return s + "nats:\n  embedded:\n    users: [{user: a, password: \"0123456789abcdef\", service: root}]\n"
+		}, `nats.embedded.users[0].service: must be ingest, settler, watcher or admin (got "root")`},
+		{"embedded user with a short password", func(s string) string {
+			return s + "nats:\n  embedded:\n    users: [{user: a, password: short, service: ingest}]\n"
+		}, `nats.embedded.users[0]: needs a user and a password of at least 16 characters`},
 		{"negative miss budget", func(s string) string { return s + "ingest:\n  missBudgetPerSecond: -1\n" }, `ingest.missBudgetPerSecond: must not be negative (0 disables the budget) (got -1)`},
 	}
 	for _, tt := range tests {

@@ -13,8 +13,15 @@ type NATS struct {
 	// URL of an external NATS server or cluster (nats://host:4222, comma-separated
 	// for several seeds). Empty: start an embedded JetStream server in process.
 	URL string `yaml:"url"`
-	// CredsFile is a NATS credentials file for an external server.
+	// CredsFile is a NATS credentials file (JWT and nkey seed) for an external server.
 	CredsFile string `yaml:"credsFile"`
+	// User and Password authenticate this process (each service has its own
+	// user and permissions: configs/nats-auth.conf). Use ${VAR} for the
+	// password, never the file itself. Default none.
+	User     string `yaml:"user"`
+	Password string `yaml:"password"`
+	// NKeySeedFile authenticates with a user nkey seed (SU...) instead. Default none.
+	NKeySeedFile string `yaml:"nkeySeedFile"`
 	// Embedded configures the in-process server used when URL is empty.
 	Embedded Embedded `yaml:"embedded"`
 	// Replicas of every stream and bucket: 1 on one server, 3 in a cluster. Default 1.
@@ -37,6 +44,21 @@ type Embedded struct {
 	Port int    `yaml:"port"`
 	// SyncAlways fsyncs every write (DESIGN.md: production durability). Default true.
 	SyncAlways *bool `yaml:"syncAlways"`
+	// Users, when set, are the only clients the embedded server accepts,
+	// each with its service's permissions (pkg/natsembed, auth.go): ingest
+	// may publish payments.accepted.>, settlers may not. Default none (no
+	// authentication; the server must then listen on loopback).
+	Users []EmbeddedUser `yaml:"users"`
+}
+
+// EmbeddedUser is one client identity of the embedded server.
+type EmbeddedUser struct {
+	// User and Password (use ${VAR}), or NKey (a public user nkey, U...).
+	User     string `yaml:"user"`
+	Password string `yaml:"password"`
+	NKey     string `yaml:"nkey"`
+	// Service is ingest, settler, watcher or admin: its permission set.
+	Service string `yaml:"service"`
 }
 
 // Ingest configures the facilitator endpoint.
@@ -191,6 +213,20 @@ func (c *Config) validateServices() []error {
 	}
 	if c.NATS.Replicas != 1 && c.NATS.Replicas != 3 && c.NATS.Replicas != 5 {
 		bad("nats.replicas", "must be 1, 3 or 5", c.NATS.Replicas)
+	}
+	if c.NATS.URL == "" && c.NATS.Embedded.Port >= 0 && c.NATS.Embedded.Host != "" && !IsLoopback(net.JoinHostPort(c.NATS.Embedded.Host, "0")) {
+		bad("nats.embedded.host", "the embedded server is one process's private log and must listen on loopback; "+
+			"a deployment of several processes or machines runs a NATS cluster and sets nats.url", c.NATS.Embedded.Host)
+	}
+	for i, u := range c.NATS.Embedded.Users {
+		switch u.Service {
+		case "ingest", "settler", "watcher", "admin":
+		default:
+			bad(fmt.Sprintf("nats.embedded.users[%d].service", i), "must be ingest, settler, watcher or admin", fmt.Sprintf("%q", u.Service))
+		}
+		if u.NKey == "" && (u.User == "" || len(u.Password) < 16) {
+			bad(fmt.Sprintf("nats.embedded.users[%d]", i), "needs a user and a password of at least 16 characters, or an nkey", fmt.Sprintf("user %q", u.User))
+		}
 	}
 	if c.NATS.URL == "" && c.NATS.Replicas != 1 {
 		bad("nats.replicas", "the embedded server is one node: replicas must be 1", c.NATS.Replicas)

@@ -46,13 +46,28 @@ func Open(ctx context.Context, c config.NATS, name string, log *slog.Logger) (*C
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
 	}
+	if c.User != "" {
+		opts = append(opts, nats.UserInfo(c.User, c.Password))
+	}
+	if c.NKeySeedFile != "" {
+		o, err := nats.NkeyOptionFromSeed(c.NKeySeedFile)
+		if err != nil {
+			return nil, fmt.Errorf("nats.nkeySeedFile: %w", err)
+		}
+		opts = append(opts, o)
+	}
 	var err error
 	if c.URL == "" {
+		users := make([]natsembed.User, len(c.Embedded.Users))
+		for i, u := range c.Embedded.Users {
+			users[i] = natsembed.User{Name: u.User, Password: u.Password, NKey: u.NKey, Service: u.Service}
+		}
 		conn.Embedded, err = natsembed.Start(natsembed.Config{
 			StoreDir:   c.Embedded.StoreDir,
 			Host:       c.Embedded.Host,
 			Port:       c.Embedded.Port,
 			SyncAlways: c.Embedded.SyncAlways != nil && *c.Embedded.SyncAlways,
+			Users:      users,
 		})
 		if err != nil {
 			return nil, err

@@ -73,6 +73,14 @@ func PaymentDeadSubject(ns h402.Namespace, networkID string) (string, error) {
 	return subject(rootPayments, "dead", string(ns), networkID)
 }
 
+// PaymentReviewSubject is the operator queue of a network's payments:
+// payments.review.<namespace>.<networkId>. A payment lands there when it
+// kept failing with an error nobody could classify (neither final nor known
+// to pass); it is not failed, and an operator decides (send it back, or fail it).
+func PaymentReviewSubject(ns h402.Namespace, networkID string) (string, error) {
+	return subject(rootPayments, "review", string(ns), networkID)
+}
+
 // StateSubject carries the state transitions of one payment:
 // payments.state.<namespace>.<networkId>.<payment id>. Payment ids are
 // dot-separated tokens, so the latest state of a payment is the stream's last

@@ -60,6 +60,7 @@ type Pool[C any] struct {
 	network   string
 	endpoints []*Endpoint[C]
 	settings  Settings
+	secrets   []string // endpoint URLs (set by Dial), redacted from every error
 }
 
 // New builds a pool over named clients, in failover order.
@@ -122,6 +123,7 @@ func Do[C, R any](ctx context.Context, p *Pool[C], call string, fn func(ctx cont
 		if err == nil {
 			return v.(R), nil
 		}
+		err = Redact(err, p.secrets...) // the client's error text may carry the endpoint URL and its key
 		if p.settings.IsChainAnswer != nil && p.settings.IsChainAnswer(err) {
 			return zero, err
 		}
@@ -198,9 +200,14 @@ func Dial[C any](network string, urls []string, s Settings, dial func(url string
 	for i, u := range urls {
 		c, err := dial(u)
 		if err != nil {
-			return nil, fmt.Errorf("dial %s rpc[%d]: %w", network, i, err)
+			return nil, fmt.Errorf("dial %s rpc[%d]: %w", network, i, Redact(err, u))
 		}
 		names[i], clients[i] = fmt.Sprintf("rpc%d", i), c
 	}
-	return New(network, names, clients, s)
+	p, err := New(network, names, clients, s)
+	if err != nil {
+		return nil, err
+	}
+	p.secrets = append([]string(nil), urls...)
+	return p, nil
 }

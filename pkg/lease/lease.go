@@ -24,11 +24,20 @@ var (
 	// ErrNoneFree is returned by Acquire when every key is held.
 	ErrNoneFree = errors.New("lease: every key is held by another holder")
 	// ErrLost is reported once a lease could not be renewed in time or was
-	// taken over: its key must not sign any more.
-	ErrLost = errors.New("lease: lost")
+	// taken over: its key must not sign any more. It is retryable: a new
+	// lease (this process's, through a Keeper, or another replica's) carries on.
+	ErrLost error = retryable("lease: lost")
 	// ErrReleased is reported after Release or the end of Acquire's context.
 	ErrReleased = errors.New("lease: released")
 )
+
+// retryable is a sentinel error whose Retryable() is true.
+type retryable string
+
+func (e retryable) Error() string { return string(e) }
+
+// Retryable is true: the work can be done again later.
+func (retryable) Retryable() bool { return true }
 
 // validID is what a KV key (and so a key id) may contain.
 var validID = regexp.MustCompile(`^[-/_=.a-zA-Z0-9]+$`)
@@ -151,7 +160,12 @@ func (ls *Leases) Acquire(ctx context.Context, keys []Key, holder string) (*Leas
 		start := time.Now()
 		rev, err := ls.kv.Create(ctx, k.ID, val)
 		if errors.Is(err, jetstream.ErrKeyExists) {
-			continue
+			if rev, err = ls.reclaim(ctx, k.ID, holder, val); err != nil {
+				return nil, err
+			}
+			if rev == 0 {
+				continue
+			}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("lease: acquire %s: %w", k.ID, err)
@@ -163,6 +177,35 @@ func (ls *Leases) Acquire(ctx context.Context, keys []Key, holder string) (*Leas
 		return l, nil
 	}
 	return nil, fmt.Errorf("%w (%d keys)", ErrNoneFree, len(keys))
+}
+
+// reclaim takes back an entry that still names holder: a lease this very
+// holder lost on its side (renewals failed during a NATS outage, so it
+// stopped signing) while the server kept the entry. Holder names are per
+// process incarnation, so nobody else can have signed under it; the
+// compare-and-set on the entry's revision makes sure nobody took it in
+// between. It returns 0 when the key is someone else's.
+func (ls *Leases) reclaim(ctx context.Context, id, holder string, val []byte) (uint64, error) {
+	e, err := ls.kv.Get(ctx, id)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, nil // expired meanwhile: the next attempt creates it
+	}
+	if err != nil {
+		return 0, fmt.Errorf("lease: read %s: %w", id, err)
+	}
+	var r record
+	if json.Unmarshal(e.Value(), &r) != nil || r.Holder != holder {
+		return 0, nil
+	}
+	rev, err := ls.kv.Update(ctx, id, val, e.Revision())
+	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || isWrongLast(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("lease: reclaim %s: %w", id, err)
+	}
+	ls.cfg.Logger.Info("lease reclaimed: the server still held this holder's entry", "key", id, "holder", holder)
+	return rev, nil
 }
 
 // Lease is the exclusive right to sign with one key.

@@ -25,6 +25,10 @@ type Config struct {
 	SyncAlways bool
 	// ReadyTimeout bounds start-up; default 10s.
 	ReadyTimeout time.Duration
+	// Users, when set, are the only clients the server accepts, each with
+	// its service's permissions (auth.go). Empty: no authentication, for a
+	// loopback development server only.
+	Users []User
 }
 
 // Server is a running embedded NATS server with JetStream.
@@ -62,6 +66,10 @@ func Start(cfg Config) (*Server, error) {
 		NoSigs:     true,
 		SyncAlways: cfg.SyncAlways,
 		DontListen: cfg.Port < 0,
+	}
+	if err := applyUsers(opts, cfg.Users); err != nil {
+		s.cleanup()
+		return nil, fmt.Errorf("nats server: %w", err)
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {

@@ -65,6 +65,17 @@ type Config struct {
 	// network, so give at least as many keys as replicas. Never write keys
 	// into the config file; they are never logged.
 	EVMSignerKeysFile string `yaml:"evmSignerKeysFile"`
+	// LeaseTTL is how long an EVM signing-key lease lasts without renewal
+	// (renewed every third of it, given up a fifth of it before it could
+	// expire). A lease lost in a NATS outage longer than that is re-acquired
+	// with backoff (metric h402_lease_held). Default "15s".
+	LeaseTTL config.Duration `yaml:"leaseTTL"`
+	// UnknownMaxTries is how many deliveries a payment failing with an
+	// unclassified error (neither a protocol failure nor a known transient
+	// one) gets before it goes to the operator queue
+	// payments.review.<ns>.<net> (metric h402_settler_review_total, alert on
+	// any). Default 10.
+	UnknownMaxTries int `yaml:"unknownMaxTries"`
 }
 
 // Default fills unset fields with their defaults.
@@ -104,6 +115,12 @@ func (c *Config) Default() {
 	}
 	if c.Replica == "" {
 		c.Replica, _ = os.Hostname()
+	}
+	if c.LeaseTTL == 0 {
+		c.LeaseTTL = config.Duration(15 * time.Second)
+	}
+	if c.UnknownMaxTries == 0 {
+		c.UnknownMaxTries = 10
 	}
 }
 
@@ -154,6 +171,12 @@ func (c *Config) Validate() error {
 	}
 	if c.ShutdownGrace < 0 {
 		bad("shutdownGrace", "must not be negative", c.ShutdownGrace)
+	}
+	if time.Duration(c.LeaseTTL) < time.Second {
+		bad("leaseTTL", "must be at least 1s", c.LeaseTTL)
+	}
+	if c.UnknownMaxTries < 1 {
+		bad("unknownMaxTries", "must be at least 1", c.UnknownMaxTries)
 	}
 	return errors.Join(errs...)
 }

@@ -1,6 +1,7 @@
 package settler_test
 
 import (
+	"cmp"
 	"context"
 	"io"
 	"log/slog"
@@ -39,6 +40,7 @@ type harness struct {
 	reg      *prometheus.Registry
 	metrics  *settler.Metrics
 	exposure *exposure.Book
+	logger   *slog.Logger // loops' logger (default testLogger)
 }
 
 func newHarness(t testing.TB) *harness {
@@ -107,7 +109,7 @@ func (h *harness) start(t testing.TB, wrap func(chains.Submitter) chains.Submitt
 		Claims:    r.claims,
 		Config:    h.cfg,
 		Exposure:  h.exposure,
-		Logger:    testLogger(t),
+		Logger:    cmp.Or(h.logger, testLogger(t)),
 		Metrics:   h.metrics,
 	})
 	if err != nil {

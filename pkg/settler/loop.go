@@ -56,6 +56,8 @@ type Loop struct {
 	log     *slog.Logger
 	batches atomic.Uint64
 	states  *events.StateLog // the only writer of transitions (compare-and-set)
+
+	reviewSubject string // the operator queue (classify.go)
 }
 
 // NewLoop makes sure the network's durable consumer exists and returns its loop.
@@ -76,6 +78,9 @@ func NewLoop(ctx context.Context, js jetstream.JetStream, o Options) (*Loop, err
 	l.log = l.log.With("network", l.network)
 	var err error
 	if l.dead, err = events.PaymentDeadSubject(o.Namespace, o.NetworkID); err != nil {
+		return nil, err
+	}
+	if l.reviewSubject, err = events.PaymentReviewSubject(o.Namespace, o.NetworkID); err != nil {
 		return nil, err
 	}
 	if l.settled, err = events.SettlementSubmittedSubject(o.Namespace, o.NetworkID); err != nil {
@@ -220,7 +225,7 @@ func (l *Loop) process(ctx context.Context, msgs []jetstream.Msg) {
 		case inBatch[it.event.ID]:
 			// The same payment twice in one batch (sent back while a copy
 			// was pending): settle it once; the copy comes back later.
-			l.retry(ctx, it, errors.New("the payment is already in this batch"))
+			l.retry(ctx, it, retryLoop("the payment is already in this batch"))
 			continue
 		case !it.event.Settle:
 			it.result = chains.Result{ID: it.event.ID, Tx: &chains.Tx{Hash: it.event.TxHash}}
@@ -250,20 +255,23 @@ func (l *Loop) process(ctx context.Context, msgs []jetstream.Msg) {
 		}
 	}
 
-	// Classify once, here.
+	// Classify once, here (classify.go): permanent, retryable or unknown.
 	var submitted, failed []*item
 	for _, it := range pending {
 		if it.done.Load() {
 			continue
 		}
-		var herr *h402.Error
-		switch err := it.result.Err; {
-		case err == nil:
+		if it.result.Err == nil {
 			submitted = append(submitted, it)
-		case errors.As(err, &herr):
+			continue
+		}
+		switch Classify(it.result.Err) {
+		case ClassPermanent:
 			failed = append(failed, it)
+		case ClassRetryable:
+			l.retry(ctx, it, it.result.Err)
 		default:
-			l.retry(ctx, it, err)
+			l.unknown(ctx, it, it.result.Err)
 		}
 	}
 	l.each(failed, func(it *item) { l.fail(ctx, it) })

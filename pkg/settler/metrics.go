@@ -20,6 +20,7 @@ const (
 	// OutcomeUnknownVersion: an event of a version this build cannot read,
 	// naked (Config.UnknownVersionDelay) for a settler that can.
 	OutcomeUnknownVersion = "unknown_version"
+	OutcomeReview         = "review" // unclassified error after unknownMaxTries: operator queue, terminated
 )
 
 // Metrics are the settler's Prometheus series.
@@ -29,6 +30,7 @@ type Metrics struct {
 	results      *prometheus.CounterVec
 	fetchErrors  *prometheus.CounterVec
 	deadLetters  *prometheus.CounterVec
+	review       *prometheus.CounterVec
 }
 
 // NewMetrics registers the series on reg.
@@ -57,7 +59,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Name: "h402_settler_dead_letters_total",
 		Help: "Dead letters written (alert on any increase): payments that left the pipeline, failed or for an operator.",
 	}, []string{"network", "reason"})
-	reg.MustRegister(m.batchSize, m.batchSeconds, m.results, m.fetchErrors, m.deadLetters)
+	m.review = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "h402_settler_review_total",
+		Help: "Payments handed to the operator queue payments.review.<ns>.<net> after unclassified errors; alert on any increase.",
+	}, []string{"network"})
+	reg.MustRegister(m.batchSize, m.batchSeconds, m.results, m.fetchErrors, m.deadLetters, m.review)
 	return m
 }
 
@@ -82,6 +88,9 @@ func (m *Metrics) fetchError(network string) {
 	}
 	m.fetchErrors.WithLabelValues(network).Inc()
 }
+
+// Review exposes the operator-queue counter (alert-grade).
+func (m *Metrics) Review() *prometheus.CounterVec { return m.review }
 
 // Results exposes the results counter (for tests and dashboards).
 func (m *Metrics) Results() *prometheus.CounterVec { return m.results }

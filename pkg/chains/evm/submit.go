@@ -53,7 +53,7 @@ const (
 // ErrKeyLost is returned when the signing key's lease is gone: the
 // Submitter must not sign any more. It is retryable (another replica, or
 // this one with a new lease, carries on).
-var ErrKeyLost = errors.New("signing key lease lost")
+var ErrKeyLost error = chains.RetryableError("signing key lease lost")
 
 // SubmitterOptions tune a Submitter. The zero value works with the defaults
 // named on each field, except Multicall on chains where Multicall3 is not at

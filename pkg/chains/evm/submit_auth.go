@@ -183,7 +183,7 @@ func (s *Submitter) simulate(ctx context.Context, items []authItem) ([]error, er
 	verdicts := make([]error, len(items))
 	for k, r := range res {
 		if !r.Success {
-			verdicts[k] = RevertError(r.ReturnData)
+			verdicts[k] = RevertVerdict(r.ReturnData)
 		}
 	}
 	return verdicts, nil
@@ -279,7 +279,7 @@ func (s *Submitter) sendBatch(ctx context.Context, items []authItem, claims chai
 		s.nonces.Resync()
 		s.tracker.remove(nonce, rec.Hash)
 		log.Warn("batch transaction refused: nonce out of sync", "err", err)
-		return nil, fmt.Errorf("broadcast %s: nonce %d out of sync: %w", rec.Hash, nonce, err)
+		return nil, &chains.Transient{Err: fmt.Errorf("broadcast %s: nonce %d out of sync: %w", rec.Hash, nonce, err)}
 	case sentRejected:
 		log.Error("batch transaction rejected", "err", err)
 		return nil, fmt.Errorf("broadcast %s: %w", rec.Hash, err)

@@ -39,6 +39,14 @@ var rejections = []string{
 
 // broadcast sends tx, classifies the answer and counts it under kind.
 func (s *Submitter) broadcast(ctx context.Context, kind string, tx *types.Transaction) (sendOutcome, error) {
+	// issue 9 item 2: the key's lease is checked again right before the
+	// broadcast (it may have been lost since the signature and the claim).
+	// Client-signed transactions ("raw") are not signed with our key.
+	if kind != "raw" {
+		if err := s.canSign(); err != nil {
+			return sentFailed, err
+		}
+	}
 	out, err := s.send(ctx, tx)
 	s.opts.Metrics.broadcast(s.network.CAIP2, kind, out)
 	return out, err

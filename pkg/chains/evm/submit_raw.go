@@ -89,6 +89,16 @@ func (s *Submitter) sendRaw(ctx context.Context, e *events.PaymentAccepted, clai
 		if r != nil {
 			return &rec, nil
 		}
+		// Failed only from a view that cannot lag: the nonce must be used at
+		// the network's finality; until then another reorg could free it.
+		sender, _ := types.Sender(types.LatestSignerForChainID(tx.ChainId()), tx)
+		final, ferr := s.finalNonce(ctx, sender)
+		if ferr != nil {
+			return nil, ferr
+		}
+		if final <= tx.Nonce() {
+			return nil, &chains.Transient{Err: fmt.Errorf("the sender's nonce %d is used at the head but not final yet (final nonce %d): %w", tx.Nonce(), final, err)}
+		}
 		return nil, h402.Wrap(h402.ReasonNonceAlreadyUsed, err,
 			fmt.Sprintf("the sender's nonce %d was used by another transaction", tx.Nonce()))
 	case sentUnderpriced:

@@ -6,11 +6,31 @@ import (
 	"github.com/ethereum/go-ethereum/accounts/abi"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 
+	"github.com/h402/settlement/pkg/chains"
 	"github.com/h402/settlement/pkg/h402"
 )
 
 // maxRevertData bounds how much undecodable revert data a message quotes.
 const maxRevertData = 64
+
+// RevertVerdict is RevertError sorted for the settler (issue 9 item 8):
+// the reasons RevertError recognises stay final (*h402.Error); a paused
+// token (OpenZeppelin's "Pausable: paused", FiatToken's "Pausable: paused")
+// is retryable, since unpausing lets it settle; any other revert is
+// unknown (chains.Unknown): retried a few times, then an operator looks.
+func RevertVerdict(data []byte) error {
+	herr := RevertError(data)
+	if herr.Reason != h402.ReasonUnexpectedSettleError {
+		return herr
+	}
+	if msg, err := abi.UnpackRevert(data); err == nil {
+		l := strings.ToLower(msg)
+		if strings.Contains(l, "paused") || strings.Contains(l, "enforcedpause") {
+			return &chains.Transient{Err: herr}
+		}
+	}
+	return &chains.Unknown{Err: herr}
+}
 
 // RevertError turns the revert data of a failed transferWithAuthorization
 // (an Error(string) as USDC's FiatToken reverts with, a Panic(uint256), a

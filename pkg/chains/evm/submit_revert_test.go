@@ -12,6 +12,7 @@ import (
 	"github.com/h402/settlement/pkg/chains/evm"
 	"github.com/h402/settlement/pkg/events"
 	"github.com/h402/settlement/pkg/h402"
+	"github.com/h402/settlement/pkg/settler"
 )
 
 // revertData is Error(string) revert data, as a require(..., msg) produces.
@@ -149,4 +150,31 @@ func fuzzEvent(f *testing.F, typ h402.PayloadType, p *h402.PaymentPayload) []byt
 		f.Fatal(err)
 	}
 	return b
+}
+
+// TestRevertVerdict: a paused token is retryable, an unrecognised revert is
+// unknown (operator queue after a few tries), the known reasons are final.
+func TestRevertVerdict(t *testing.T) {
+	tests := []struct {
+		name string
+		data []byte
+		want settler.Class
+	}{
+		{"used", revertData("FiatTokenV2: authorization is used or canceled"), settler.ClassPermanent},
+		{"balance", revertData("ERC20: transfer amount exceeds balance"), settler.ClassPermanent},
+		{"paused", revertData("Pausable: paused"), settler.ClassRetryable},
+		{"blacklisted", revertData("Blacklistable: account is blacklisted"), settler.ClassUnknown},
+		{"empty", nil, settler.ClassUnknown},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := evm.RevertVerdict(tc.data)
+			if got := settler.Classify(err); got != tc.want {
+				t.Fatalf("got %s (%v), want %s", got, err, tc.want)
+			}
+			if h402.ReasonOf(err, "") == "" {
+				t.Errorf("got %v, want the reason kept", err)
+			}
+		})
+	}
 }

@@ -209,7 +209,17 @@ func TestSubmitSignedTransactions(t *testing.T) {
 		other, _ := b.signedTransaction(t, payer, 6, 0)
 		wantSubmitted(t, submit(t, s, []*events.PaymentAccepted{other}, claims))
 		b.chain.Commit()
+		// Taken at the head, not yet at the finalized block: a reorg could
+		// still free the nonce, so the payment is retried, not failed.
 		res := submit(t, s, []*events.PaymentAccepted{stale}, claims)
+		var retryable interface{ Retryable() bool }
+		if !errors.As(res[0].Err, &retryable) || !retryable.Retryable() {
+			t.Fatalf("before finality: got %v, want a retryable error", res[0].Err)
+		}
+		for range 64 { // the dev chain finalizes every 32 blocks
+			b.chain.Commit()
+		}
+		res = submit(t, s, []*events.PaymentAccepted{stale}, claims)
 		wantReason(t, res[0].ID, res[0].Err, h402.ReasonNonceAlreadyUsed)
 	})
 }
