@@ -152,3 +152,22 @@ func PaymentIDOfAcceptedSubject(ns h402.Namespace, networkID, subj string) (stri
 	}
 	return id, true
 }
+
+// PaymentIDOfStateSubject returns the payment id a state subject
+// (StateSubject) names, and false for any other subject. A transition is
+// about the payment of its subject: a reader must not trust the id in its
+// body alone.
+func PaymentIDOfStateSubject(subj string) (string, bool) {
+	rest, ok := strings.CutPrefix(subj, rootPayments+".state.")
+	if !ok {
+		return "", false
+	}
+	parts := strings.SplitN(rest, ".", 3)
+	if len(parts) != 3 {
+		return "", false
+	}
+	if want, err := StateSubject(h402.Namespace(parts[0]), parts[1], parts[2]); err != nil || want != subj {
+		return "", false
+	}
+	return parts[2], true
+}

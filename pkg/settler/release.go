@@ -115,6 +115,14 @@ func (r *Releaser) handle(ctx context.Context, m jetstream.Msg) {
 		_ = m.Term()
 		return
 	}
+	if id, ok := events.PaymentIDOfStateSubject(m.Subject()); !ok || id != tr.ID {
+		// Not written by Append (which publishes on the payment's own
+		// subject): releasing the payment its body names could release one
+		// that is still pending.
+		r.log.Error("state transition on another payment's subject; nothing released", "subject", m.Subject(), "payment_id", tr.ID)
+		_ = m.Term()
+		return
+	}
 	if tr.State.Terminal() {
 		if err := r.book.Release(ctx, tr.ID); err != nil {
 			r.log.Warn("release exposure; will retry", "payment_id", tr.ID, "err", err)
