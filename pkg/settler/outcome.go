@@ -196,12 +196,16 @@ func (l *Loop) giveUp(ctx context.Context, it *item, cause error) {
 	msg := fmt.Sprintf("settlement still failing after %d deliveries: %v", it.delivery, cause)
 	dl := l.deadLetter(it, h402.ReasonUnexpectedSettleError, msg)
 	dl.ID = it.event.ID
-	// s9c: a payment no transaction was ever recorded for cannot land: it
-	// ends failed (and its exposure is released); otherwise an operator decides.
-	failed, err := l.failUnclaimed(ctx, it.event.ID, h402.ReasonUnexpectedSettleError, msg)
-	if err != nil {
-		l.unstored(it, err)
-		return
+	// A payment no transaction was ever recorded for, and that cannot land
+	// without us, ends failed (and its exposure is released); otherwise an
+	// operator decides.
+	failed := false
+	if !mayLandWithoutUs(it.event) {
+		var err error
+		if failed, err = l.failUnclaimed(ctx, it.event.ID, h402.ReasonUnexpectedSettleError, msg); err != nil {
+			l.unstored(it, err)
+			return
+		}
 	}
 	dl.Failed = failed
 	if err := l.publish(ctx, l.dead, events.StreamPayments, events.GaveUpMsgID(it.event.ID, it.seq), dl); err != nil {
@@ -270,4 +274,12 @@ func forEach(parallel, n int, fn func(i int)) {
 	for i := 0; i < n; i++ {
 		<-done
 	}
+}
+
+// mayLandWithoutUs reports whether a payment's client holds something that
+// can still land on chain without the facilitator: an EVM client-signed
+// transaction never expires, so failing it (and releasing its exposure)
+// could be contradicted by the chain later.
+func mayLandWithoutUs(e *events.PaymentAccepted) bool {
+	return e.Type == h402.TypeSignedTransaction
 }
