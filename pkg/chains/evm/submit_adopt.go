@@ -111,9 +111,17 @@ func (s *Submitter) AdoptPending(ctx context.Context, claims NonceClaims) ([]Rep
 // unblock replaces whatever holds nonce n in the pool (nothing recorded
 // says what) with a zero-value transfer to ourselves, recorded in the nonce
 // index before it is broadcast and tracked like any other.
-func (s *Submitter) unblock(ctx context.Context, n uint64, fees Fees, head headInfo, claims chains.Claims) (*Replacement, error) {
+func (s *Submitter) unblock(ctx context.Context, n uint64, fees Fees, head headInfo, claims NonceClaims) (*Replacement, error) {
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
+	// Under the send lock, look again: a batch may have recorded this nonce
+	// since the walk looked (attack review), and a self-transfer would then
+	// evict it from the pool.
+	if rec, _, err := claims.LookupNonce(ctx, s.signerHex(), n); err != nil {
+		return nil, err
+	} else if rec != nil {
+		return nil, nil
+	}
 	to := s.from
 	var replaces []string
 	for range maxUnblockBumps {

@@ -1,6 +1,7 @@
 package evm_test
 
 import (
+	"context"
 	"math/big"
 	"slices"
 	"testing"
@@ -8,6 +9,7 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 
+	"github.com/h402/settlement/pkg/chains"
 	"github.com/h402/settlement/pkg/chains/evm"
 	"github.com/h402/settlement/pkg/events"
 	"github.com/h402/settlement/pkg/evmdev"
@@ -105,5 +107,47 @@ func TestRestartReplacesPredecessorsStuckTransaction(t *testing.T) {
 	want := new(big.Int).Add(before, big.NewInt(int64(len(batch))*7_000))
 	if got := b.balance(t, b.payTo); got.Cmp(want) != 0 {
 		t.Fatalf("payTo balance: got %s, want %s (paid once)", got, want)
+	}
+}
+
+// lateClaims is the real claims store whose first nonce look-up of one
+// nonce answers "nothing recorded": it plays a batch that records that
+// nonce right after the walk looked (an interleaving the real store cannot
+// be made to produce on demand).
+type lateClaims struct {
+	*countedClaims
+	nonce  uint64
+	hidden bool
+}
+
+func (c *lateClaims) LookupNonce(ctx context.Context, signer string, nonce uint64) (*chains.Tx, []string, error) {
+	if nonce == c.nonce && !c.hidden {
+		c.hidden = true
+		return nil, nil, nil
+	}
+	return c.countedClaims.LookupNonce(ctx, signer, nonce)
+}
+
+// TestAdoptNeverEvictsABatchRecordedMeanwhile: the nonce walk found nothing
+// recorded at a nonce, but a batch recorded it before the walk took the
+// send lock: no self-transfer is signed over it (attack review).
+func TestAdoptNeverEvictsABatchRecordedMeanwhile(t *testing.T) {
+	b := newBench(t, 2)
+	js := testenvJetStream(t)
+	lowTip := new(big.Int).Sub(evmdev.MinTip, big.NewInt(100_000))
+	s1 := b.submitter(t, b.pool(t), 0, evm.SubmitterOptions{Fees: evm.FeePolicy{Tip: lowTip}})
+	batch := []*events.PaymentAccepted{b.authorization(t, b.chain.Payers()[0], 7_000, evm.AuthorizationOptions{})}
+	res := submit(t, s1, batch, openClaims(t, js))
+	pending := *res[0].Tx
+	wantSubmitted(t, res)
+
+	s2 := b.submitter(t, b.pool(t), 0, evm.SubmitterOptions{Fees: evm.FeePolicy{Tip: lowTip}})
+	sent := b.rpc.count("eth_sendRawTransaction")
+	reps, err := s2.AdoptPending(t.Context(), &lateClaims{countedClaims: openClaims(t, js), nonce: pending.Nonce})
+	if err != nil {
+		t.Fatalf("AdoptPending: %v", err)
+	}
+	if len(reps) != 0 || b.rpc.count("eth_sendRawTransaction") != sent {
+		t.Fatalf("got %d replacements and %d broadcasts; want none over the batch recorded at nonce %d", len(reps), b.rpc.count("eth_sendRawTransaction")-sent, pending.Nonce)
 	}
 }
