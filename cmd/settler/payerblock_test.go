@@ -20,6 +20,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/rpc"
 	"gopkg.in/yaml.v3"
 
 	"github.com/h402/settlement/pkg/chains/evm"
@@ -76,7 +77,10 @@ func TestPayerCausedFailureBlocksPayer(t *testing.T) {
 		PayToAddress: "0x5e11e70000000000000000000000000000000001", AmountRequired: &d, AmountRequiredFormat: h402.FormatSmallestUnit}
 	authorize := func(payer *ecdsa.PrivateKey) (string, [32]byte) {
 		t.Helper()
-		p, header, err := evm.SignAuthorization(&req, payer, token, time.Now(), evm.AuthorizationOptions{})
+		p, header, err := evm.SignAuthorization(&req, payer, token, time.Now(),
+			// Valid long enough for the blocks mined to finalize a cancel
+			// (dev chain time runs ahead of the clock under fast commits).
+			evm.AuthorizationOptions{ValidBefore: time.Now().Add(10 * time.Minute)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -114,6 +118,14 @@ func TestPayerCausedFailureBlocksPayer(t *testing.T) {
 		}
 		c.acct = exposure.Account{Namespace: h402.NamespaceEVM, NetworkID: network.NetworkID, Token: token.Address, Payer: addr.Hex()}
 		c.do(c.payer, nonce)
+	}
+	// A used authorization fails a payment only once its use is final
+	// (issue 9 item 8): mine until the node's "finalized" tag passes it.
+	for used := chain.Head(); ; chain.Commit() {
+		h, err := chain.Client().HeaderByNumber(ctx, big.NewInt(int64(rpc.FinalizedBlockNumber)))
+		if err == nil && h.Number.Uint64() >= used {
+			break
+		}
 	}
 
 	// The settler, with payer blocking on, fails the payment.

@@ -3,9 +3,12 @@ package settler
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/h402/settlement/pkg/config"
 )
@@ -141,6 +144,38 @@ func TestShippedConfigs(t *testing.T) {
 		}
 		if c.Settler.BatchSize != 100 {
 			t.Errorf("%s: settler.batchSize = %d, want the file's 100", f, c.Settler.BatchSize)
+		}
+	}
+}
+
+// TestShippedConfigsDocumentEverySettlerField: the config files are user
+// documentation (STYLE.md), so each shipped file's settler: section sets
+// every field of Config, by its yaml name.
+func TestShippedConfigsDocumentEverySettlerField(t *testing.T) {
+	files, err := filepath.Glob("../../configs/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no configs/*.yaml: %v", err)
+	}
+	typ := reflect.TypeFor[Config]()
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			Settler map[string]any `yaml:"settler"`
+		}
+		if err := yaml.Unmarshal(b, &doc); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for i := range typ.NumField() {
+			name, _, _ := strings.Cut(typ.Field(i).Tag.Get("yaml"), ",")
+			if name == "" || name == "-" {
+				continue
+			}
+			if _, ok := doc.Settler[name]; !ok {
+				t.Errorf("%s: settler.%s is not in the file, want every field shown with its value", f, name)
+			}
 		}
 	}
 }

@@ -108,17 +108,14 @@ func (l *Loop) submitted(ctx context.Context, items []*item) {
 	})
 }
 
-// fail records a payment that can never settle: dead letter first, then the
-// `failed` transition, then TermWithReason.
+// fail records a payment that can never settle: the `failed` transition,
+// then a dead letter whose Failed says whether that transition was stored,
+// then TermWithReason. When another writer ended the payment first (the
+// transition is refused with events.ErrIllegalMove), the dead letter says
+// Failed = false and the payment is acked as superseded.
 func (l *Loop) fail(ctx context.Context, it *item) {
 	reason := h402.ReasonOf(it.result.Err, h402.ReasonUnexpectedSettleError)
 	message := h402.MessageOf(it.result.Err)
-	dl := l.deadLetter(it, reason, message)
-	dl.ID, dl.Failed = it.event.ID, true
-	if err := l.publish(ctx, l.dead, events.StreamPayments, events.DeadMsgID(it.event.ID, it.lastSeq+1), dl); err != nil {
-		l.unstored(it, err)
-		return
-	}
 	// A failure of the payer's doing blocks the payer and keeps the
 	// reservation (no free retries by failing on purpose); stored before the
 	// transition, so that a redelivery after an error blocks again.
@@ -136,13 +133,30 @@ func (l *Loop) fail(ctx context.Context, it *item) {
 	if it.result.Tx != nil {
 		tr.TxHash = it.result.Tx.Hash
 	}
-	if err := l.transition(ctx, it, tr); err != nil {
-		if errors.Is(err, events.ErrIllegalMove) {
-			l.superseded(it, err)
+	dl := l.deadLetter(it, reason, message)
+	dl.ID = it.event.ID
+	tr.ID = it.event.ID
+	stored, err := l.states.Append(ctx, l.o.Namespace, l.o.NetworkID, tr)
+	if err != nil {
+		if !errors.Is(err, events.ErrIllegalMove) {
+			l.unstored(it, err)
 			return
 		}
-		l.unstored(it, err)
+		// Another writer ended the payment: the dead letter records this
+		// settler's verdict without claiming the failure.
+		dl.Message += "; not failed: " + err.Error()
+		if perr := l.publish(ctx, l.dead, events.StreamPayments, events.DeadMsgID(it.event.ID, it.lastSeq+1), dl); perr != nil {
+			it.log.Error("dead letter of a superseded failure not stored", "reason", reason, "err", perr)
+		}
+		l.superseded(it, err)
 		return
+	}
+	dl.Failed = true
+	if err := l.publish(ctx, l.dead, events.StreamPayments, events.DeadMsgID(it.event.ID, stored.Seq), dl); err != nil {
+		// The failure is stored (it is the payment's record, and the alert
+		// counter is raised); a redelivery would find it failed and ack it,
+		// so the dead letter is not retried that way.
+		it.log.Error("dead letter of a failed payment not stored", "reason", reason, "err", err)
 	}
 	if l.o.Exposure != nil && !blocked {
 		// Idempotent; on error the exposure stays overstated, the safe side.

@@ -131,7 +131,7 @@ func (s *Submitter) settleChunk(ctx context.Context, items []authItem, results [
 	var good []authItem
 	for k, it := range items {
 		if verdicts[k] != nil {
-			results[it.idx].Err = verdicts[k]
+			results[it.idx].Err = s.usedOnlyAtHead(ctx, it.id, it.token, it.from, it.nonce, verdicts[k])
 			if h402.ReasonOf(verdicts[k], "") == h402.ReasonEVMValidAfter {
 				// The chain's clock has not reached validAfter yet (block time
 				// can lag the clock ingest checked against): not a failure,

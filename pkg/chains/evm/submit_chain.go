@@ -123,12 +123,22 @@ func (s *Submitter) minedNonce(ctx context.Context, account common.Address) (uin
 
 // authorizationUsed asks token whether from's authorization nonce is used or canceled.
 func (s *Submitter) authorizationUsed(ctx context.Context, token, from common.Address, nonce [32]byte) (bool, error) {
+	return s.authorizationUsedAt(ctx, token, from, nonce, nil)
+}
+
+// authorizationUsedAt is authorizationUsed at block (nil: the newest).
+func (s *Submitter) authorizationUsedAt(ctx context.Context, token, from common.Address, nonce [32]byte, block *big.Int) (bool, error) {
 	data := s.token.PackAuthorizationState(from, nonce)
 	out, err := failover.Do(ctx, s.pool, "eth_call:authorizationState", func(ctx context.Context, c *ethclient.Client) ([]byte, error) {
-		return c.CallContract(ctx, ethereum.CallMsg{To: &token, Data: data}, nil)
+		return c.CallContract(ctx, ethereum.CallMsg{To: &token, Data: data}, block)
 	})
 	if err != nil {
 		return false, fmt.Errorf("authorizationState: %w", err)
+	}
+	if len(out) == 0 && block != nil {
+		// No code at that (older) block: the token was deployed after it,
+		// so nothing of it is used there.
+		return false, nil
 	}
 	used, err := s.token.UnpackAuthorizationState(out)
 	if err != nil {

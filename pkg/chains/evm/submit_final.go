@@ -9,30 +9,40 @@ import (
 	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/rpc"
 
+	"github.com/h402/settlement/pkg/chains"
 	"github.com/h402/settlement/pkg/failover"
+	"github.com/h402/settlement/pkg/h402"
 )
 
-// finalNonce is account's nonce at the network's finality (networks[].finality):
-// the "finalized" (default) or "safe" block tag, or the head minus the
-// configured depth. A payment is failed for a taken nonce only from this
-// view, which no reorg can change (issue 9 item 8).
-func (s *Submitter) finalNonce(ctx context.Context, account common.Address) (uint64, error) {
-	var block *big.Int
+// finalBlock is the block the network's finality (networks[].finality)
+// points at: the "finalized" (default) or "safe" block tag, or the head
+// minus the configured depth. ok is false when no block is final yet.
+func (s *Submitter) finalBlock(ctx context.Context) (block *big.Int, ok bool, err error) {
 	switch s.network.Finality.Commitment {
 	case "depth":
 		head, err := latestHead(ctx, s.pool)
 		if err != nil {
-			return 0, err
+			return nil, false, err
 		}
 		depth := s.network.Finality.Depth
 		if head.Number < depth {
-			return 0, nil
+			return nil, false, nil
 		}
-		block = new(big.Int).SetUint64(head.Number - depth)
+		return new(big.Int).SetUint64(head.Number - depth), true, nil
 	case "safe":
-		block = big.NewInt(int64(rpc.SafeBlockNumber))
+		return big.NewInt(int64(rpc.SafeBlockNumber)), true, nil
 	default:
-		block = big.NewInt(int64(rpc.FinalizedBlockNumber))
+		return big.NewInt(int64(rpc.FinalizedBlockNumber)), true, nil
+	}
+}
+
+// finalNonce is account's nonce at the network's finality. A payment is
+// failed for a taken nonce only from this view, which no reorg can change
+// (issue 9 item 8).
+func (s *Submitter) finalNonce(ctx context.Context, account common.Address) (uint64, error) {
+	block, ok, err := s.finalBlock(ctx)
+	if err != nil || !ok {
+		return 0, err
 	}
 	n, err := failover.Do(ctx, s.pool, "eth_getTransactionCount:final", func(ctx context.Context, c *ethclient.Client) (uint64, error) {
 		return c.NonceAt(ctx, account, block)
@@ -41,4 +51,34 @@ func (s *Submitter) finalNonce(ctx context.Context, account common.Address) (uin
 		return 0, fmt.Errorf("final nonce of %s: %w", account.Hex(), err)
 	}
 	return n, nil
+}
+
+// finalAuthorizationUsed reports whether from's authorization nonce is used
+// or canceled on token at the network's finality.
+func (s *Submitter) finalAuthorizationUsed(ctx context.Context, token, from common.Address, nonce [32]byte) (bool, error) {
+	block, ok, err := s.finalBlock(ctx)
+	if err != nil || !ok {
+		return false, err
+	}
+	return s.authorizationUsedAt(ctx, token, from, nonce, block)
+}
+
+// usedOnlyAtHead turns a nonce_already_used verdict for an authorization
+// into a retryable error unless the use is final: a reorg can still undo a
+// use above the network's finality, and the payment then settles. A
+// payment is failed only from a view that cannot lag (issue 9 item 8).
+// Other verdicts are returned as they are.
+func (s *Submitter) usedOnlyAtHead(ctx context.Context, id string, token, from common.Address, nonce [32]byte, verdict error) error {
+	if h402.ReasonOf(verdict, "") != h402.ReasonNonceAlreadyUsed {
+		return verdict
+	}
+	final, err := s.finalAuthorizationUsed(ctx, token, from, nonce)
+	if err != nil {
+		return fmt.Errorf("settle %s: is the authorization's use final: %w", id, err)
+	}
+	if final {
+		return verdict
+	}
+	return &chains.Transient{Err: fmt.Errorf("settle %s: the authorization is used at the head but not at the network's finality (%s), retry: %w",
+		id, s.network.Finality.Commitment, verdict)}
 }

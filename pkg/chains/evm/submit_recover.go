@@ -83,8 +83,8 @@ func (rc *recovery) resume(ctx context.Context, e *events.PaymentAccepted, rec *
 		return chains.Result{Err: fmt.Errorf("resume %s: %w", e.ID, err)}, false
 	}
 	if carrier == (common.Hash{}) {
-		return chains.Result{Err: h402.Errorf(h402.ReasonNonceAlreadyUsed,
-			"the authorization was used or canceled on chain by a transaction not found in the last %d blocks", rc.s.opts.LogLookback)}, false
+		return chains.Result{Err: rc.s.usedOnlyAtHead(ctx, e.ID, token, from, nonce, h402.Errorf(h402.ReasonNonceAlreadyUsed,
+			"the authorization was used or canceled on chain by a transaction not found in the last %d blocks", rc.s.opts.LogLookback))}, false
 	}
 	for _, h := range hashesOf(rec) {
 		if common.HexToHash(h) == carrier {

@@ -1,0 +1,78 @@
+package settler_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/h402/settlement/pkg/chains"
+	"github.com/h402/settlement/pkg/events"
+	"github.com/h402/settlement/pkg/h402"
+	"github.com/h402/settlement/pkg/settler/settlertest"
+)
+
+// The settler's verdict is permanent, but another writer (the watcher, a
+// second settler) ends the payment first: the settler's `failed`
+// transition is refused, and its dead letter must not claim the failure
+// (Failed = false); the other writer's transition stands alone. Before,
+// the dead letter was written first with Failed = true whatever the
+// transition did. A payment failed by this settler itself still gets a
+// dead letter with Failed = true.
+func TestDeadLetterSaysWhetherTheFailureWasStored(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	es, _ := h.payments(t, 2)
+	ended, mine := es[0], es[1]
+	_, js := h.js.Connect(t)
+	other, err := events.OpenStateLog(context.Background(), js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := h.start(t, func(s chains.Submitter) chains.Submitter {
+		return submitterFunc{Submitter: s, fn: func(ctx context.Context, batch []*events.PaymentAccepted, claims chains.Claims) ([]chains.Result, error) {
+			// The chain's verdict is final for both (a fault a real chain
+			// gives only by chance: a permanent revert); meanwhile the
+			// other writer ends one of them.
+			res := make([]chains.Result, len(batch))
+			for i, p := range batch {
+				res[i] = chains.Result{ID: p.ID, Err: h402.Errorf(h402.ReasonInvalidTransactionState, "the chain refused %s", p.ID)}
+				if p.ID != ended.ID {
+					continue
+				}
+				for _, st := range []events.State{events.StateConfirmed, events.StateFinalized} {
+					if _, aerr := other.Append(ctx, p.Namespace, p.NetworkID, events.Transition{ID: p.ID, State: st,
+						TxHash: "carried-by-another-writer", Block: 7}); aerr != nil {
+						t.Errorf("other writer: %v", aerr)
+					}
+				}
+			}
+			return res, nil
+		}}
+	})
+	settlertest.Publish(t, h.jsc, ended)
+	settlertest.Publish(t, h.jsc, mine)
+	h.states.Wait(t, []string{ended.ID, mine.ID}, 30*time.Second, events.StateFinalized, events.StateFailed)
+	eventually(t, 30*time.Second, "both payments acked or termed", func() bool {
+		info := h.consumerInfo(t)
+		return info.NumAckPending == 0 && info.NumPending == 0
+	})
+	r.stop(t)
+
+	if got := h.stateCounts(t, es)[ended.ID]; got != 2 {
+		t.Errorf("%s: stored transitions: got %d (%+v), want 2 (the other writer's)", ended.ID, got, h.states.All(ended.ID))
+	}
+	if tr := h.states.Latest(mine.ID); tr.State != events.StateFailed || tr.Reason != h402.ReasonInvalidTransactionState {
+		t.Errorf("%s: latest %+v, want failed by this settler", mine.ID, tr)
+	}
+	got := map[string]string{}
+	for _, dl := range h.deadLetters(t) {
+		got[dl.ID] += fmt.Sprintf("[failed=%v]", dl.Failed)
+	}
+	want := map[string]string{ended.ID: "[failed=false]", mine.ID: "[failed=true]"}
+	for id, w := range want {
+		if got[id] != w {
+			t.Errorf("dead letters of %s: got %q, want %q", id, got[id], w)
+		}
+	}
+}
