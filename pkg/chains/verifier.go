@@ -48,6 +48,15 @@ type Payment struct {
 	Settle bool
 }
 
+// KeptForGood reports whether the replay key of a payment of this type must
+// never expire: a client-broadcast transfer stays a valid transfer for
+// good, and a client's signed EVM transaction never expires. Other payments
+// (EIP-3009 authorizations, Solana transactions with a blockhash) stop being
+// valid, and their keys only need to outlive that.
+func KeptForGood(t h402.PayloadType) bool {
+	return t == h402.TypeSignAndSendTransaction || t == h402.TypeSignedTransaction
+}
+
 // Verifier checks a payment of one chain family without chain state.
 type Verifier interface {
 	Namespace() h402.Namespace

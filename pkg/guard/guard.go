@@ -143,13 +143,29 @@ func (g *Guard) Transfer(ctx context.Context, key string, to Claim, revision uin
 	return nil
 }
 
-// Lookup returns the claim of key, or nil when nobody holds it.
+// Lookup returns the claim of key, or nil when nobody holds it, when the
+// kind of key is not known: both buckets are read on a miss.
 func (g *Guard) Lookup(ctx context.Context, key string) (*Held, error) {
 	h, err := g.get(ctx, g.replay, key)
 	if err != nil || h != nil || g.used == nil {
 		return h, err
 	}
 	return g.get(ctx, g.used, key)
+}
+
+// LookupKind is Lookup for a key whose kind is known: a key that expires
+// is read from the replay bucket alone (one read on the hot path); a
+// permanent one from the used bucket, then from the replay bucket, where it
+// may have been claimed before its kind was kept for good.
+func (g *Guard) LookupKind(ctx context.Context, key string, permanent bool) (*Held, error) {
+	if !permanent || g.used == nil {
+		return g.get(ctx, g.replay, key)
+	}
+	h, err := g.get(ctx, g.used, key)
+	if err != nil || h != nil {
+		return h, err
+	}
+	return g.get(ctx, g.replay, key)
 }
 
 func (g *Guard) get(ctx context.Context, kv jetstream.KeyValue, key string) (*Held, error) {

@@ -107,3 +107,37 @@ func TestPermanentClaims(t *testing.T) {
 		t.Fatal("a permanent claim without the used bucket was accepted")
 	}
 }
+
+// LookupKind reads the bucket a key's kind lives in: an expiring key from
+// the replay bucket alone; a permanent one from the used bucket, then from
+// the replay bucket (claimed before its kind was kept for good).
+func TestLookupKind(t *testing.T) {
+	env := testenv.StartJetStream(t)
+	g := guard.New(env.KeyValue(t, events.BucketReplay), env.KeyValue(t, events.BucketUsed))
+	ctx := context.Background()
+	if _, err := g.Acquire(ctx, "evm.1337.tx.a.1", guard.Claim{Fingerprint: "new", Permanent: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.Acquire(ctx, "evm.1337.tx.a.0", guard.Claim{Fingerprint: "legacy"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		key       string
+		permanent bool
+		want      string
+	}{
+		{"evm.1337.tx.a.1", true, "new"},
+		{"evm.1337.tx.a.0", true, "legacy"},
+		{"evm.1337.tx.a.0", false, "legacy"},
+		{"evm.1337.tx.a.1", false, ""}, // an expiring kind never reads the used bucket
+	} {
+		h, err := g.LookupKind(ctx, tt.key, tt.permanent)
+		got := ""
+		if h != nil {
+			got = h.Claim.Fingerprint
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("LookupKind(%s, %v) = %q, %v; want %q", tt.key, tt.permanent, got, err, tt.want)
+		}
+	}
+}

@@ -30,7 +30,7 @@ func (s *Service) refused(ctx context.Context, o *Outcome, req *h402.Request, fp
 	if key == "" {
 		return classify(o, cause)
 	}
-	held, err := s.guard.Lookup(ctx, key)
+	held, err := s.guard.LookupKind(ctx, key, chains.KeptForGood(req.Payload.Payload.PayloadType()))
 	if err != nil || held == nil {
 		return classify(o, cause)
 	}

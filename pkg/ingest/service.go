@@ -141,7 +141,7 @@ func (s *Service) Verify(ctx context.Context, req *h402.Request) *Outcome {
 	if err != nil {
 		return s.refused(ctx, o, req, "", "", err, false)
 	}
-	held, err := s.guard.Lookup(ctx, pay.ID)
+	held, err := s.guard.LookupKind(ctx, pay.ID, chains.KeptForGood(pay.Type))
 	if err != nil {
 		return classify(o, err)
 	}
@@ -186,10 +186,7 @@ func (s *Service) Settle(ctx context.Context, req *h402.Request, idem string) *O
 	if err != nil {
 		return classify(o, err)
 	}
-	// Client-broadcast payments stay valid transfers for good, and a client's
-	// signed transaction never expires: their keys must not expire either.
-	permanent := !pay.Settle || pay.Type == h402.TypeSignedTransaction
-	claim := guard.Claim{Fingerprint: fp, Idempotency: idem, At: now, Replica: s.opts.Replica, Permanent: permanent}
+	claim := guard.Claim{Fingerprint: fp, Idempotency: idem, At: now, Replica: s.opts.Replica, Permanent: chains.KeptForGood(pay.Type)}
 	rev, err := s.guard.Acquire(ctx, pay.ID, claim)
 	if err != nil {
 		if held, ok := guard.HeldBy(err); ok {
@@ -299,8 +296,9 @@ func account(p *chains.Payment) exposure.Account {
 	return exposure.Account{Namespace: p.Namespace, NetworkID: p.NetworkID, Token: p.Token, Payer: p.Payer}
 }
 
-// taken reports whether the replay guard holds key (chains.Request.Taken).
+// keyTaken reports whether the replay guard holds key (chains.Request.Taken,
+// asked for the nonce before a signed transaction's: a key kept for good).
 func (s *Service) keyTaken(ctx context.Context, key string) (bool, error) {
-	h, err := s.guard.Lookup(ctx, key)
+	h, err := s.guard.LookupKind(ctx, key, chains.KeptForGood(h402.TypeSignedTransaction))
 	return h != nil, err
 }
