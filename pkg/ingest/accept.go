@@ -33,26 +33,13 @@ const undoTimeout = 5 * time.Second
 func (s *Service) accept(ctx context.Context, o *Outcome, ev *events.PaymentAccepted, st *chains.State, claim guard.Claim, rev uint64, own bool) *Outcome {
 	pay := o.Payment
 	log := s.opts.Logger.With("payment_id", pay.ID, "network", string(pay.Namespace)+":"+pay.NetworkID)
-	if st.Balance != nil {
-		reserved := false
+	if err := s.reserve(ctx, pay, st, own); err != nil {
 		if !own {
-			var err error
-			if reserved, err = s.book.Reserved(ctx, pay.ID); err != nil {
-				return classify(o, err)
-			}
+			log.Warn("finishing a claimed payment: reserve failed; claim left to its first attempt", "err", err)
+			return classify(o, fmt.Errorf("accept %s: %w", pay.ID, ErrInFlight))
 		}
-		var err error
-		if !reserved {
-			err = s.book.Reserve(ctx, account(pay), pay.ID, st.Exposure(pay), st.Balance)
-		}
-		if err != nil && !errors.Is(err, jetstream.ErrKeyExists) { // exists: reserved by this request's first attempt
-			if !own {
-				log.Warn("finishing a claimed payment: reserve failed; claim left to its first attempt", "err", err)
-				return classify(o, fmt.Errorf("accept %s: %w", pay.ID, ErrInFlight))
-			}
-			s.release(ctx, log, pay.ID, claim, rev, false, "reserve")
-			return classify(o, err)
-		}
+		s.release(ctx, log, pay.ID, claim, rev, false, "reserve")
+		return classify(o, err)
 	}
 	dup, err := s.publish(ctx, ev)
 	if err == nil && !dup {
@@ -80,7 +67,7 @@ func (s *Service) accept(ctx context.Context, o *Outcome, ev *events.PaymentAcce
 			log.Warn("finishing a claimed payment: publish failed; claim and reservation left to its first attempt", "err", err)
 			return classify(o, err)
 		}
-		if !refused(err) {
+		if !notStored(err) {
 			// A timeout (or a lost connection) says nothing about the
 			// message: it may be stored after this look-up (a reconnect
 			// buffer, a clustered commit). Releasing now could let the event
@@ -101,22 +88,39 @@ func (s *Service) accept(ctx context.Context, o *Outcome, ev *events.PaymentAcce
 		if err := s.guard.Transfer(lctx, pay.ID, owner, rev); err != nil {
 			log.Error("hand the replay key to the request that owns the stored payment", "err", err)
 		}
-		if st.Balance != nil {
-			// The stored event's own reservation was released with its claim;
-			// this one now stands for it, so it is kept.
-			log.Info("payment stored for another request; reservation kept for it")
-		}
+		// The stored event's own reservation was released with its claim;
+		// this request's reservation (same payment id) now stands for it.
 		o.State = events.StateAccepted
 		return classify(o, alreadyUsed(pay.ID, events.StateAccepted))
 	}
 }
 
-// refused reports whether a publish error proves the message was not
+// notStored reports whether a publish error proves the message was not
 // stored: the stream answered with an error (full, wrong stream, expected
 // sequence), or nothing listens on the subject.
-func refused(err error) bool {
+func notStored(err error) bool {
 	var apiErr *jetstream.APIError
 	return errors.As(err, &apiErr) || errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders)
+}
+
+// reserve reserves the payment's exposure (nothing for a payment already
+// on chain). A request finishing another attempt's claim reuses that
+// attempt's reservation; a reservation already there (left by a released
+// claim) counts as made.
+func (s *Service) reserve(ctx context.Context, pay *chains.Payment, st *chains.State, own bool) error {
+	if st.Balance == nil {
+		return nil
+	}
+	if !own {
+		if reserved, err := s.book.Reserved(ctx, pay.ID); err != nil || reserved {
+			return err
+		}
+	}
+	err := s.book.Reserve(ctx, account(pay), pay.ID, st.Exposure(pay), st.Balance)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return nil
+	}
+	return err
 }
 
 func (s *Service) accepted(ctx context.Context, o *Outcome, log *slog.Logger) *Outcome {
