@@ -406,3 +406,36 @@ func (h *harness) ingestWith(name string, mutate func(*config.Config), wrap func
 	h.t.Cleanup(func() { m.Close() })
 	return m, "http://" + m.Addr()
 }
+
+// TestStoredForAnotherRequest: the stream holds a payment whose claim is
+// gone (as a late commit after a released claim leaves it; here the key is
+// deleted from the real bucket). Another request for it gets a Nats-Msg-Id
+// duplicate: it is refused, and the claim is handed to the request the
+// stored event belongs to, whose retry is answered.
+func TestStoredForAnotherRequest(t *testing.T) {
+	h := newHarness(t, false)
+	_, url := h.ingest("a", nil)
+	req := h.evmReq(h.evm.Token().Hex(), "10000")
+	header := h.authorize(req, h.evm.Payers()[4])
+	first := post(t, url+"/settle", body(header, req), "Idempotency-Key", "seller-a")
+	id := first.str("paymentId")
+	if first.Status != 200 || first.Body["success"] != true {
+		t.Fatalf("first /settle = %d %v", first.Status, first.Body)
+	}
+	replay := h.js.KeyValue(t, events.BucketReplay)
+	if err := replay.Delete(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	other := post(t, url+"/settle", body(header, req), "Idempotency-Key", "seller-b")
+	if other.Status != 400 || other.str("errorReason") != string(h402.ReasonPaymentAlreadyUsed) || other.str("paymentId") != id {
+		t.Fatalf("another request for the stored payment = %d %v; want 400 payment_already_used naming %s", other.Status, other.Body, id)
+	}
+	held, err := replay.Get(context.Background(), id)
+	if err != nil || !strings.Contains(string(held.Value()), `"idem":"seller-a"`) {
+		t.Fatalf("replay key after the hand-over: %v, %v; want the stored request's claim (seller-a)", held, err)
+	}
+	again := post(t, url+"/settle", body(header, req), "Idempotency-Key", "seller-a")
+	if again.Status != 200 || again.Body["success"] != true || again.str("paymentId") != id {
+		t.Errorf("the stored request's retry = %d %v; want its first answer", again.Status, again.Body)
+	}
+}

@@ -186,6 +186,7 @@ func (s *Service) Settle(ctx context.Context, req *h402.Request, idem string) *O
 	if err != nil {
 		return classify(o, err)
 	}
+	ev.Idempotency = idem // bounded by h402's key check
 	claim := guard.Claim{Fingerprint: fp, Idempotency: idem, At: now, Replica: s.opts.Replica, Permanent: chains.KeptForGood(pay.Type)}
 	rev, err := s.guard.Acquire(ctx, pay.ID, claim)
 	if err != nil {
