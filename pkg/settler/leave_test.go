@@ -9,54 +9,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/h402/settlement/pkg/chains"
-	"github.com/h402/settlement/pkg/chains/solana"
 	"github.com/h402/settlement/pkg/config"
 	"github.com/h402/settlement/pkg/events"
 	"github.com/h402/settlement/pkg/exposure"
-	"github.com/h402/settlement/pkg/failover"
 	"github.com/h402/settlement/pkg/h402"
 	"github.com/h402/settlement/pkg/settler"
 	"github.com/h402/settlement/pkg/settler/settlertest"
 )
-
-// startOpts runs a loop as start does, with its options edited by edit.
-func (h *harness) startOpts(t testing.TB, wrap func(chains.Submitter) chains.Submitter, edit func(*settler.Options)) *replica {
-	t.Helper()
-	pool, err := solana.Dial(&h.network, failover.Settings{OpenFor: 20 * time.Millisecond, CallTimeout: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sub chains.Submitter
-	if sub, err = solana.NewSubmitter(&h.network, pool, solana.SubmitOptions{FeePayers: h.sol.LN.FeePayers()}); err != nil {
-		t.Fatal(err)
-	}
-	if wrap != nil {
-		sub = wrap(sub)
-	}
-	r := &replica{claims: settlertest.Count(h.claims), sub: newSpy(sub), done: make(chan error, 1)}
-	var js jetstream.JetStream
-	r.nc, js = h.js.Connect(t)
-	o := settler.Options{
-		Namespace: h.network.Namespace, NetworkID: h.network.NetworkID, Submitter: r.sub, Claims: r.claims,
-		Config: h.cfg, Exposure: h.exposure, Logger: testLogger(t), Metrics: h.metrics,
-	}
-	if edit != nil {
-		edit(&o)
-	}
-	loop, err := settler.NewLoop(context.Background(), js, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r.cancel = cancel
-	go func() { r.done <- loop.Run(ctx) }()
-	t.Cleanup(func() { r.stop(t) })
-	return r
-}
 
 // eventually checks cond every few milliseconds until it holds, failing
 // the test after timeout (for outcomes that publish no event to wait on).
