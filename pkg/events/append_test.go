@@ -224,17 +224,12 @@ func TestAppendChecksMoves(t *testing.T) {
 	}
 }
 
-func sampleEVMPayment() *PaymentAccepted {
-	e := samplePayment()
-	return e
-}
-
 // SendBack stores one `accepted` transition and republishes the accepted
 // event once under <id>.resend.<seq>, however often it is called.
 func TestSendBack(t *testing.T) {
 	js, log, _ := startLog(t)
 	ctx := context.Background()
-	e := sampleEVMPayment()
+	e := samplePayment()
 	if _, err := log.SendBack(ctx, e, "dropped"); !errors.Is(err, ErrIllegalMove) {
 		t.Errorf("send back an accepted payment: err = %v, want ErrIllegalMove", err)
 	}
@@ -326,13 +321,7 @@ func TestGoldenReceipt(t *testing.T) {
 
 func TestDecodeReceiptErrors(t *testing.T) {
 	good, _ := json.Marshal(sampleReceipt())
-	edit := func(f func(m map[string]any)) []byte {
-		var m map[string]any
-		_ = json.Unmarshal(good, &m)
-		f(m)
-		b, _ := json.Marshal(m)
-		return b
-	}
+	edit := func(f func(m map[string]any)) []byte { return editJSON(good, f) }
 	for _, tt := range []struct {
 		name string
 		in   []byte
