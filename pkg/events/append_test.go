@@ -95,6 +95,26 @@ func pauseFirst(paused, resume chan struct{}) func(string) {
 	}
 }
 
+// appendPaused starts log.Append(tr) and returns once it has read the
+// latest transition and is about to publish; resume lets it publish and
+// returns its error.
+func appendPaused(t *testing.T, log *StateLog, tr Transition) (resume func() error) {
+	t.Helper()
+	paused, release := make(chan struct{}), make(chan struct{})
+	beforePublish = pauseFirst(paused, release)
+	t.Cleanup(func() { beforePublish = nil })
+	errc := make(chan error, 1)
+	go func() {
+		_, err := log.Append(context.Background(), h402.NamespaceEVM, "8453", tr)
+		errc <- err
+	}()
+	<-paused
+	return func() error {
+		close(release)
+		return <-errc
+	}
+}
+
 // Two writers read the same latest state; the one that publishes second
 // finds its expectation stale, reads again, and refuses a move the new
 // state does not allow. Before the compare-and-set append, both stored
@@ -104,22 +124,13 @@ func TestAppendTwoWritersOneWins(t *testing.T) {
 	_, fast := connect()
 	ctx := context.Background()
 
-	paused, resume := make(chan struct{}), make(chan struct{})
-	beforePublish = pauseFirst(paused, resume)
-	t.Cleanup(func() { beforePublish = nil })
-
-	errc := make(chan error, 1)
-	go func() {
-		_, err := slow.Append(ctx, h402.NamespaceEVM, "8453", Transition{ID: payID, State: StateSubmitted, TxHash: "0x01"})
-		errc <- err
-	}()
-	<-paused // the slow writer read "accepted, seq 0" and is about to publish
+	// the slow writer reads "accepted, seq 0" and is about to publish
+	resume := appendPaused(t, slow, Transition{ID: payID, State: StateSubmitted, TxHash: "0x01"})
 	won, err := fast.Append(ctx, h402.NamespaceEVM, "8453", Transition{ID: payID, State: StateFailed, Reason: h402.ReasonInvalidPayload, Message: "unreadable"})
 	if err != nil || won.Seq != 1 {
 		t.Fatalf("fast writer: got %+v, %v; want failed seq 1", won, err)
 	}
-	close(resume)
-	if err := <-errc; !errors.Is(err, ErrIllegalMove) || !strings.Contains(err.Error(), "is failed") {
+	if err := resume(); !errors.Is(err, ErrIllegalMove) || !strings.Contains(err.Error(), "is failed") {
 		t.Fatalf("slow writer: err = %v, want ErrIllegalMove naming the failed state", err)
 	}
 	got := stored(t, js, payID)
@@ -134,20 +145,11 @@ func TestAppendLoserRetriesAllowedMove(t *testing.T) {
 	js, slow, connect := startLog(t)
 	_, fast := connect()
 	ctx := context.Background()
-	paused, resume := make(chan struct{}), make(chan struct{})
-	beforePublish = pauseFirst(paused, resume)
-	t.Cleanup(func() { beforePublish = nil })
-	errc := make(chan error, 1)
-	go func() {
-		_, err := slow.Append(ctx, h402.NamespaceEVM, "8453", Transition{ID: payID, State: StateSubmitted, TxHash: "0x02"})
-		errc <- err
-	}()
-	<-paused
+	resume := appendPaused(t, slow, Transition{ID: payID, State: StateSubmitted, TxHash: "0x02"})
 	if _, err := fast.Append(ctx, h402.NamespaceEVM, "8453", Transition{ID: payID, State: StateSubmitted, TxHash: "0x01"}); err != nil {
 		t.Fatal(err)
 	}
-	close(resume)
-	if err := <-errc; err != nil {
+	if err := resume(); err != nil {
 		t.Fatalf("slow writer: %v", err)
 	}
 	got := stored(t, js, payID)
@@ -224,17 +226,12 @@ func TestAppendChecksMoves(t *testing.T) {
 	}
 }
 
-func sampleEVMPayment() *PaymentAccepted {
-	e := samplePayment()
-	return e
-}
-
 // SendBack stores one `accepted` transition and republishes the accepted
 // event once under <id>.resend.<seq>, however often it is called.
 func TestSendBack(t *testing.T) {
 	js, log, _ := startLog(t)
 	ctx := context.Background()
-	e := sampleEVMPayment()
+	e := samplePayment()
 	if _, err := log.SendBack(ctx, e, "dropped"); !errors.Is(err, ErrIllegalMove) {
 		t.Errorf("send back an accepted payment: err = %v, want ErrIllegalMove", err)
 	}
@@ -326,13 +323,7 @@ func TestGoldenReceipt(t *testing.T) {
 
 func TestDecodeReceiptErrors(t *testing.T) {
 	good, _ := json.Marshal(sampleReceipt())
-	edit := func(f func(m map[string]any)) []byte {
-		var m map[string]any
-		_ = json.Unmarshal(good, &m)
-		f(m)
-		b, _ := json.Marshal(m)
-		return b
-	}
+	edit := func(f func(m map[string]any)) []byte { return editJSON(good, f) }
 	for _, tt := range []struct {
 		name string
 		in   []byte

@@ -230,15 +230,18 @@ func TestGoldenTransition(t *testing.T) {
 	}
 }
 
+// editJSON returns good, a JSON object, with its fields edited by f.
+func editJSON(good []byte, f func(m map[string]any)) []byte {
+	var m map[string]any
+	_ = json.Unmarshal(good, &m)
+	f(m)
+	b, _ := json.Marshal(m)
+	return b
+}
+
 func TestDecodeErrors(t *testing.T) {
 	good, _ := json.Marshal(samplePayment())
-	edit := func(f func(m map[string]any)) []byte {
-		var m map[string]any
-		_ = json.Unmarshal(good, &m)
-		f(m)
-		b, _ := json.Marshal(m)
-		return b
-	}
+	edit := func(f func(m map[string]any)) []byte { return editJSON(good, f) }
 	tests := []struct {
 		name string
 		in   []byte

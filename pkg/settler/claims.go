@@ -16,19 +16,12 @@ import (
 	"github.com/h402/settlement/pkg/events"
 )
 
-// BucketClaims holds, per payment id, the transaction a settler recorded
-// before broadcasting it (defined in pkg/events).
-const BucketClaims = events.BucketClaims
-
 var _ chains.Claims = (*Claims)(nil)
 
 // ErrClaimConflict is returned by Record when a payment is already claimed
 // by another transaction that the new one does not replace: another settler
 // got there first. It is retryable: the next delivery finds that claim.
 var ErrClaimConflict = errors.New("payment is claimed by another transaction")
-
-// ClaimsBucket is the bucket's configuration (events.StreamsConfig.ClaimsBucket).
-func ClaimsBucket(c events.StreamsConfig) jetstream.KeyValueConfig { return c.ClaimsBucket() }
 
 // Claims is chains.Claims over the h402_claims KV bucket.
 type Claims struct {
@@ -37,9 +30,9 @@ type Claims struct {
 
 // OpenClaims creates or updates the claims bucket and returns Claims over it.
 func OpenClaims(ctx context.Context, js jetstream.JetStream, c events.StreamsConfig) (*Claims, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, ClaimsBucket(c))
+	kv, err := js.CreateOrUpdateKeyValue(ctx, c.ClaimsBucket())
 	if err != nil {
-		return nil, fmt.Errorf("ensure bucket %s: %w", BucketClaims, err)
+		return nil, fmt.Errorf("ensure bucket %s: %w", events.BucketClaims, err)
 	}
 	return NewClaims(kv), nil
 }

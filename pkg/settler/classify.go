@@ -104,8 +104,6 @@ func (l *Loop) review(ctx context.Context, it *item, cause error) {
 	_ = it.msg.TermWithReason("operator review")
 	it.done.Store(true)
 	l.o.Metrics.result(l.network, OutcomeReview, dl.Reason)
-	if l.o.Metrics != nil {
-		l.o.Metrics.review.WithLabelValues(l.network).Inc()
-	}
+	l.o.Metrics.reviewed(l.network)
 	it.log.Error("payment handed to the operator queue", "subject", l.reviewSubject, "err", cause)
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/h402/settlement/pkg/chains"
 	"github.com/h402/settlement/pkg/chains/evm"
 	"github.com/h402/settlement/pkg/events"
-	"github.com/h402/settlement/pkg/settler"
 	"github.com/h402/settlement/pkg/settler/settlertest"
 )
 
@@ -83,7 +82,7 @@ func TestUnknownErrorsGoToReview(t *testing.T) {
 	if err != nil {
 		t.Fatalf("no review record on %s: %v", subj, err)
 	}
-	var dl settler.DeadLetter
+	var dl events.DeadLetter
 	if err := json.Unmarshal(msg.Data, &dl); err != nil {
 		t.Fatal(err)
 	}

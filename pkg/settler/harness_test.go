@@ -87,6 +87,12 @@ type replica struct {
 // start runs a loop; wrap, when set, decorates its submitter.
 func (h *harness) start(t testing.TB, wrap func(chains.Submitter) chains.Submitter) *replica {
 	t.Helper()
+	return h.startOpts(t, wrap, nil)
+}
+
+// startOpts runs a loop as start does, with its options edited by edit.
+func (h *harness) startOpts(t testing.TB, wrap func(chains.Submitter) chains.Submitter, edit func(*settler.Options)) *replica {
+	t.Helper()
 	pool, err := solana.Dial(&h.network, failover.Settings{OpenFor: 20 * time.Millisecond, CallTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +108,7 @@ func (h *harness) start(t testing.TB, wrap func(chains.Submitter) chains.Submitt
 	r := &replica{claims: settlertest.Count(h.claims), sub: newSpy(sub), done: make(chan error, 1)}
 	var js jetstream.JetStream
 	r.nc, js = h.js.Connect(t)
-	loop, err := settler.NewLoop(context.Background(), js, settler.Options{
+	o := settler.Options{
 		Namespace: h.network.Namespace,
 		NetworkID: h.network.NetworkID,
 		Submitter: r.sub,
@@ -111,7 +117,11 @@ func (h *harness) start(t testing.TB, wrap func(chains.Submitter) chains.Submitt
 		Exposure:  h.exposure,
 		Logger:    cmp.Or(h.logger, testLogger(t)),
 		Metrics:   h.metrics,
-	})
+	}
+	if edit != nil {
+		edit(&o)
+	}
+	loop, err := settler.NewLoop(context.Background(), js, o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,53 +9,43 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/h402/settlement/pkg/chains"
-	"github.com/h402/settlement/pkg/chains/solana"
 	"github.com/h402/settlement/pkg/config"
 	"github.com/h402/settlement/pkg/events"
 	"github.com/h402/settlement/pkg/exposure"
-	"github.com/h402/settlement/pkg/failover"
 	"github.com/h402/settlement/pkg/h402"
 	"github.com/h402/settlement/pkg/settler"
 	"github.com/h402/settlement/pkg/settler/settlertest"
 )
 
-// startOpts runs a loop as start does, with its options edited by edit.
-func (h *harness) startOpts(t testing.TB, wrap func(chains.Submitter) chains.Submitter, edit func(*settler.Options)) *replica {
+// runReleaser runs a Releaser on its own connection until the returned
+// stop is called.
+func (h *harness) runReleaser(t testing.TB) (stop func()) {
 	t.Helper()
-	pool, err := solana.Dial(&h.network, failover.Settings{OpenFor: 20 * time.Millisecond, CallTimeout: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sub chains.Submitter
-	if sub, err = solana.NewSubmitter(&h.network, pool, solana.SubmitOptions{FeePayers: h.sol.LN.FeePayers()}); err != nil {
-		t.Fatal(err)
-	}
-	if wrap != nil {
-		sub = wrap(sub)
-	}
-	r := &replica{claims: settlertest.Count(h.claims), sub: newSpy(sub), done: make(chan error, 1)}
-	var js jetstream.JetStream
-	r.nc, js = h.js.Connect(t)
-	o := settler.Options{
-		Namespace: h.network.Namespace, NetworkID: h.network.NetworkID, Submitter: r.sub, Claims: r.claims,
-		Config: h.cfg, Exposure: h.exposure, Logger: testLogger(t), Metrics: h.metrics,
-	}
-	if edit != nil {
-		edit(&o)
-	}
-	loop, err := settler.NewLoop(context.Background(), js, o)
+	_, js := h.js.Connect(t)
+	rel, err := settler.NewReleaser(context.Background(), js, h.exposure, settler.ReleaserOptions{MaxWait: 50 * time.Millisecond, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r.cancel = cancel
-	go func() { r.done <- loop.Run(ctx) }()
-	t.Cleanup(func() { r.stop(t) })
-	return r
+	done := make(chan error, 1)
+	go func() { done <- rel.Run(ctx) }()
+	return func() { cancel(); <-done }
+}
+
+// releaseDrained reports whether the release consumer delivered at least
+// minDelivered transitions and has none pending or unacked.
+func (h *harness) releaseDrained(minDelivered uint64) func() bool {
+	return func() bool {
+		c, err := h.jsc.Consumer(context.Background(), events.StreamPayments, events.ReleaseConsumerName)
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(context.Background())
+		return err == nil && info.Delivered.Consumer >= minDelivered && info.NumPending == 0 && info.NumAckPending == 0
+	}
 }
 
 // eventually checks cond every few milliseconds until it holds, failing
@@ -262,26 +252,8 @@ func TestReleaseFollowsTheTerminalTransition(t *testing.T) {
 		t.Fatalf("pending before the releaser: got %d, want %d", got, amount.Int64()+5)
 	}
 
-	runReleaser := func() (stop func()) {
-		_, js := h.js.Connect(t)
-		rel, err := settler.NewReleaser(context.Background(), js, h.exposure, settler.ReleaserOptions{MaxWait: 50 * time.Millisecond, Logger: testLogger(t)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- rel.Run(ctx) }()
-		return func() { cancel(); <-done }
-	}
-	drained := func() bool {
-		c, err := h.jsc.Consumer(context.Background(), events.StreamPayments, events.ReleaseConsumerName)
-		if err != nil {
-			return false
-		}
-		info, err := c.Info(context.Background())
-		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
-	}
-	stop := runReleaser()
+	drained := h.releaseDrained(0)
+	stop := h.runReleaser(t)
 	eventually(t, 30*time.Second, "release", func() bool { return h.pending(t, stale) == 5 })
 	eventually(t, 30*time.Second, "the release consumer drained", drained)
 	stop()
@@ -291,7 +263,7 @@ func TestReleaseFollowsTheTerminalTransition(t *testing.T) {
 	if err := h.jsc.DeleteConsumer(context.Background(), events.StreamPayments, events.ReleaseConsumerName); err != nil {
 		t.Fatal(err)
 	}
-	stop = runReleaser()
+	stop = h.runReleaser(t)
 	eventually(t, 30*time.Second, "the release consumer drained again", drained)
 	stop()
 	if got := h.pending(t, stale); got != 5 {
@@ -306,27 +278,12 @@ func TestReleaserKeepsAPayerBlock(t *testing.T) {
 	h := newHarness(t)
 	poor := h.sol.Accepted(t, settlertest.Pay{Amount: 2_000_000_000_000, FeePayer: true})
 	h.reserve(t, poor.ID, poor, 2_000_000_000_000)
-	_, js := h.js.Connect(t)
-	rel, err := settler.NewReleaser(context.Background(), js, h.exposure, settler.ReleaserOptions{MaxWait: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- rel.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	defer h.runReleaser(t)()
 	r := h.startOpts(t, nil, func(o *settler.Options) { o.PayerBlock = time.Hour })
 	settlertest.Publish(t, h.jsc, poor)
 	h.states.Wait(t, []string{poor.ID}, 30*time.Second, events.StateFailed)
 	r.stop(t)
-	eventually(t, 30*time.Second, "the releaser read the failed transition", func() bool {
-		c, err := h.jsc.Consumer(context.Background(), events.StreamPayments, events.ReleaseConsumerName)
-		if err != nil {
-			return false
-		}
-		info, err := c.Info(context.Background())
-		return err == nil && info.Delivered.Consumer >= 1 && info.NumPending == 0 && info.NumAckPending == 0
-	})
+	eventually(t, 30*time.Second, "the releaser read the failed transition", h.releaseDrained(1))
 	if got := h.pending(t, poor); got != 2_000_000_000_000 {
 		t.Errorf("pending of a blocked payer: got %d, want the held 2000000000000", got)
 	}

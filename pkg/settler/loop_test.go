@@ -81,7 +81,7 @@ func (h *harness) checkSettlements(t testing.TB, es []*events.PaymentAccepted) {
 	t.Helper()
 	seen := map[string]int{}
 	for _, b := range settlertest.Messages(t, h.jsc, events.StreamSettlements, "settlements.submitted.solana.localnet") {
-		rec, err := settler.DecodeSettlement(b)
+		rec, err := events.DecodeSettlement(b)
 		if err != nil {
 			t.Fatalf("settlement record: %v", err)
 		}
@@ -257,10 +257,10 @@ func TestPaymentsThatCanNeverSettle(t *testing.T) {
 		{"payer lacks the funds", poor, h402.ReasonInsufficientFunds},
 		{"blockhash expired", stale, h402.ReasonInvalidTransactionState},
 	}
-	dead := map[string]*settler.DeadLetter{}
-	var unreadable []*settler.DeadLetter
+	dead := map[string]*events.DeadLetter{}
+	var unreadable []*events.DeadLetter
 	for _, b := range settlertest.Messages(t, h.jsc, events.StreamPayments, "payments.dead.solana.localnet") {
-		dl, err := settler.DecodeDeadLetter(b)
+		dl, err := events.DecodeDeadLetter(b)
 		if err != nil {
 			t.Fatalf("dead letter: %v", err)
 		}

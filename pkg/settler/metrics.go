@@ -89,6 +89,13 @@ func (m *Metrics) fetchError(network string) {
 	m.fetchErrors.WithLabelValues(network).Inc()
 }
 
+func (m *Metrics) reviewed(network string) {
+	if m == nil {
+		return
+	}
+	m.review.WithLabelValues(network).Inc()
+}
+
 // Review exposes the operator-queue counter (alert-grade).
 func (m *Metrics) Review() *prometheus.CounterVec { return m.review }
 

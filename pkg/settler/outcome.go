@@ -35,10 +35,9 @@ func (l *Loop) publish(ctx context.Context, subject, stream, msgID string, v any
 // compare-and-set append (events.StateLog.Append). An error wrapping
 // events.ErrIllegalMove means another writer moved the payment where this
 // transition may not follow (see superseded).
-func (l *Loop) transition(ctx context.Context, it *item, tr events.Transition) error {
+func (l *Loop) transition(ctx context.Context, it *item, tr events.Transition) (*events.Transition, error) {
 	tr.ID = it.event.ID
-	_, err := l.states.Append(ctx, l.o.Namespace, l.o.NetworkID, tr)
-	return err
+	return l.states.Append(ctx, l.o.Namespace, l.o.NetworkID, tr)
 }
 
 // submitted stores a settlement record per transaction and a `submitted`
@@ -91,7 +90,7 @@ func (l *Loop) submitted(ctx context.Context, items []*item) {
 	}
 	l.each(ready, func(it *item) {
 		tx := it.result.Tx
-		if err := l.transition(ctx, it, events.Transition{State: events.StateSubmitted, TxHash: tx.Hash}); err != nil {
+		if _, err := l.transition(ctx, it, events.Transition{State: events.StateSubmitted, TxHash: tx.Hash}); err != nil {
 			if errors.Is(err, events.ErrIllegalMove) {
 				l.superseded(it, err)
 				return
@@ -135,8 +134,7 @@ func (l *Loop) fail(ctx context.Context, it *item) {
 	}
 	dl := l.deadLetter(it, reason, message)
 	dl.ID = it.event.ID
-	tr.ID = it.event.ID
-	stored, err := l.states.Append(ctx, l.o.Namespace, l.o.NetworkID, tr)
+	stored, err := l.transition(ctx, it, tr)
 	if err != nil {
 		if !errors.Is(err, events.ErrIllegalMove) {
 			l.unstored(it, err)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/h402/settlement/pkg/events"
 	"github.com/h402/settlement/pkg/h402"
-	"github.com/h402/settlement/pkg/settler"
 )
 
 // A terminal transition on one payment's state subject whose body names
@@ -35,22 +34,8 @@ func TestReleaserIgnoresATransitionNamingAnotherPayment(t *testing.T) {
 	if _, err := js.Publish(context.Background(), subj, b); err != nil {
 		t.Fatal(err)
 	}
-	rel, err := settler.NewReleaser(context.Background(), js, h.exposure, settler.ReleaserOptions{MaxWait: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- rel.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	eventually(t, 30*time.Second, "the releaser read the transition", func() bool {
-		c, err := h.jsc.Consumer(context.Background(), events.StreamPayments, events.ReleaseConsumerName)
-		if err != nil {
-			return false
-		}
-		info, err := c.Info(context.Background())
-		return err == nil && info.Delivered.Consumer >= 1 && info.NumPending == 0 && info.NumAckPending == 0
-	})
+	defer h.runReleaser(t)()
+	eventually(t, 30*time.Second, "the releaser read the transition", h.releaseDrained(1))
 	if got := h.pending(t, victim); got != 7 {
 		t.Errorf("pending of a payment whose id a transition on another subject named: got %d, want 7 (not released)", got)
 	}
