@@ -100,10 +100,11 @@ func TestRetryFinishesAKeptClaimAtFullBalance(t *testing.T) {
 // expires (the settler down, or the transaction priced out of the pool) is
 // accepted a second time for another request: two services, one payment.
 func TestSignedTransactionClaimOutlivesItsTTL(t *testing.T) {
+	const dedupWindow = 100 * time.Millisecond // the server's minimum
 	h := newHarness(t, false)
 	_, url := h.ingest("a", func(c *config.Config) {
 		c.NATS.ReplayTTL = config.Duration(8 * time.Second)
-		c.NATS.Duplicates = config.Duration(time.Second)
+		c.NATS.Duplicates = config.Duration(dedupWindow)
 		c.Verify.MaxValidity = config.Duration(7 * time.Second)
 	})
 	ctx := context.Background()
@@ -118,6 +119,7 @@ func TestSignedTransactionClaimOutlivesItsTTL(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := post(t, url+"/settle", body(header, native), "Idempotency-Key", "first")
+	published := time.Now() // the event was stored before the answer
 	id := first.str("paymentId")
 	if first.Status != 200 || first.Body["success"] != true {
 		t.Fatalf("first /settle = %d %v", first.Status, first.Body)
@@ -131,7 +133,9 @@ func TestSignedTransactionClaimOutlivesItsTTL(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	time.Sleep(1500 * time.Millisecond) // and past the Nats-Msg-Id window
+	// And past the Nats-Msg-Id window: the server forgets an id one window
+	// after its publish, on a purge timer that fires at least every 50 ms.
+	time.Sleep(time.Until(published.Add(dedupWindow + 100*time.Millisecond)))
 	second := post(t, url+"/settle", body(header, native), "Idempotency-Key", "second")
 	if second.Status == 200 || second.str("errorReason") != string(h402.ReasonPaymentAlreadyUsed) {
 		t.Errorf("same transaction for another request after the replay TTL = %d %v; want payment_already_used", second.Status, second.Body)
