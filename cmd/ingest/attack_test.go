@@ -66,11 +66,7 @@ func TestSignedTransactionThatCannotBeMined(t *testing.T) {
 // while its reservation stays.
 func TestRetryFinishesAKeptClaimAtFullBalance(t *testing.T) {
 	h := newHarness(t, false)
-	fault := &faultyJetStream{}
-	_, url := h.ingestWith("a", nil, func(js jetstream.JetStream) jetstream.JetStream {
-		fault.JetStream = js
-		return fault
-	})
+	fault, url := h.ingestFaulty("a")
 	usdc := h.evm.Token().Hex()
 	req := h.evmReq(usdc, "10000")
 	payer := h.freshKey(10000) // its balance covers this payment once
@@ -78,12 +74,7 @@ func TestRetryFinishesAKeptClaimAtFullBalance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fault.down.Store(true)
-	s := post(t, url+"/settle", body(header, req))
-	fault.down.Store(false)
-	if s.Status != 503 {
-		t.Fatalf("/settle during the blip = %d %v; want 503", s.Status, s.Body)
-	}
+	settleDuringBlip(t, fault, url, header, req)
 	r := post(t, url+"/settle", body(header, req))
 	if r.Status != 200 || r.Body["success"] != true || r.str("state") != "accepted" {
 		t.Fatalf("identical retry = %d %v; want accepted (the claim and reservation kept for it)", r.Status, r.Body)
