@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,6 +85,21 @@ func (p *pipeline) waitBlocks(t *testing.T, n uint64) {
 		h := p.evm.Head()
 		return h >= target, fmt.Sprintf("head %d", h)
 	})
+}
+
+// authorizationLanded checks an EIP-3009 authorization payment once
+// settled: the seller was paid once, by the transaction ingest reports, and
+// the authorization is used on chain.
+func (p *pipeline) authorizationLanded(seller common.Address, amount *big.Int, from common.Address, nonce common.Hash) func(t *testing.T, tx string) {
+	return func(t *testing.T, tx string) {
+		log := p.landsOnceEVM(t, seller, amount)
+		if !strings.EqualFold(log.TxHash.Hex(), tx) {
+			t.Errorf("the seller was paid by tx %s, ingest reports %s", log.TxHash.Hex(), tx)
+		}
+		if !p.authorizationUsed(t, from, nonce) {
+			t.Errorf("authorizationState(%s, %s) is false after settlement", from.Hex(), nonce.Hex())
+		}
+	}
 }
 
 // landsOnceEVM waits until seller holds exactly amount of test USDC (it held

@@ -44,15 +44,7 @@ func TestH402EVM(t *testing.T) {
 			replays: func(t *testing.T) {
 				p.settleRefused(t, dialectH402, body, id, "Idempotency-Key", "e2e-request-2")
 			},
-			landed: func(t *testing.T, tx string) {
-				log := p.landsOnceEVM(t, seller, amount)
-				if !strings.EqualFold(log.TxHash.Hex(), tx) {
-					t.Errorf("the seller was paid by tx %s, ingest reports %s", log.TxHash.Hex(), tx)
-				}
-				if !p.authorizationUsed(t, from, nonce) {
-					t.Errorf("authorizationState(%s, %s) is false after settlement", from.Hex(), nonce.Hex())
-				}
-			},
+			landed: p.authorizationLanded(seller, amount, from, nonce),
 		})
 	})
 

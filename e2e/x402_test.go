@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"math/big"
-	"strings"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -70,15 +69,7 @@ func TestX402EVM(t *testing.T) {
 			p.run(t, payment{
 				dialect: dialectX402, body: body, network: tt.network, viaNode: tt.facilitator,
 				id: id, replays: replays,
-				landed: func(t *testing.T, tx string) {
-					log := p.landsOnceEVM(t, seller, amount)
-					if !strings.EqualFold(log.TxHash.Hex(), tx) {
-						t.Errorf("the seller was paid by tx %s, ingest reports %s", log.TxHash.Hex(), tx)
-					}
-					if !p.authorizationUsed(t, from, nonce) {
-						t.Errorf("authorizationState(%s, %s) is false after settlement", from.Hex(), nonce.Hex())
-					}
-				},
+				landed: p.authorizationLanded(seller, amount, from, nonce),
 			})
 		})
 	}

@@ -59,7 +59,9 @@ func pay(t *testing.T, reqJSON string, key string, args ...string) (string, erro
 	return strings.TrimSpace(out.String()), err
 }
 
-func verifyHeader(t *testing.T, c *config.Config, reqJSON, header string) {
+// decodePrinted reads the requirements h402pay was given and the header it
+// printed.
+func decodePrinted(t *testing.T, reqJSON, header string) (*h402.PaymentRequirements, *h402.PaymentPayload) {
 	t.Helper()
 	var req h402.PaymentRequirements
 	if err := json.Unmarshal([]byte(reqJSON), &req); err != nil {
@@ -69,8 +71,14 @@ func verifyHeader(t *testing.T, c *config.Config, reqJSON, header string) {
 	if err != nil {
 		t.Fatalf("printed header does not decode: %v", err)
 	}
+	return &req, p
+}
+
+func verifyHeader(t *testing.T, c *config.Config, reqJSON, header string) {
+	t.Helper()
+	req, p := decodePrinted(t, reqJSON, header)
 	v := verify.New(c, evm.NewVerifier(), solana.NewVerifier())
-	if _, _, err := v.Verify(&req, p, time.Now()); err != nil {
+	if _, _, err := v.Verify(req, p, time.Now()); err != nil {
 		t.Fatalf("printed header does not verify: %v", err)
 	}
 }
@@ -208,17 +216,10 @@ func TestSolanaSignAndSend(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	var req h402.PaymentRequirements
-	if err := json.Unmarshal([]byte(reqJSON), &req); err != nil {
-		t.Fatal(err)
-	}
-	p, err := h402.DecodePaymentHeader(header)
-	if err != nil {
-		t.Fatalf("printed header does not decode: %v", err)
-	}
+	req, p := decodePrinted(t, reqJSON, header)
 	c := &config.Config{Networks: []config.Network{network}}
 	c.Default()
-	r, err := verify.New(c, solana.NewVerifier()).Prepare(&req, p, time.Now())
+	r, err := verify.New(c, solana.NewVerifier()).Prepare(req, p, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

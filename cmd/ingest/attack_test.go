@@ -66,11 +66,7 @@ func TestSignedTransactionThatCannotBeMined(t *testing.T) {
 // while its reservation stays.
 func TestRetryFinishesAKeptClaimAtFullBalance(t *testing.T) {
 	h := newHarness(t, false)
-	fault := &faultyJetStream{}
-	_, url := h.ingestWith("a", nil, func(js jetstream.JetStream) jetstream.JetStream {
-		fault.JetStream = js
-		return fault
-	})
+	fault, url := h.ingestFaulty("a")
 	usdc := h.evm.Token().Hex()
 	req := h.evmReq(usdc, "10000")
 	payer := h.freshKey(10000) // its balance covers this payment once
@@ -78,12 +74,7 @@ func TestRetryFinishesAKeptClaimAtFullBalance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fault.down.Store(true)
-	s := post(t, url+"/settle", body(header, req))
-	fault.down.Store(false)
-	if s.Status != 503 {
-		t.Fatalf("/settle during the blip = %d %v; want 503", s.Status, s.Body)
-	}
+	settleDuringBlip(t, fault, url, header, req)
 	r := post(t, url+"/settle", body(header, req))
 	if r.Status != 200 || r.Body["success"] != true || r.str("state") != "accepted" {
 		t.Fatalf("identical retry = %d %v; want accepted (the claim and reservation kept for it)", r.Status, r.Body)
@@ -100,10 +91,11 @@ func TestRetryFinishesAKeptClaimAtFullBalance(t *testing.T) {
 // expires (the settler down, or the transaction priced out of the pool) is
 // accepted a second time for another request: two services, one payment.
 func TestSignedTransactionClaimOutlivesItsTTL(t *testing.T) {
+	const dedupWindow = 100 * time.Millisecond // the server's minimum
 	h := newHarness(t, false)
 	_, url := h.ingest("a", func(c *config.Config) {
 		c.NATS.ReplayTTL = config.Duration(8 * time.Second)
-		c.NATS.Duplicates = config.Duration(time.Second)
+		c.NATS.Duplicates = config.Duration(dedupWindow)
 		c.Verify.MaxValidity = config.Duration(7 * time.Second)
 	})
 	ctx := context.Background()
@@ -118,6 +110,7 @@ func TestSignedTransactionClaimOutlivesItsTTL(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := post(t, url+"/settle", body(header, native), "Idempotency-Key", "first")
+	published := time.Now() // the event was stored before the answer
 	id := first.str("paymentId")
 	if first.Status != 200 || first.Body["success"] != true {
 		t.Fatalf("first /settle = %d %v", first.Status, first.Body)
@@ -131,7 +124,9 @@ func TestSignedTransactionClaimOutlivesItsTTL(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	time.Sleep(1500 * time.Millisecond) // and past the Nats-Msg-Id window
+	// And past the Nats-Msg-Id window: the server forgets an id one window
+	// after its publish, on a purge timer that fires at least every 50 ms.
+	time.Sleep(time.Until(published.Add(dedupWindow + 100*time.Millisecond)))
 	second := post(t, url+"/settle", body(header, native), "Idempotency-Key", "second")
 	if second.Status == 200 || second.str("errorReason") != string(h402.ReasonPaymentAlreadyUsed) {
 		t.Errorf("same transaction for another request after the replay TTL = %d %v; want payment_already_used", second.Status, second.Body)

@@ -16,6 +16,7 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	solanago "github.com/gagliardetto/solana-go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/h402/settlement/pkg/chains/evm"
 	"github.com/h402/settlement/pkg/config"
@@ -53,6 +54,27 @@ func newHarness(t *testing.T, withSolana bool) *harness {
 func (h *harness) ingest(name string, mutate func(*config.Config)) (*Main, string) {
 	h.t.Helper()
 	return h.ingestWith(name, mutate, nil)
+}
+
+// ingestWith starts a replica whose event log client is wrapped.
+func (h *harness) ingestWith(name string, mutate func(*config.Config), wrap func(jetstream.JetStream) jetstream.JetStream) (*Main, string) {
+	h.t.Helper()
+	c := *h.cfg
+	c.Ingest.Replica = name
+	if mutate != nil {
+		mutate(&c)
+	}
+	m := NewMain()
+	m.Config = &c
+	m.WrapJetStream = wrap
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := m.Run(ctx); err != nil {
+		m.Close()
+		h.t.Fatalf("start ingest %s: %v", name, err)
+	}
+	h.t.Cleanup(func() { m.Close() })
+	return m, "http://" + m.Addr()
 }
 
 func (h *harness) evmToken() *config.Token { return &h.cfg.Networks[0].Tokens[0] }

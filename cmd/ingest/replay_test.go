@@ -14,7 +14,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/h402/settlement/pkg/chains/evm"
-	"github.com/h402/settlement/pkg/config"
 	"github.com/h402/settlement/pkg/contracts"
 	"github.com/h402/settlement/pkg/events"
 	"github.com/h402/settlement/pkg/h402"
@@ -259,6 +258,29 @@ type faultyJetStream struct {
 	publishes          atomic.Int32
 }
 
+// ingestFaulty starts a replica whose event log client is a faultyJetStream.
+func (h *harness) ingestFaulty(name string) (*faultyJetStream, string) {
+	h.t.Helper()
+	fault := &faultyJetStream{}
+	_, url := h.ingestWith(name, nil, func(js jetstream.JetStream) jetstream.JetStream {
+		fault.JetStream = js
+		return fault
+	})
+	return fault, url
+}
+
+// settleDuringBlip posts /settle while the event log is down (publish and
+// undo both fail) and wants 503.
+func settleDuringBlip(t *testing.T, fault *faultyJetStream, url, header string, req h402.PaymentRequirements) {
+	t.Helper()
+	fault.down.Store(true)
+	s := post(t, url+"/settle", body(header, req))
+	fault.down.Store(false)
+	if s.Status != 503 {
+		t.Fatalf("/settle during the blip = %d %v; want 503", s.Status, s.Body)
+	}
+}
+
 var errBlip = errors.New("injected: event log unreachable")
 
 func (f *faultyJetStream) Publish(ctx context.Context, subj string, data []byte, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
@@ -307,11 +329,7 @@ func (k *faultyKV) Delete(ctx context.Context, key string, opts ...jetstream.KVD
 // accepted event is in the stream, whatever fails in between.
 func TestAcceptedOnlyWhenStored(t *testing.T) {
 	h := newHarness(t, false)
-	fault := &faultyJetStream{}
-	_, url := h.ingestWith("a", nil, func(js jetstream.JetStream) jetstream.JetStream {
-		fault.JetStream = js
-		return fault
-	})
+	fault, url := h.ingestFaulty("a")
 	usdc := h.evm.Token().Hex()
 
 	t.Run("publish timed out after the server stored it", func(t *testing.T) {
@@ -363,12 +381,7 @@ func TestAcceptedOnlyWhenStored(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fault.down.Store(true)
-		s := post(t, url+"/settle", body(header, req))
-		fault.down.Store(false)
-		if s.Status != 503 {
-			t.Fatalf("/settle during the blip = %d %v; want 503", s.Status, s.Body)
-		}
+		settleDuringBlip(t, fault, url, header, req)
 		// The seller retries: it must be told "accepted" only with the
 		// event in the stream.
 		r := post(t, url+"/settle", body(header, req))
@@ -384,27 +397,6 @@ func TestAcceptedOnlyWhenStored(t *testing.T) {
 			t.Errorf("another request for it = %d %v; want payment_already_used", other.Status, other.Body)
 		}
 	})
-}
-
-// ingestWith starts a replica whose event log client is wrapped.
-func (h *harness) ingestWith(name string, mutate func(*config.Config), wrap func(jetstream.JetStream) jetstream.JetStream) (*Main, string) {
-	h.t.Helper()
-	c := *h.cfg
-	c.Ingest.Replica = name
-	if mutate != nil {
-		mutate(&c)
-	}
-	m := NewMain()
-	m.Config = &c
-	m.WrapJetStream = wrap
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := m.Run(ctx); err != nil {
-		m.Close()
-		h.t.Fatalf("start ingest %s: %v", name, err)
-	}
-	h.t.Cleanup(func() { m.Close() })
-	return m, "http://" + m.Addr()
 }
 
 // TestStoredForAnotherRequest: the stream holds a payment whose claim is

@@ -82,14 +82,7 @@ func TestServicePermissions(t *testing.T) {
 	if err == nil {
 		t.Fatal("settler published an accepted payment, want refused")
 	}
-	select {
-	case v := <-violations:
-		if !strings.Contains(v.Error(), "payments.accepted") {
-			t.Errorf("got violation %v, want one for payments.accepted", v)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no permission violation reported to the settler")
-	}
+	wantViolation(t, violations, "payments.accepted", "payments.accepted")
 	stream, err := ingest.Stream(ctx, events.StreamPayments)
 	if err != nil {
 		t.Fatal(err)
@@ -113,16 +106,23 @@ func TestServicePermissions(t *testing.T) {
 	if err == nil {
 		t.Fatal("settler deleted the PAYMENTS stream, want refused")
 	}
-	select {
-	case v := <-violations:
-		if !strings.Contains(v.Error(), "STREAM.DELETE") {
-			t.Errorf("got violation %v, want one for the stream delete", v)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no permission violation for the stream delete")
-	}
+	wantViolation(t, violations, "STREAM.DELETE", "the stream delete")
 	if _, err := ingest.Stream(ctx, events.StreamPayments); err != nil {
 		t.Fatalf("PAYMENTS after the settler's delete: %v, want it still there", err)
+	}
+}
+
+// wantViolation waits for the server's permission violation report and
+// wants it to name subject (what says what was refused).
+func wantViolation(t *testing.T, violations <-chan error, subject, what string) {
+	t.Helper()
+	select {
+	case v := <-violations:
+		if !strings.Contains(v.Error(), subject) {
+			t.Errorf("got violation %v, want one for %s", v, what)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no permission violation for " + what)
 	}
 }
 
