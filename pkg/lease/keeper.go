@@ -164,9 +164,7 @@ func (k *Keeper) run(ctx context.Context) {
 		}
 		k.set(nil)
 		if ctx.Err() != nil {
-			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_ = l.Release(rctx)
-			cancel()
+			releaseDetached(l)
 			break
 		}
 		lerr := l.Check()
@@ -185,13 +183,19 @@ func (k *Keeper) acquire(ctx context.Context) (*Lease, error) {
 	}
 	if k.o.OnAcquire != nil {
 		if err := k.o.OnAcquire(ctx, l); err != nil {
-			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_ = l.Release(rctx)
-			cancel()
+			releaseDetached(l)
 			return nil, fmt.Errorf("lease %s: %w", l.Key().ID, err)
 		}
 	}
 	return l, nil
+}
+
+// releaseDetached releases l, bounded, even when the Keeper's context has
+// ended.
+func releaseDetached(l *Lease) {
+	rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = l.Release(rctx)
 }
 
 // Metrics are the lease series: whether a key is held per network (alert
