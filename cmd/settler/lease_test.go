@@ -7,8 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -17,7 +15,6 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"gopkg.in/yaml.v3"
 
 	"github.com/h402/settlement/pkg/chains"
 	"github.com/h402/settlement/pkg/chains/evm"
@@ -165,14 +162,7 @@ func startSettler(t *testing.T, natsURL string, network config.Network, key, rep
 	f.Settler = settler.Config{BatchSize: 10, MaxWait: config.Duration(50 * time.Millisecond), AdminListen: "off",
 		ShutdownGrace: config.Duration(5 * time.Second), RetryDelay: config.Duration(100 * time.Millisecond),
 		RetryDelayMax: config.Duration(500 * time.Millisecond), LeaseTTL: config.Duration(2 * time.Second)}
-	b, err := yaml.Marshal(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "settler.yaml")
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := writeFile(t, t.TempDir(), f)
 	m := NewMain()
 	if err := m.ParseFlags([]string{"-config", path}); err != nil {
 		t.Fatal(err)
