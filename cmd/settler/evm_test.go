@@ -139,21 +139,14 @@ func TestEVMSettlesInBatchesAcrossReplicas(t *testing.T) {
 	// Each replica, on its next head, finds its batches mined and records
 	// their gas per payment.
 	// The metric changes without any event to wait on: poll it, bounded.
-	deadline := time.Now().Add(30 * time.Second)
-	for observed := false; !observed; {
-		observed = true
+	waitFor(t, 30*time.Second, "gas per payment observed by both replicas", func() bool {
 		for _, m := range replicas {
 			if count, _ := gasPerPayment(t, m); count == 0 {
-				observed = false
+				return false
 			}
 		}
-		if !observed && time.Now().After(deadline) {
-			t.Fatal("after 30s: no gas per payment observed by both replicas")
-		}
-		if !observed {
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
+		return true
+	})
 	// Over both replicas: one replica may have drawn a small batch on a
 	// loaded machine, but the payments as a whole went out in batches.
 	var count uint64

@@ -78,6 +78,22 @@ func (r *restartableJetStream) stop() {
 	r.srv = nil
 }
 
+// connect opens a client connection to the server (closed at the end of
+// the test, or earlier by the caller).
+func (r *restartableJetStream) connect(t *testing.T) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(r.url())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
+}
+
 func (r *restartableJetStream) url() string { return "nats://127.0.0.1:" + strconv.Itoa(r.cfg.Port) }
 
 // TestLeaseLostInOutageIsReacquired: a settler settles a payment; the NATS
@@ -102,14 +118,7 @@ func TestLeaseLostInOutageIsReacquired(t *testing.T) {
 	}
 
 	pay := evmPayment(t, chain, network)
-	nc1, err := nats.Connect(js.url())
-	if err != nil {
-		t.Fatal(err)
-	}
-	jsc1, err := jetstream.New(nc1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc1, jsc1 := js.connect(t)
 	states1 := settlertest.WatchStates(t, nc1)
 	settlertest.Publish(t, jsc1, pay(0))
 	states1.Wait(t, []string{pay(0).ID}, 60*time.Second, events.StateSubmitted)
@@ -122,15 +131,7 @@ func TestLeaseLostInOutageIsReacquired(t *testing.T) {
 	waitFor(t, 30*time.Second, "the lease to be lost during the outage", func() bool { return held() == 0 })
 	js.start(t)
 
-	nc2, err := nats.Connect(js.url())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc2.Close)
-	jsc2, err := jetstream.New(nc2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc2, jsc2 := js.connect(t)
 	states2 := settlertest.WatchStates(t, nc2)
 	settlertest.Publish(t, jsc2, pay(1))
 	states2.Wait(t, []string{pay(1).ID}, 90*time.Second, events.StateSubmitted)
