@@ -128,19 +128,19 @@ var _ chains.Submitter = (*leasedEVM)(nil)
 // Namespace returns evm.
 func (*leasedEVM) Namespace() h402.Namespace { return h402.NamespaceEVM }
 
-// current is the submitter whose lease is held, or nil.
-func (ls *leasedEVM) current() *evm.Submitter {
+// current is the submitter whose lease is held (with that lease), or nil.
+func (ls *leasedEVM) current() *leasedSub {
 	p := ls.cur.Load()
 	if p == nil || p.lease.Check() != nil {
 		return nil
 	}
-	return p.sub
+	return p
 }
 
 // Submit settles with the current lease's submitter.
 func (ls *leasedEVM) Submit(ctx context.Context, batch []*events.PaymentAccepted, claims chains.Claims) ([]chains.Result, error) {
-	sub := ls.current()
-	if sub == nil {
+	cur := ls.current()
+	if cur == nil {
 		err := fmt.Errorf("%w: %s: %w", evm.ErrKeyLost, ls.network, lease.ErrLost)
 		results := make([]chains.Result, len(batch))
 		for i, e := range batch {
@@ -151,7 +151,7 @@ func (ls *leasedEVM) Submit(ctx context.Context, batch []*events.PaymentAccepted
 		}
 		return results, err
 	}
-	return sub.Submit(ctx, batch, claims)
+	return cur.sub.Submit(ctx, batch, claims)
 }
 
 // replaceStuck asks the current submitter, on every new head, to replace
@@ -165,11 +165,11 @@ func replaceStuck(ctx context.Context, ls *leasedEVM, pool *evm.Pool, every time
 			return c.BlockNumber(ctx)
 		})
 	}, func(ctx context.Context, head uint64) {
-		cur := ls.cur.Load()
-		sub := ls.current()
-		if sub == nil {
+		cur := ls.current() // one load: the lease walked is the submitter's
+		if cur == nil {
 			return
 		}
+		sub := cur.sub
 		if env.Claims != nil && adopted != cur {
 			reps, err := sub.AdoptPending(ctx, env.Claims)
 			if err != nil {

@@ -6,8 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +14,6 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
-	"gopkg.in/yaml.v3"
 
 	"github.com/h402/settlement/pkg/chains"
 	"github.com/h402/settlement/pkg/chains/evm"
@@ -50,14 +47,7 @@ func TestEVMSettlesInBatchesAcrossReplicas(t *testing.T) {
 	f.NATS.URL = js.Server.ClientURL()
 	f.Log.Level = "warn"
 	f.Settler = settler.Config{BatchSize: 100, MaxWait: config.Duration(50 * time.Millisecond), AdminListen: "off", ShutdownGrace: config.Duration(5 * time.Second)}
-	b, err := yaml.Marshal(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "settler.yaml")
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := writeFile(t, t.TempDir(), f)
 	var replicas []*Main
 	for _, name := range []string{"s1", "s2"} {
 		m := NewMain()
@@ -149,21 +139,14 @@ func TestEVMSettlesInBatchesAcrossReplicas(t *testing.T) {
 	// Each replica, on its next head, finds its batches mined and records
 	// their gas per payment.
 	// The metric changes without any event to wait on: poll it, bounded.
-	deadline := time.Now().Add(30 * time.Second)
-	for observed := false; !observed; {
-		observed = true
+	waitFor(t, 30*time.Second, "gas per payment observed by both replicas", func() bool {
 		for _, m := range replicas {
 			if count, _ := gasPerPayment(t, m); count == 0 {
-				observed = false
+				return false
 			}
 		}
-		if !observed && time.Now().After(deadline) {
-			t.Fatal("after 30s: no gas per payment observed by both replicas")
-		}
-		if !observed {
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
+		return true
+	})
 	// Over both replicas: one replica may have drawn a small batch on a
 	// loaded machine, but the payments as a whole went out in batches.
 	var count uint64

@@ -7,8 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -17,7 +15,6 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"gopkg.in/yaml.v3"
 
 	"github.com/h402/settlement/pkg/chains"
 	"github.com/h402/settlement/pkg/chains/evm"
@@ -81,6 +78,22 @@ func (r *restartableJetStream) stop() {
 	r.srv = nil
 }
 
+// connect opens a client connection to the server (closed at the end of
+// the test, or earlier by the caller).
+func (r *restartableJetStream) connect(t *testing.T) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(r.url())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
+}
+
 func (r *restartableJetStream) url() string { return "nats://127.0.0.1:" + strconv.Itoa(r.cfg.Port) }
 
 // TestLeaseLostInOutageIsReacquired: a settler settles a payment; the NATS
@@ -105,14 +118,7 @@ func TestLeaseLostInOutageIsReacquired(t *testing.T) {
 	}
 
 	pay := evmPayment(t, chain, network)
-	nc1, err := nats.Connect(js.url())
-	if err != nil {
-		t.Fatal(err)
-	}
-	jsc1, err := jetstream.New(nc1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc1, jsc1 := js.connect(t)
 	states1 := settlertest.WatchStates(t, nc1)
 	settlertest.Publish(t, jsc1, pay(0))
 	states1.Wait(t, []string{pay(0).ID}, 60*time.Second, events.StateSubmitted)
@@ -125,15 +131,7 @@ func TestLeaseLostInOutageIsReacquired(t *testing.T) {
 	waitFor(t, 30*time.Second, "the lease to be lost during the outage", func() bool { return held() == 0 })
 	js.start(t)
 
-	nc2, err := nats.Connect(js.url())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc2.Close)
-	jsc2, err := jetstream.New(nc2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc2, jsc2 := js.connect(t)
 	states2 := settlertest.WatchStates(t, nc2)
 	settlertest.Publish(t, jsc2, pay(1))
 	states2.Wait(t, []string{pay(1).ID}, 90*time.Second, events.StateSubmitted)
@@ -165,14 +163,7 @@ func startSettler(t *testing.T, natsURL string, network config.Network, key, rep
 	f.Settler = settler.Config{BatchSize: 10, MaxWait: config.Duration(50 * time.Millisecond), AdminListen: "off",
 		ShutdownGrace: config.Duration(5 * time.Second), RetryDelay: config.Duration(100 * time.Millisecond),
 		RetryDelayMax: config.Duration(500 * time.Millisecond), LeaseTTL: config.Duration(2 * time.Second)}
-	b, err := yaml.Marshal(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "settler.yaml")
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := writeFile(t, t.TempDir(), f)
 	m := NewMain()
 	if err := m.ParseFlags([]string{"-config", path}); err != nil {
 		t.Fatal(err)

@@ -41,6 +41,12 @@ func writeConfig(t *testing.T, keysFile string, networks ...config.Network) stri
 		ShutdownGrace:          config.Duration(5 * time.Second),
 		SolanaFeePayerKeysFile: keysFile,
 	}
+	return writeFile(t, dir, f)
+}
+
+// writeFile writes f as settler.yaml in dir and returns its path.
+func writeFile(t *testing.T, dir string, f settler.File) string {
+	t.Helper()
 	b, err := yaml.Marshal(f)
 	if err != nil {
 		t.Fatal(err)

@@ -11,8 +11,6 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +19,6 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/rpc"
-	"gopkg.in/yaml.v3"
 
 	"github.com/h402/settlement/pkg/chains/evm"
 	"github.com/h402/settlement/pkg/config"
@@ -136,14 +133,7 @@ func TestPayerCausedFailureBlocksPayer(t *testing.T) {
 	block := config.Duration(time.Hour)
 	f.Verify.PayerBlockDuration = &block
 	f.Settler = settler.Config{MaxWait: config.Duration(50 * time.Millisecond), AdminListen: "off", ShutdownGrace: config.Duration(5 * time.Second)}
-	b, err := yaml.Marshal(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "settler.yaml")
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := writeFile(t, t.TempDir(), f)
 	m := NewMain()
 	if err := m.ParseFlags([]string{"-config", path}); err != nil {
 		t.Fatal(err)

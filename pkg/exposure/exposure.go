@@ -189,35 +189,12 @@ func (b *Book) Check(ctx context.Context, a Account, amount, balance *big.Int) e
 // leaves the amount counted with no end, the safe side).
 func (b *Book) Block(ctx context.Context, a Account, paymentID string, until time.Time) error {
 	key := a.Key()
-	held := new(big.Int)
-	entry, err := b.kv.Get(ctx, reservationKey(paymentID))
-	switch {
-	case errors.Is(err, jetstream.ErrKeyNotFound):
-	case err != nil:
-		return fmt.Errorf("block for payment %s: %w", paymentID, err)
-	default:
-		var r reservation
-		amount, ok := new(big.Int), false
-		if err := json.Unmarshal(entry.Value(), &r); err == nil {
-			amount, ok = amount.SetString(r.Amount, 10)
-		}
-		if !ok {
-			return fmt.Errorf("block for payment %s: unreadable reservation %q", paymentID, entry.Value())
-		}
-		if r.Account != key {
-			return fmt.Errorf("block for payment %s: its reservation is on %s, not %s", paymentID, r.Account, key)
-		}
-		err := b.kv.Delete(ctx, reservationKey(paymentID), jetstream.LastRevision(entry.Revision()))
-		var apiErr *jetstream.APIError
-		switch {
-		case err == nil:
-			held = amount
-		case errors.Is(err, jetstream.ErrKeyNotFound),
-			errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence:
-			// released or blocked by someone else meanwhile: hold nothing more
-		default:
-			return fmt.Errorf("block for payment %s: %w", paymentID, err)
-		}
+	_, held, err := b.take(ctx, "block for payment "+paymentID, paymentID, key)
+	if err != nil {
+		return err
+	}
+	if held == nil {
+		held = new(big.Int) // none, or released or blocked by someone else meanwhile: hold nothing more
 	}
 	return b.update(ctx, key, func(r record) (record, error) {
 		if r.until.IsZero() {
@@ -249,12 +226,29 @@ func overBalance(balance, amount, pending *big.Int) error {
 // Release gives back the reservation of paymentID. Releasing an unknown or
 // already released payment does nothing.
 func (b *Book) Release(ctx context.Context, paymentID string) error {
+	account, amount, err := b.take(ctx, "release payment "+paymentID, paymentID, "")
+	if err != nil || amount == nil {
+		return err
+	}
+	if err := b.add(ctx, account, amount.Neg(amount), nil); err != nil {
+		return fmt.Errorf("release payment %s: %w", paymentID, err)
+	}
+	return nil
+}
+
+// take consumes paymentID's reservation and returns its account and amount;
+// a nil amount when there is none (never made, or another releaser or
+// blocker won). When account is not empty, a reservation on another account
+// is an error. The reservation is deleted first: a crash before the
+// caller's update leaves the sum overstated, and a second take finds
+// nothing to give back twice. op prefixes errors.
+func (b *Book) take(ctx context.Context, op, paymentID, account string) (string, *big.Int, error) {
 	entry, err := b.kv.Get(ctx, reservationKey(paymentID))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil
+		return "", nil, nil
 	}
 	if err != nil {
-		return fmt.Errorf("release payment %s: %w", paymentID, err)
+		return "", nil, fmt.Errorf("%s: %w", op, err)
 	}
 	var r reservation
 	amount, ok := new(big.Int), false
@@ -262,24 +256,19 @@ func (b *Book) Release(ctx context.Context, paymentID string) error {
 		amount, ok = amount.SetString(r.Amount, 10)
 	}
 	if !ok {
-		return fmt.Errorf("release payment %s: unreadable reservation %q", paymentID, entry.Value())
+		return "", nil, fmt.Errorf("%s: unreadable reservation %q", op, entry.Value())
 	}
-	// Delete the reservation first: a crash before the decrement leaves the
-	// sum overstated, and a second Release finds nothing to give back twice.
-	if err := b.kv.Delete(ctx, reservationKey(paymentID), jetstream.LastRevision(entry.Revision())); err != nil {
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			return nil
-		}
-		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
-			return nil // another releaser won
-		}
-		return fmt.Errorf("release payment %s: %w", paymentID, err)
+	if account != "" && r.Account != account {
+		return "", nil, fmt.Errorf("%s: its reservation is on %s, not %s", op, r.Account, account)
 	}
-	if err := b.add(ctx, r.Account, amount.Neg(amount), nil); err != nil {
-		return fmt.Errorf("release payment %s: %w", paymentID, err)
+	err = b.kv.Delete(ctx, reservationKey(paymentID), jetstream.LastRevision(entry.Revision()))
+	if errors.Is(err, jetstream.ErrKeyNotFound) || isWrongLast(err) {
+		return "", nil, nil // another releaser or blocker won
 	}
-	return nil
+	if err != nil {
+		return "", nil, fmt.Errorf("%s: %w", op, err)
+	}
+	return r.Account, amount, nil
 }
 
 // Pending returns the account's pending sum (including what a block holds,
@@ -384,9 +373,12 @@ func (b *Book) update(ctx context.Context, key string, change func(record) (reco
 }
 
 func isConflict(err error) bool {
-	if errors.Is(err, jetstream.ErrKeyExists) {
-		return true
-	}
+	return errors.Is(err, jetstream.ErrKeyExists) || isWrongLast(err)
+}
+
+// isWrongLast reports the server's "wrong last sequence" answer to a
+// compare-and-set.
+func isWrongLast(err error) bool {
 	var apiErr *jetstream.APIError
 	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
 }

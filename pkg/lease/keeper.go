@@ -23,7 +23,7 @@ type KeepOptions struct {
 	// RetryMin and RetryMax bound the backoff between failed acquisitions
 	// (defaults 250ms and 10s).
 	RetryMin, RetryMax time.Duration
-	// OnAcquire is called with every new lease before Current returns it;
+	// OnAcquire is called with every new lease before Wait returns it;
 	// an error releases the lease and counts as a failed acquisition.
 	OnAcquire func(ctx context.Context, l *Lease) error
 	// OnLost is called when a lease ends before the Keeper's context.
@@ -47,7 +47,7 @@ type Keeper struct {
 }
 
 // Keep starts keeping a lease of one of keys for holder until ctx ends. It
-// returns at once; use Wait or Current to see the lease.
+// returns at once; use Wait to see the lease.
 func (ls *Leases) Keep(ctx context.Context, keys []Key, holder string, o KeepOptions) *Keeper {
 	if o.RetryMin <= 0 {
 		o.RetryMin = 250 * time.Millisecond
@@ -58,16 +58,6 @@ func (ls *Leases) Keep(ctx context.Context, keys []Key, holder string, o KeepOpt
 	k := &Keeper{ls: ls, keys: keys, holder: holder, o: o, changed: make(chan struct{}), done: make(chan struct{}), first: make(chan error, 1)}
 	go k.run(ctx)
 	return k
-}
-
-// Current is the held lease, or nil while none is held.
-func (k *Keeper) Current() *Lease {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.cur != nil && k.cur.Check() != nil {
-		return nil
-	}
-	return k.cur
 }
 
 // Check is nil while a lease is held (it asks the current lease, so a lease
@@ -164,9 +154,7 @@ func (k *Keeper) run(ctx context.Context) {
 		}
 		k.set(nil)
 		if ctx.Err() != nil {
-			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_ = l.Release(rctx)
-			cancel()
+			releaseDetached(l)
 			break
 		}
 		lerr := l.Check()
@@ -185,13 +173,19 @@ func (k *Keeper) acquire(ctx context.Context) (*Lease, error) {
 	}
 	if k.o.OnAcquire != nil {
 		if err := k.o.OnAcquire(ctx, l); err != nil {
-			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_ = l.Release(rctx)
-			cancel()
+			releaseDetached(l)
 			return nil, fmt.Errorf("lease %s: %w", l.Key().ID, err)
 		}
 	}
 	return l, nil
+}
+
+// releaseDetached releases l, bounded, even when the Keeper's context has
+// ended.
+func releaseDetached(l *Lease) {
+	rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = l.Release(rctx)
 }
 
 // Metrics are the lease series: whether a key is held per network (alert

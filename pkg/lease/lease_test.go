@@ -285,3 +285,22 @@ func TestAcquireRejectsBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestAcquireReclaimsOwnEntry: an entry the server still holds under this
+// holder's name (its lease lost on its side only) is taken back by the same
+// holder; a different holder finds the key taken.
+func TestAcquireReclaimsOwnEntry(t *testing.T) {
+	env := testenv.StartJetStream(t)
+	ls := open(t, env, lease.Config{TTL: 5 * time.Second})
+	kv := env.KeyValue(t, lease.Bucket)
+	if _, err := kv.Put(t.Context(), "0xkey", []byte(`{"holder":"replica-a.1"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ls.Acquire(t.Context(), keys("0xkey"), "replica-b.1"); !errors.Is(err, lease.ErrNoneFree) {
+		t.Fatalf("another holder: got %v, want ErrNoneFree", err)
+	}
+	l := acquire(t, ls, keys("0xkey"), "replica-a.1")
+	if err := l.Check(); err != nil {
+		t.Fatalf("reclaimed lease: Check got %v, want nil", err)
+	}
+}

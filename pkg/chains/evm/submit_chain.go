@@ -112,11 +112,17 @@ func (s *Submitter) known(ctx context.Context, hash common.Hash) (bool, error) {
 // minedNonce is the account's nonce at the newest block: every nonce below
 // it is used by a mined transaction.
 func (s *Submitter) minedNonce(ctx context.Context, account common.Address) (uint64, error) {
-	n, err := failover.Do(ctx, s.pool, "eth_getTransactionCount", func(ctx context.Context, c *ethclient.Client) (uint64, error) {
-		return c.NonceAt(ctx, account, nil)
+	return s.nonceAt(ctx, "eth_getTransactionCount", "nonce", account, nil)
+}
+
+// nonceAt is account's nonce at block (nil: the newest), read as call;
+// what names it in errors.
+func (s *Submitter) nonceAt(ctx context.Context, call, what string, account common.Address, block *big.Int) (uint64, error) {
+	n, err := failover.Do(ctx, s.pool, call, func(ctx context.Context, c *ethclient.Client) (uint64, error) {
+		return c.NonceAt(ctx, account, block)
 	})
 	if err != nil {
-		return 0, fmt.Errorf("nonce of %s: %w", account.Hex(), err)
+		return 0, fmt.Errorf("%s of %s: %w", what, account.Hex(), err)
 	}
 	return n, nil
 }

@@ -6,11 +6,9 @@ import (
 	"math/big"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/h402/settlement/pkg/chains"
-	"github.com/h402/settlement/pkg/failover"
 	"github.com/h402/settlement/pkg/h402"
 )
 
@@ -44,13 +42,7 @@ func (s *Submitter) finalNonce(ctx context.Context, account common.Address) (uin
 	if err != nil || !ok {
 		return 0, err
 	}
-	n, err := failover.Do(ctx, s.pool, "eth_getTransactionCount:final", func(ctx context.Context, c *ethclient.Client) (uint64, error) {
-		return c.NonceAt(ctx, account, block)
-	})
-	if err != nil {
-		return 0, fmt.Errorf("final nonce of %s: %w", account.Hex(), err)
-	}
-	return n, nil
+	return s.nonceAt(ctx, "eth_getTransactionCount:final", "final nonce", account, block)
 }
 
 // finalAuthorizationUsed reports whether from's authorization nonce is used

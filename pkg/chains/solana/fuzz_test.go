@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/h402/settlement/pkg/chains"
 	"github.com/h402/settlement/pkg/config"
 	"github.com/h402/settlement/pkg/h402"
 )
@@ -33,18 +34,7 @@ func FuzzVerifySolanaTransaction(f *testing.F) {
 	f.Fuzz(func(t *testing.T, tx []byte, feePayer bool) {
 		req := fx.requirements(config.KindSPL, feePayer)
 		r := fx.request(t, req, config.KindSPL, payloadOf(base64.StdEncoding.EncodeToString(tx), ""))
-		p, err := v.Verify(r)
-		var e *h402.Error
-		if err != nil && !errors.As(err, &e) {
-			t.Fatalf("Verify: got %T %v, want *h402.Error", err, err)
-		}
-		key, kerr := v.ReplayKey(r)
-		if kerr != nil && !errors.As(kerr, &e) {
-			t.Fatalf("ReplayKey: got %T %v, want *h402.Error", kerr, kerr)
-		}
-		if err == nil && (kerr != nil || key != p.ID) {
-			t.Fatalf("accepted payment id %s, ReplayKey %q, %v", p.ID, key, kerr)
-		}
+		checkVerifyReplay(t, v, r)
 	})
 }
 
@@ -73,20 +63,28 @@ func FuzzVerifySignAndSend(f *testing.F) {
 		p := &h402.PaymentPayload{H402Version: h402.Version, Scheme: h402.SchemeExact, Namespace: h402.NamespaceSolana, NetworkID: "localnet",
 			Resource: req.Resource, Payload: &h402.SolanaSignAndSendPayload{Type: h402.TypeSignAndSendTransaction, Signature: signature, SignedMessage: signedMessage}}
 		r := fx.request(t, req, config.KindSPL, p)
-		pay, err := v.Verify(r)
+		checkVerifyReplay(t, v, r)
 		var e *h402.Error
-		if err != nil && !errors.As(err, &e) {
-			t.Fatalf("Verify: got %T %v, want *h402.Error", err, err)
-		}
-		key, kerr := v.ReplayKey(r)
-		if kerr != nil && !errors.As(kerr, &e) {
-			t.Fatalf("ReplayKey: got %T %v, want *h402.Error", kerr, kerr)
-		}
-		if err == nil && (kerr != nil || key != pay.ID) {
-			t.Fatalf("accepted payment id %s, ReplayKey %q, %v", pay.ID, key, kerr)
-		}
 		if _, err := parseBinding(signedMessage); err != nil && !errors.As(err, &e) {
 			t.Fatalf("parseBinding: got %T %v, want *h402.Error", err, err)
 		}
 	})
+}
+
+// checkVerifyReplay runs Verify and ReplayKey on r: each fails only with
+// *h402.Error, and an accepted payment's id equals its replay key.
+func checkVerifyReplay(t *testing.T, v *Verifier, r *chains.Request) {
+	t.Helper()
+	p, err := v.Verify(r)
+	var e *h402.Error
+	if err != nil && !errors.As(err, &e) {
+		t.Fatalf("Verify: got %T %v, want *h402.Error", err, err)
+	}
+	key, kerr := v.ReplayKey(r)
+	if kerr != nil && !errors.As(kerr, &e) {
+		t.Fatalf("ReplayKey: got %T %v, want *h402.Error", kerr, kerr)
+	}
+	if err == nil && (kerr != nil || key != p.ID) {
+		t.Fatalf("accepted payment id %s, ReplayKey %q, %v", p.ID, key, kerr)
+	}
 }

@@ -18,19 +18,8 @@ func (s *Submitter) checkBeforeCoSign(e *events.PaymentAccepted, w *wireTx) erro
 	if err != nil {
 		return err
 	}
-	def := config.DefaultVerify()
-	maxLimit, maxPrice := s.opts.Policy.MaxComputeUnitLimit, s.opts.Policy.MaxComputeUnitPrice
-	if maxLimit == 0 {
-		maxLimit = def.MaxComputeUnitLimit
-	}
-	if maxPrice == 0 {
-		maxPrice = def.MaxComputeUnitPrice
-	}
-	if l.cuLimit > maxLimit {
-		return h402.Errorf(ReasonSolanaComputeLimit, "SetComputeUnitLimit %d is above the cap of %d; not co-signed", l.cuLimit, maxLimit)
-	}
-	if l.cuPrice > maxPrice {
-		return h402.Errorf(h402.ReasonSolanaComputePrice, "SetComputeUnitPrice %d micro-lamports is above the cap of %d; not co-signed", l.cuPrice, maxPrice)
+	if err := checkComputeCaps(s.opts.Policy, l, "; not co-signed"); err != nil {
+		return err
 	}
 	fp := w.feePayer()
 	if instructionAccounts(w, fp) {

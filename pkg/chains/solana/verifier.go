@@ -209,9 +209,10 @@ func checkFeePayerUse(w *wireTx, l *layout, t *target) error {
 	return nil
 }
 
-// checkLayout checks the decoded instructions against the requirement.
-func (v *Verifier) checkLayout(r *chains.Request, w *wireTx, l *layout, t *target) error {
-	maxLimit, maxPrice := r.Policy.MaxComputeUnitLimit, r.Policy.MaxComputeUnitPrice
+// checkComputeCaps refuses a compute-unit limit or price above the policy's
+// caps (zero: config.DefaultVerify's); note ends the error message.
+func checkComputeCaps(policy config.Verify, l *layout, note string) error {
+	maxLimit, maxPrice := policy.MaxComputeUnitLimit, policy.MaxComputeUnitPrice
 	def := config.DefaultVerify()
 	if maxLimit == 0 {
 		maxLimit = def.MaxComputeUnitLimit
@@ -220,10 +221,18 @@ func (v *Verifier) checkLayout(r *chains.Request, w *wireTx, l *layout, t *targe
 		maxPrice = def.MaxComputeUnitPrice
 	}
 	if l.cuLimit > maxLimit {
-		return h402.Errorf(ReasonSolanaComputeLimit, "SetComputeUnitLimit %d is above the cap of %d", l.cuLimit, maxLimit)
+		return h402.Errorf(ReasonSolanaComputeLimit, "SetComputeUnitLimit %d is above the cap of %d%s", l.cuLimit, maxLimit, note)
 	}
 	if l.cuPrice > maxPrice {
-		return h402.Errorf(h402.ReasonSolanaComputePrice, "SetComputeUnitPrice %d micro-lamports is above the cap of %d", l.cuPrice, maxPrice)
+		return h402.Errorf(h402.ReasonSolanaComputePrice, "SetComputeUnitPrice %d micro-lamports is above the cap of %d%s", l.cuPrice, maxPrice, note)
+	}
+	return nil
+}
+
+// checkLayout checks the decoded instructions against the requirement.
+func (v *Verifier) checkLayout(r *chains.Request, w *wireTx, l *layout, t *target) error {
+	if err := checkComputeCaps(r.Policy, l, ""); err != nil {
+		return err
 	}
 	if l.native != t.native {
 		if t.native {
