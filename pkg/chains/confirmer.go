@@ -64,6 +64,15 @@ type Confirmation struct {
 	// Reason and Message explain Failed and Dropped.
 	Reason  h402.Reason
 	Message string
+	// GasUsed and Fee describe the carrying transaction once it is in a
+	// block: EVM gas used and gasUsed × effectiveGasPrice in wei; Solana
+	// compute units consumed and the fee in lamports. They are the whole
+	// transaction's (shared by every payment of a batch), and Payer is the
+	// account that paid the fee (facilitator signer, Solana fee payer, or
+	// the client for a client-broadcast transaction).
+	GasUsed  uint64
+	Fee      string
+	FeePayer string
 }
 
 // Confirmer follows submitted payments of one chain family to finality;
@@ -78,4 +87,35 @@ type Confirmer interface {
 	// transaction's status. An error means nothing could be learned (RPC
 	// down): the caller retries; it is never a verdict on a payment.
 	Confirm(ctx context.Context, subs []Submission) ([]Confirmation, error)
+}
+
+// Transfer is one token movement found on chain (EVM: a Transfer log or a
+// native value transfer; Solana: a token-balance delta of a transaction).
+type Transfer struct {
+	TxHash string
+	// Block is the EVM block number or Solana slot; At its time.
+	Block uint64
+	At    time.Time
+	// Token is the token contract or mint (the zero address / system
+	// program for native transfers), From and To the owners (not token
+	// accounts), Amount in smallest units as a decimal string.
+	Token, From, To, Amount string
+	// Index orders the transfers of one transaction (EVM log index; Solana
+	// position of the balance change).
+	Index uint
+}
+
+// Auditor reads final token transfers back from a chain, for
+// reconciliation of the ledger against the chain. pkg/chains/evm and
+// pkg/chains/solana implement it.
+type Auditor interface {
+	Namespace() h402.Namespace
+	// TransfersIn returns the token transfers a final transaction made;
+	// nil and no error when the transaction is not (or no longer) on the
+	// canonical chain at finality.
+	TransfersIn(ctx context.Context, txHash string) ([]Transfer, error)
+	// SentBy returns the token transfers made by final transactions whose
+	// sender (EVM) or fee payer (Solana) is one of accounts, with block
+	// times in [from, to).
+	SentBy(ctx context.Context, accounts []string, from, to time.Time) ([]Transfer, error)
 }
