@@ -101,6 +101,18 @@ func (s *StateLog) Latest(ctx context.Context, ns h402.Namespace, networkID, id 
 // idempotent for a writer that repeats itself. A move that is not allowed
 // returns an error wrapping ErrIllegalMove that names the current state.
 func (s *StateLog) Append(ctx context.Context, ns h402.Namespace, networkID string, next Transition, from ...State) (*Transition, error) {
+	return s.AppendIf(ctx, ns, networkID, next, nil, from...)
+}
+
+// AppendIf is Append with a precondition: guard, when not nil, is called
+// with the latest transition (nil when there is none) on every attempt,
+// after the same-outcome check and before the move is checked, and an error
+// from it is returned as is, with nothing written. Because the publish
+// expects the latest message to be the one guard saw, guard's verdict
+// holds when the transition is stored: a writer that acts on an older
+// transition (a watcher following a transaction the payment no longer
+// waits on) cannot write over a newer one.
+func (s *StateLog) AppendIf(ctx context.Context, ns h402.Namespace, networkID string, next Transition, guard func(latest *Transition) error, from ...State) (*Transition, error) {
 	subj, err := StateSubject(ns, networkID, next.ID)
 	if err != nil {
 		return nil, err
@@ -119,6 +131,11 @@ func (s *StateLog) Append(ctx context.Context, ns h402.Namespace, networkID stri
 			cur, seq = last.State, last.Seq
 			if sameOutcome(last, &next) {
 				return last, nil
+			}
+		}
+		if guard != nil {
+			if err := guard(last); err != nil {
+				return nil, err
 			}
 		}
 		if !CanMove(cur, next.State) || (len(from) > 0 && !slices.Contains(from, cur)) {

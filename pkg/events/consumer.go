@@ -86,3 +86,32 @@ func ReleaseConsumer(ackWait time.Duration) jetstream.ConsumerConfig {
 		MaxAckPending: 4096,
 	}
 }
+
+// WatcherConsumerName is the durable consumer of one network's state
+// transitions shared by every watcher replica: watcher-<namespace>-<networkId>.
+func WatcherConsumerName(ns h402.Namespace, networkID string) string {
+	return "watcher-" + string(ns) + "-" + networkID
+}
+
+// WatcherConsumer is the pull consumer on one network's state transitions
+// (payments.state.<ns>.<net>.>), with explicit acks. A watcher holds each
+// `submitted` transition unacked while it follows the payment to a
+// terminal state (InProgress keeps it), so that when it dies the payment is
+// delivered to another replica after ackWait; maxFollowing bounds how many
+// payments are followed at once.
+func WatcherConsumer(ns h402.Namespace, networkID string, ackWait time.Duration, maxFollowing int) (jetstream.ConsumerConfig, error) {
+	base, err := subject(rootPayments, "state", string(ns), networkID)
+	if err != nil {
+		return jetstream.ConsumerConfig{}, fmt.Errorf("watcher consumer: %w", err)
+	}
+	return jetstream.ConsumerConfig{
+		Durable:       WatcherConsumerName(ns, networkID),
+		Description:   "watchers of " + string(ns) + " network " + networkID,
+		FilterSubject: base + ".>",
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       ackWait,
+		MaxDeliver:    -1,
+		MaxAckPending: maxFollowing,
+	}, nil
+}

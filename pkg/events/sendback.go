@@ -29,8 +29,13 @@ func ResendMsgID(id string, seq uint64) string {
 // it republishes under that transition's Seq, which the stream
 // deduplicates. It returns the `accepted` transition.
 func (s *StateLog) SendBack(ctx context.Context, e *PaymentAccepted, message string) (*Transition, error) {
-	tr, err := s.Append(ctx, e.Namespace, e.NetworkID,
-		Transition{ID: e.ID, State: StateAccepted, Message: message},
+	return s.SendBackIf(ctx, e, message, nil)
+}
+
+// SendBackIf is SendBack with AppendIf's guard on the `accepted` transition.
+func (s *StateLog) SendBackIf(ctx context.Context, e *PaymentAccepted, message string, guard func(latest *Transition) error) (*Transition, error) {
+	tr, err := s.AppendIf(ctx, e.Namespace, e.NetworkID,
+		Transition{ID: e.ID, State: StateAccepted, Message: message}, guard,
 		StateBatched, StateSubmitted, StateConfirmed)
 	if err != nil {
 		return nil, fmt.Errorf("send back %s: %w", e.ID, err)

@@ -47,7 +47,7 @@ var servicePublish = map[string][]string{
 	ServiceSettler: {"payments.state.>", "payments.dead.>", "payments.review.>", "settlements.>",
 		"$KV.h402_claims.>", "$KV.h402_leases.>", "$KV.h402_exposure.>"},
 	ServiceWatcher: {"payments.state.>", "payments.accepted.>", "payments.dead.>", "payments.review.>", "receipts.>",
-		"$KV.h402_exposure.>", "$KV.h402_claims.>"},
+		"settlements.final.>", "$KV.h402_exposure.>", "$KV.h402_claims.>"},
 }
 
 // serviceDenied is what a service may never publish, whatever else allows it.

@@ -61,8 +61,9 @@ type Admin struct {
 }
 
 // StartAdmin listens on addr ("off" or "" disables it) and serves reg at
-// /metrics and Go profiles at /debug/pprof/.
-func StartAdmin(addr string, reg *prometheus.Registry, log *slog.Logger) (*Admin, error) {
+// /metrics and Go profiles at /debug/pprof/; each mount adds the
+// process's own routes (the watcher's ledger API).
+func StartAdmin(addr string, reg *prometheus.Registry, log *slog.Logger, mounts ...func(*http.ServeMux)) (*Admin, error) {
 	if addr == "" || addr == "off" {
 		return nil, nil
 	}
@@ -76,6 +77,9 @@ func StartAdmin(addr string, reg *prometheus.Registry, log *slog.Logger) (*Admin
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	for _, mount := range mounts {
+		mount(mux)
+	}
 	a := &Admin{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln}
 	go func() {
 		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

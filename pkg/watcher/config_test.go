@@ -1,0 +1,42 @@
+package watcher
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestShippedConfigsParse: the dev config and the production example carry
+// a watcher section the watcher reads (and the settler's, which it skips).
+func TestShippedConfigsParse(t *testing.T) {
+	env := func(k string) (string, bool) {
+		if strings.HasSuffix(k, "PASSWORD") {
+			return "x", true
+		}
+		return "", false
+	}
+	for _, path := range []string{"../../configs/devnet.yaml"} {
+		f, err := LoadFileEnv(path, env)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if f.Watcher.AckWait == 0 || f.Watcher.LedgerPath == "" || time.Duration(f.Watcher.ResendMargin) != 30*time.Second {
+			t.Errorf("%s: watcher section not read: %+v", path, f.Watcher)
+		}
+	}
+}
+
+// TestConfigRefusesNonsense: each bad field is named.
+func TestConfigRefusesNonsense(t *testing.T) {
+	c := Config{AckWait: 1, MaxFollowing: -1, ConfirmBatch: 300}
+	c.Default()
+	err := c.Validate()
+	for _, want := range []string{"watcher.ackWait", "watcher.maxFollowing", "watcher.confirmBatch"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate() = %v, want it to name %s", err, want)
+		}
+	}
+	if _, err := ParseFile([]byte("watcher:\n  ackwait: 3s\n"), func(string) (string, bool) { return "", false }); err == nil {
+		t.Error("an unknown field (ackwait) was accepted")
+	}
+}
