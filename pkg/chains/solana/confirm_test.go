@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -389,5 +390,34 @@ func TestNewConfirmerAndAuditorConfig(t *testing.T) {
 	}
 	if _, err := solana.NewAuditor(&good, pool, solana.AuditOptions{PageSize: solana.MaxSignaturesPage + 1}); err == nil {
 		t.Fatal("PageSize above the maximum: got no error")
+	}
+}
+
+// TestConfirmSeesALandingBeforeTheExpiry: a transaction that lands between
+// the status look-up and the blockhash check, just before its blockhash
+// expires, is found by the second status look-up and not dropped.
+func TestConfirmSeesALandingBeforeTheExpiry(t *testing.T) {
+	t.Parallel()
+	env := newConfirmEnv(t)
+	sub := env.coSigned(t, env.sol.Accepted(t, settlertest.Pay{FeePayer: true}))
+	env.advance(t, uint64(env.sol.LN.Manifest.BlockhashExpirySlots)) // the blockhash's last valid slot
+	var ran atomic.Bool
+	env.proxy.Once("isBlockhashValid", func() {
+		ran.Store(true)
+		ctx := context.Background()
+		if _, err := env.sol.LN.RPC().SendRawTransaction(ctx, sub.Tx.Raw); err != nil {
+			t.Errorf("land the transaction: %v", err)
+		}
+		if _, err := env.sol.LN.AdvanceSlots(ctx, 1); err != nil { // expires the blockhash, confirms the transaction
+			t.Error(err)
+		}
+	})
+	c := env.confirm(t, env.conf, []chains.Submission{sub})[0]
+	if !ran.Load() {
+		t.Fatal("Confirm never asked isBlockhashValid")
+	}
+	wantStatus(t, c, chains.Confirmed, "")
+	if c.TxHash != sub.Tx.Hash {
+		t.Errorf("tx %s, want %s", c.TxHash, sub.Tx.Hash)
 	}
 }

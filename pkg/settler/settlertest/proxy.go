@@ -27,6 +27,7 @@ type RPCProxy struct {
 	srv   *http.Server
 	sends map[string]int
 	calls map[string][]int
+	once  map[string]func()
 }
 
 // NewRPCProxy reserves a loopback port for a front to target; it is down.
@@ -40,7 +41,7 @@ func NewRPCProxy(t testing.TB, target string) *RPCProxy {
 	if err := ln.Close(); err != nil {
 		t.Fatal(err)
 	}
-	p := &RPCProxy{target: target, addr: addr, sends: map[string]int{}, calls: map[string][]int{}}
+	p := &RPCProxy{target: target, addr: addr, sends: map[string]int{}, calls: map[string][]int{}, once: map[string]func(){}}
 	t.Cleanup(func() { p.Down(t) })
 	return p
 }
@@ -98,6 +99,15 @@ func (p *RPCProxy) Calls(method string) []int {
 	return append([]int(nil), p.calls[method]...)
 }
 
+// Once runs fn before forwarding the next call of method, once: a chain
+// event placed between two calls of a client (a transaction landing just
+// before a look-up).
+func (p *RPCProxy) Once(method string, fn func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.once[method] = fn
+}
+
 func (p *RPCProxy) serve(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if err != nil {
@@ -131,7 +141,12 @@ func (p *RPCProxy) count(body []byte) {
 	}
 	p.mu.Lock()
 	p.calls[req.Method] = append(p.calls[req.Method], len(list))
+	fn := p.once[req.Method]
+	delete(p.once, req.Method)
 	p.mu.Unlock()
+	if fn != nil {
+		fn()
+	}
 	if req.Method != "sendTransaction" || len(req.Params) == 0 {
 		return
 	}
