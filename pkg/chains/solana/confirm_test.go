@@ -3,6 +3,8 @@ package solana_test
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
+	"math/big"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -420,4 +422,58 @@ func TestConfirmSeesALandingBeforeTheExpiry(t *testing.T) {
 	if c.TxHash != sub.Tx.Hash {
 		t.Errorf("tx %s, want %s", c.TxHash, sub.Tx.Hash)
 	}
+}
+
+// nativeAccepted is the accepted event of a SOL payment of amount lamports
+// from the localnet's first payer to the seller, verified as ingest does.
+func (env *confirmEnv) nativeAccepted(t *testing.T, amount int64, feePayer bool) *events.PaymentAccepted {
+	t.Helper()
+	sol := &env.network.Tokens[2]
+	amt := h402.NewDecimal(big.NewInt(amount))
+	req := &h402.PaymentRequirements{
+		Namespace: h402.NamespaceSolana, Scheme: h402.SchemeExact, NetworkID: env.network.NetworkID,
+		TokenAddress: sol.Address, PayToAddress: env.sol.LN.Seller().String(), AmountRequired: &amt,
+		AmountRequiredFormat: h402.FormatSmallestUnit, Resource: "https://seller.example/sol",
+	}
+	if feePayer {
+		req.Extra = json.RawMessage(`{"feePayer":"` + env.network.FeePayers[0] + `"}`)
+	}
+	payload, err := solana.SignPayment(req, sol, env.sol.LN.Payers()[0], env.sol.Blockhash(t), solana.PayOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pay, err := solana.NewVerifier().Verify(&chains.Request{Requirements: req, Payload: payload, Network: &env.network, Token: sol,
+		Amount: big.NewInt(amount), Policy: config.DefaultVerify(), Now: time.Now()})
+	if err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	e, err := chains.AcceptedEvent(pay, payload, req.Resource, "", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// TestConfirmNativeAndClientBroadcast: SOL payments are judged by lamport
+// changes without the fee (the payer paying its own fee included), and a
+// client-broadcast payment is found by the client's signature.
+func TestConfirmNativeAndClientBroadcast(t *testing.T) {
+	t.Parallel()
+	env := newConfirmEnv(t)
+	subs := env.submitted(t, env.nativeAccepted(t, 12_345, false), env.nativeAccepted(t, 23_456, true))
+	broadcast := env.sol.Broadcast(t, settlertest.Pay{Amount: 777})
+	broadcast.Payer = env.sol.LN.Payers()[0].PublicKey().String() // ingest's state check sets it; the fixture only verifies
+	subs = append(subs, chains.Submission{Payment: broadcast})
+	short := *subs[0].Payment
+	short.Amount = "12344"
+	subs = append(subs, chains.Submission{Payment: &short, Tx: subs[0].Tx})
+	env.advance(t, uint64(env.sol.LN.Manifest.FinalityDepthSlots))
+	got := env.confirm(t, env.conf, subs)
+	for i, c := range got[:3] {
+		wantStatus(t, c, chains.Finalized, "")
+		if c.TxHash == "" || (i < 2 && c.TxHash != subs[i].Tx.Hash) || (i == 2 && c.TxHash != broadcast.TxHash) {
+			t.Errorf("payment %d: tx %q", i, c.TxHash)
+		}
+	}
+	wantStatus(t, got[3], chains.Failed, h402.ReasonSolanaValue)
 }
