@@ -37,6 +37,9 @@ class Chain {
     this.detailed = [];
     this.detailedHead = 0;
     this.decimals = new Map(); // mint -> decimals (immutable once initialized)
+    // base58 address -> signatures of the landed transactions that loaded it, oldest first
+    // (getSignaturesForAddress); kept for every record, pruned or not.
+    this.byAddress = new Map();
     this.syncClock();
   }
 
@@ -48,11 +51,15 @@ class Chain {
   }
 
   // advance moves the chain n slots forward; blockhashes older than the expiry stop being valid.
-  advance(n = 1) {
+  // seconds moves the block time of the new slot that much past the previous slot's (a test's way
+  // to make block times differ without waiting); the block time never falls behind the wall clock.
+  advance(n = 1, seconds = 0) {
     if (!Number.isSafeInteger(n) || n < 0 || n > 1e9) throw invalidParams(`slot count must be an integer in [0, 1e9] (got ${n})`);
+    if (!Number.isSafeInteger(seconds) || seconds < 0 || seconds > 1e9) throw invalidParams(`seconds must be an integer in [0, 1e9] (got ${seconds})`);
+    if (seconds > 0 && n === 0) throw invalidParams('the block time moves only with a new slot: advance at least 1 slot');
     if (n === 0) return this.slot;
     this.slot += n;
-    this.slotTime = Math.max(this.slotTime, Math.floor(Date.now() / 1000));
+    this.slotTime = Math.max(this.slotTime + seconds, Math.floor(Date.now() / 1000));
     this.syncClock();
     if (this.blockhashes.size > 2 * this.blockhashExpiry + 64) {
       for (const [hash, s] of this.blockhashes) if (s + this.blockhashExpiry < this.slot) this.blockhashes.delete(hash);
@@ -302,15 +309,46 @@ class Chain {
       unitsConsumed: meta.computeUnitsConsumed(),
       innerInstructions: innerJSON(meta.innerInstructions()),
     });
+    this.index(sig, keys);
     this.pruneHistory(sig);
     return sig;
+  }
+
+  // index records sig under every account it loaded.
+  index(sig, keys) {
+    const seen = new Set();
+    for (const k of keys) {
+      const addr = wire.b58encode(k);
+      if (seen.has(addr)) continue;
+      seen.add(addr);
+      let list = this.byAddress.get(addr);
+      if (!list) this.byAddress.set(addr, (list = []));
+      list.push(sig);
+    }
+  }
+
+  // signaturesFor lists the records of transactions that loaded address and reached the commitment,
+  // newest first, as getSignaturesForAddress does: starting below `before` (exclusive; an unknown
+  // `before` gives nothing), stopping at `until` (exclusive), at most `limit`.
+  signaturesFor(address, { before, until, limit, commitment }) {
+    const list = this.byAddress.get(address) || [];
+    let i = list.length - 1;
+    if (before !== undefined) i = list.lastIndexOf(before) - 1;
+    if (before !== undefined && i === -2) return [];
+    const out = [];
+    for (; i >= 0 && out.length < limit; i--) {
+      if (list[i] === until) break;
+      const rec = this.records.get(list[i]);
+      if (this.reachedCommitment(rec, commitment)) out.push(rec);
+    }
+    return out;
   }
 
   pruneHistory(sig) {
     this.detailed.push(sig);
     while (this.detailed.length - this.detailedHead > this.history) {
       const old = this.records.get(this.detailed[this.detailedHead++]);
-      this.records.set(old.signature, { signature: old.signature, slot: old.slot, err: old.err, pruned: true });
+      this.records.set(old.signature, { signature: old.signature, slot: old.slot, blockTime: old.blockTime, err: old.err, pruned: true });
     }
     if (this.detailedHead > 65536) {
       this.detailed = this.detailed.slice(this.detailedHead);

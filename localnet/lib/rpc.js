@@ -1,6 +1,7 @@
 'use strict';
 // The Solana JSON-RPC methods the localnet serves, in the request and answer shapes of a real node,
-// plus two control methods for tests: localnet_advanceSlots and localnet_manifest.
+// plus two control methods for tests: localnet_advanceSlots (slots, and optionally block time) and
+// localnet_manifest.
 
 const wire = require('./wire');
 const tokens = require('./tokens');
@@ -11,6 +12,7 @@ const API_VERSION = '3.0.0';
 const LAMPORTS_PER_SIGNATURE = 5000n;
 const MAX_SIGNATURES = 256;
 const MAX_MULTIPLE_ACCOUNTS = 100;
+const MAX_SIGNATURES_FOR_ADDRESS = 1000;
 const MAX_AIRDROP = 1_000_000n * 1_000_000_000n;
 
 function config(params, i) {
@@ -212,6 +214,30 @@ function makeMethods({ chain, faucet, manifest }) {
       });
       return { context: context(chain.slot), value };
     },
+    getSignaturesForAddress: (params) => {
+      const address = pubkeyParam(params, 0);
+      const c = config(params, 1);
+      const commitment = c.commitment || 'finalized';
+      if (commitment === 'processed' || commitment === 'recent') throw invalidParams('Method does not support commitment below `confirmed`');
+      ctxSlot({ ...c, commitment });
+      const limit = c.limit === undefined || c.limit === null ? MAX_SIGNATURES_FOR_ADDRESS : c.limit;
+      if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_SIGNATURES_FOR_ADDRESS) throw invalidParams(`Invalid limit; max ${MAX_SIGNATURES_FOR_ADDRESS}`);
+      for (const k of ['before', 'until']) {
+        if (c[k] === undefined || c[k] === null) continue;
+        let ok = typeof c[k] === 'string';
+        try { ok = ok && wire.b58decode(c[k]).length === 64; } catch { ok = false; }
+        if (!ok) throw invalidParams(`Invalid param: ${k} must be a base58 signature`);
+      }
+      const recs = chain.signaturesFor(address, { before: c.before ?? undefined, until: c.until ?? undefined, limit, commitment });
+      return recs.map((rec) => ({
+        signature: rec.signature,
+        slot: rec.slot,
+        err: rec.err,
+        memo: null,
+        blockTime: rec.blockTime,
+        confirmationStatus: chain.status(rec).confirmationStatus,
+      }));
+    },
     getTransaction: (params) => {
       if (typeof params[0] !== 'string') throw invalidParams('parameter 0 must be a base58 signature');
       const c = typeof params[1] === 'string' ? { encoding: params[1] } : config(params, 1);
@@ -250,7 +276,8 @@ function makeMethods({ chain, faucet, manifest }) {
     // Control methods (not part of Solana's API).
     localnet_advanceSlots: (params) => {
       const n = Array.isArray(params) ? params[0] : params && params.n;
-      return { slot: chain.advance(n === undefined ? 1 : n) };
+      const seconds = Array.isArray(params) ? params[1] : params && params.seconds;
+      return { slot: chain.advance(n === undefined ? 1 : n, seconds === undefined ? 0 : seconds) };
     },
     localnet_manifest: () => manifest,
   };

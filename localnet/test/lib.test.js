@@ -94,3 +94,71 @@ test('chain: history keeps details of the newest records and every signature', (
   assert.ok(chain.records.get(sigs[2]).bytes);
   assert.equal(chain.records.size, 3);
 });
+
+test('chain: advancing with seconds moves the block time of the new slots, only with a slot', () => {
+  const chain = new Chain();
+  const t0 = chain.slotTime;
+  chain.advance(1, 100);
+  assert.equal(chain.slotTime, t0 + 100);
+  chain.advance(1);
+  assert.equal(chain.slotTime, t0 + 100, 'no seconds: the block time stays (the wall clock is behind it)');
+  assert.throws(() => chain.advance(0, 5), /at least 1 slot/);
+  assert.throws(() => chain.advance(1, -1), /seconds must be/);
+});
+
+test('rpc: getSignaturesForAddress lists newest first, pages with before and until, follows commitment', () => {
+  const { makeMethods } = require('../lib/rpc');
+  const chain = new Chain({ finalityDepth: 3, history: 2 });
+  const faucetKey = devKeypair('test-faucet');
+  chain.setAccount(faucetKey.publicKey, { lamports: 10n ** 15n });
+  const faucet = new Faucet(chain, faucetKey);
+  const rpc = makeMethods({ chain, faucet, manifest: {} });
+  const to = devKeypair('test-to').publicKey;
+  const other = devKeypair('test-other').publicKey;
+
+  const sigs = [];
+  for (let i = 0; i < 3; i++) {
+    sigs.push(faucet.airdrop(to, 1_000_000_000n));
+    chain.advance(1, 10);
+  }
+  const otherSig = faucet.airdrop(other, 1_000_000_000n);
+  const list = (addr, c) => rpc.getSignaturesForAddress([addr, c]).map((s) => s.signature);
+
+  // Slots 0, 1, 2 hold the three; the chain is at slot 3: finalized is slot 0 only.
+  assert.deepEqual(list(to), [sigs[0]], 'default commitment is finalized');
+  assert.deepEqual(list(to, { commitment: 'confirmed' }), [sigs[2], sigs[1], sigs[0]]);
+  assert.deepEqual(list(faucetKey.publicKey, { commitment: 'confirmed' }), [sigs[2], sigs[1], sigs[0]], 'the sender is listed too; the processed one is not');
+  chain.advance(3);
+  assert.deepEqual(list(faucetKey.publicKey), [otherSig, sigs[2], sigs[1], sigs[0]]);
+  assert.deepEqual(list(other), [otherSig]);
+
+  const all = rpc.getSignaturesForAddress([to]);
+  assert.deepEqual(all.map((s) => s.slot), [2, 1, 0]);
+  assert.equal(all[0].blockTime - all[1].blockTime, 10, 'block times follow the advanced seconds');
+  assert.equal(all[0].err, null);
+  assert.equal(all[0].confirmationStatus, 'finalized');
+  assert.equal(all[2].blockTime, chain.records.get(sigs[0]).blockTime, 'a pruned record keeps its block time');
+  assert.equal(chain.records.get(sigs[0]).pruned, true);
+
+  assert.deepEqual(list(to, { limit: 2 }), [sigs[2], sigs[1]]);
+  assert.deepEqual(list(to, { limit: 2, before: sigs[1] }), [sigs[0]]);
+  assert.deepEqual(list(to, { until: sigs[0] }), [sigs[2], sigs[1]]);
+  assert.deepEqual(list(to, { before: otherSig }), [], 'a before that is not in the list gives nothing');
+  assert.deepEqual(list(devKeypair('test-nobody').publicKey), []);
+
+  assert.throws(() => rpc.getSignaturesForAddress([to, { commitment: 'processed' }]), /below `confirmed`/);
+  assert.throws(() => rpc.getSignaturesForAddress([to, { limit: 1001 }]), /Invalid limit/);
+  assert.throws(() => rpc.getSignaturesForAddress([to, { before: 'abc' }]), /before must be/);
+  assert.throws(() => rpc.getSignaturesForAddress(['nope']), (e) => e.code === -32602);
+});
+
+test('rpc: localnet_advanceSlots takes seconds for the block time', () => {
+  const { makeMethods } = require('../lib/rpc');
+  const chain = new Chain();
+  const rpc = makeMethods({ chain, faucet: null, manifest: {} });
+  const t0 = chain.slotTime;
+  assert.deepEqual(rpc.localnet_advanceSlots([2, 30]), { slot: 2 });
+  assert.equal(chain.slotTime, t0 + 30);
+  assert.deepEqual(rpc.localnet_advanceSlots({ n: 1, seconds: 5 }), { slot: 3 });
+  assert.equal(chain.slotTime, t0 + 35);
+});

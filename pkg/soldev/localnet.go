@@ -101,11 +101,26 @@ func (l *Localnet) MintAuthority() solana.PrivateKey { return l.Manifest.MintAut
 
 // AdvanceSlots moves the chain n slots forward and returns the new slot.
 func (l *Localnet) AdvanceSlots(ctx context.Context, n uint64) (uint64, error) {
+	return l.advance(ctx, n, 0)
+}
+
+// AdvanceClock moves the chain n (at least 1) slots forward and puts the
+// block time of the new slots d (whole seconds) after the previous slot's,
+// never behind the wall clock: distinct block times without waiting. It
+// returns the new slot.
+func (l *Localnet) AdvanceClock(ctx context.Context, n uint64, d time.Duration) (uint64, error) {
+	if n == 0 || d < 0 || d%time.Second != 0 {
+		return 0, fmt.Errorf("soldev: advance clock: want at least 1 slot and whole non-negative seconds (got %d slots, %s)", n, d)
+	}
+	return l.advance(ctx, n, uint64(d/time.Second))
+}
+
+func (l *Localnet) advance(ctx context.Context, n, seconds uint64) (uint64, error) {
 	var out struct {
 		Slot uint64 `json:"slot"`
 	}
-	if err := l.rpc.RPCCallForInto(ctx, &out, "localnet_advanceSlots", []interface{}{n}); err != nil {
-		return 0, fmt.Errorf("soldev: advance %d slots: %w", n, err)
+	if err := l.rpc.RPCCallForInto(ctx, &out, "localnet_advanceSlots", []interface{}{n, seconds}); err != nil {
+		return 0, fmt.Errorf("soldev: advance %d slots (+%ds): %w", n, seconds, err)
 	}
 	return out.Slot, nil
 }

@@ -295,3 +295,48 @@ func asJSON(v interface{}) string {
 	}
 	return string(b)
 }
+
+// TestAdvanceClockAndSignaturesForAddress: the Go client reads
+// getSignaturesForAddress from the localnet, newest first and paged with
+// before, with the block times AdvanceClock set.
+func TestAdvanceClockAndSignaturesForAddress(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ln := StartT(t, Config{FinalityDepthSlots: 2})
+	to := solana.NewWallet().PublicKey()
+	var sigs []solana.Signature
+	for range 2 {
+		sig, err := ln.RPC().RequestAirdrop(ctx, to, 1_000_000, rpc.CommitmentConfirmed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sigs = append(sigs, sig)
+		if _, err := ln.AdvanceClock(ctx, 1, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := ln.AdvanceClock(ctx, 1, 1500*time.Millisecond); err == nil {
+		t.Fatal("AdvanceClock by 1.5 s: got no error, want whole seconds only")
+	}
+	if _, err := ln.AdvanceSlots(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	one := 1
+	first, err := ln.RPC().GetSignaturesForAddressWithOpts(ctx, to, &rpc.GetSignaturesForAddressOpts{Limit: &one, Commitment: rpc.CommitmentFinalized})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first) != 1 || first[0].Signature != sigs[1] || first[0].BlockTime == nil {
+		t.Fatalf("first page: got %+v, want the newest airdrop %s with a block time", first, sigs[1])
+	}
+	second, err := ln.RPC().GetSignaturesForAddressWithOpts(ctx, to, &rpc.GetSignaturesForAddressOpts{Limit: &one, Before: first[0].Signature, Commitment: rpc.CommitmentFinalized})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(second) != 1 || second[0].Signature != sigs[0] || second[0].BlockTime == nil {
+		t.Fatalf("second page: got %+v, want the older airdrop %s", second, sigs[0])
+	}
+	if gap := first[0].BlockTime.Time().Sub(second[0].BlockTime.Time()); gap != time.Minute {
+		t.Errorf("block times %s apart, want the minute AdvanceClock put between them", gap)
+	}
+}

@@ -15,7 +15,8 @@ import (
 )
 
 // RPCProxy is a JSON-RPC front on a fixed loopback port that forwards to a
-// real node and counts sendTransaction calls per signature. It starts down
+// real node and counts sendTransaction calls per signature and every call
+// per method. It starts down
 // (the port refuses connections) until Up, and Down closes it again: an RPC
 // endpoint outage, which the real node cannot simulate.
 type RPCProxy struct {
@@ -25,6 +26,8 @@ type RPCProxy struct {
 	mu    sync.Mutex
 	srv   *http.Server
 	sends map[string]int
+	calls map[string][]int
+	once  map[string]func()
 }
 
 // NewRPCProxy reserves a loopback port for a front to target; it is down.
@@ -38,7 +41,7 @@ func NewRPCProxy(t testing.TB, target string) *RPCProxy {
 	if err := ln.Close(); err != nil {
 		t.Fatal(err)
 	}
-	p := &RPCProxy{target: target, addr: addr, sends: map[string]int{}}
+	p := &RPCProxy{target: target, addr: addr, sends: map[string]int{}, calls: map[string][]int{}, once: map[string]func(){}}
 	t.Cleanup(func() { p.Down(t) })
 	return p
 }
@@ -87,6 +90,24 @@ func (p *RPCProxy) Sends() map[string]int {
 	return out
 }
 
+// Calls returns, for each call of method so far, the length of its first
+// parameter when that is an array (the signatures of a
+// getSignatureStatuses), else 0.
+func (p *RPCProxy) Calls(method string) []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]int(nil), p.calls[method]...)
+}
+
+// Once runs fn before forwarding the next call of method, once: a chain
+// event placed between two calls of a client (a transaction landing just
+// before a look-up).
+func (p *RPCProxy) Once(method string, fn func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.once[method] = fn
+}
+
 func (p *RPCProxy) serve(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if err != nil {
@@ -105,13 +126,28 @@ func (p *RPCProxy) serve(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.Copy(w, resp.Body)
 }
 
-// count records a sendTransaction's first signature.
+// count records the call, and a sendTransaction's first signature.
 func (p *RPCProxy) count(body []byte) {
 	var req struct {
 		Method string            `json:"method"`
 		Params []json.RawMessage `json:"params"`
 	}
-	if json.Unmarshal(body, &req) != nil || req.Method != "sendTransaction" || len(req.Params) == 0 {
+	if json.Unmarshal(body, &req) != nil {
+		return
+	}
+	var list []json.RawMessage
+	if len(req.Params) > 0 && json.Unmarshal(req.Params[0], &list) != nil {
+		list = nil
+	}
+	p.mu.Lock()
+	p.calls[req.Method] = append(p.calls[req.Method], len(list))
+	fn := p.once[req.Method]
+	delete(p.once, req.Method)
+	p.mu.Unlock()
+	if fn != nil {
+		fn()
+	}
+	if req.Method != "sendTransaction" || len(req.Params) == 0 {
 		return
 	}
 	var text string
