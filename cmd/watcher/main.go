@@ -140,6 +140,11 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	exposureKV, err := m.conn.JS.KeyValue(ctx, events.BucketExposure)
+	if err != nil {
+		return fmt.Errorf("exposure bucket: %w", err)
+	}
+	book := exposure.New(exposureKV)
 	env := &Env{Failover: failover.NewMetrics(m.Registry), Logger: log}
 	metrics := watcher.NewMetrics(m.Registry)
 	for i := range f.Networks {
@@ -154,6 +159,7 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		w, err := watcher.New(ctx, m.conn.JS, watcher.Options{
 			Namespace: n.Namespace, NetworkID: n.NetworkID, Confirmer: conf, Claims: claims,
+			Exposure: book, PayerBlock: f.Verify.PayerBlock(),
 			PollInterval: time.Duration(n.Finality.PollInterval), Config: f.Watcher, Logger: log, Metrics: metrics,
 		})
 		if err != nil {
@@ -161,11 +167,7 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		m.watchers = append(m.watchers, w)
 	}
-	exposureKV, err := m.conn.JS.KeyValue(ctx, events.BucketExposure)
-	if err != nil {
-		return fmt.Errorf("exposure bucket: %w", err)
-	}
-	releaser, err := settler.NewReleaser(ctx, m.conn.JS, exposure.New(exposureKV), settler.ReleaserOptions{Logger: log})
+	releaser, err := settler.NewReleaser(ctx, m.conn.JS, book, settler.ReleaserOptions{Logger: log})
 	if err != nil {
 		return err
 	}

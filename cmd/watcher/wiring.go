@@ -5,11 +5,25 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/h402/settlement/pkg/chains"
+	"github.com/h402/settlement/pkg/chains/solana"
+	"github.com/h402/settlement/pkg/config"
+	"github.com/h402/settlement/pkg/failover"
 	"github.com/h402/settlement/pkg/h402"
 )
 
 // DefaultConfirmers builds the confirmers this binary carries.
-func DefaultConfirmers() map[h402.Namespace]NewConfirmer { return map[h402.Namespace]NewConfirmer{} }
+func DefaultConfirmers() map[h402.Namespace]NewConfirmer {
+	return map[h402.Namespace]NewConfirmer{
+		h402.NamespaceSolana: func(_ context.Context, n *config.Network, env *Env) (chains.Confirmer, error) {
+			pool, err := solana.Dial(n, failover.Settings{Metrics: env.Failover})
+			if err != nil {
+				return nil, err
+			}
+			return solana.NewConfirmer(n, pool, solana.ConfirmOptions{})
+		},
+	}
+}
 
 func (m *Main) startLedger(ctx context.Context, log *slog.Logger) ([]func(*http.ServeMux), error) {
 	return nil, nil

@@ -13,7 +13,9 @@ import (
 
 	"github.com/h402/settlement/pkg/chains"
 	"github.com/h402/settlement/pkg/events"
+	"github.com/h402/settlement/pkg/exposure"
 	"github.com/h402/settlement/pkg/h402"
+	"github.com/h402/settlement/pkg/settler"
 )
 
 // errSuperseded: the payment moved on from the submission the watcher
@@ -190,6 +192,17 @@ func (w *Watcher) apply(ctx context.Context, e *entry, c chains.Confirmation) {
 			log.Warn("final-settlement record not stored; will retry", "err", err)
 			return
 		}
+		// Final when first seen (a watcher that took over late, a fast
+		// chain): `confirmed` first, as the states go.
+		if e.confirmed == "" {
+			_, err := w.states.AppendIf(ctx, w.o.Namespace, w.o.NetworkID,
+				events.Transition{ID: e.tr.ID, State: events.StateConfirmed, TxHash: c.TxHash, Block: c.Block},
+				e.guard(events.StateConfirmed))
+			if !w.outcome(e, err, events.StateConfirmed) {
+				return
+			}
+			e.confirmed = c.BlockHash
+		}
 		at := c.At.UTC()
 		if at.IsZero() {
 			at = w.o.Now().UTC()
@@ -233,6 +246,17 @@ func (w *Watcher) outcome(e *entry, err error, state events.State) bool {
 func (w *Watcher) failPayment(ctx context.Context, e *entry, reason h402.Reason, message, txHash string) {
 	if reason == "" {
 		reason = h402.ReasonUnexpectedSettleError
+	}
+	if w.o.Exposure != nil && w.o.PayerBlock > 0 && settler.PayerCaused(reason) {
+		// Stored before the transition, so that a retry blocks again.
+		until := w.o.Now().Add(w.o.PayerBlock).UTC().Truncate(time.Second)
+		a := exposure.Account{Namespace: e.event.Namespace, NetworkID: e.event.NetworkID, Token: e.event.Token, Payer: e.event.Payer}
+		if err := w.o.Exposure.Block(ctx, a, e.tr.ID, until); err != nil {
+			w.o.Metrics.errors.WithLabelValues(w.network, "store").Inc()
+			w.log.Warn("payer block not stored; will retry", "payment_id", e.tr.ID, "err", err)
+			return
+		}
+		message += fmt.Sprintf("; the payer is blocked until %s", until.Format(time.RFC3339))
 	}
 	_, err := w.states.AppendIf(ctx, w.o.Namespace, w.o.NetworkID,
 		events.Transition{ID: e.tr.ID, State: events.StateFailed, Reason: reason, Message: message, TxHash: txHash},

@@ -14,6 +14,7 @@ import (
 
 	"github.com/h402/settlement/pkg/chains"
 	"github.com/h402/settlement/pkg/events"
+	"github.com/h402/settlement/pkg/exposure"
 	"github.com/h402/settlement/pkg/h402"
 )
 
@@ -31,6 +32,13 @@ type Options struct {
 	// Claims gives the hashes a replacement transaction replaced (nil: only
 	// the hash of the `submitted` transition is followed).
 	Claims Claims
+	// Exposure and PayerBlock: a payment that fails on chain through its
+	// payer's doing (settler.PayerCaused: funds moved away, authorization
+	// canceled after acceptance) blocks the payer for PayerBlock and keeps
+	// its reservation, as the settler does, so that canceling after being
+	// served is not a way to be served for free. Nil or 0: no blocking.
+	Exposure   *exposure.Book
+	PayerBlock time.Duration
 	// PollInterval is how often followed payments are looked up on chain
 	// (the network's finality.pollInterval). Default 1s.
 	PollInterval time.Duration
