@@ -3,7 +3,6 @@ package evm
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/h402/settlement/pkg/chains"
 	"github.com/h402/settlement/pkg/config"
-	"github.com/h402/settlement/pkg/h402"
 )
 
 var _ chains.Auditor = (*Auditor)(nil)
@@ -38,27 +36,21 @@ type AuditorOptions struct {
 // reconciliation of the ledger. Final means at or below the network's
 // finality, as for the Confirmer.
 type Auditor struct {
-	network *config.Network
-	pool    *Pool
-	opts    AuditorOptions
+	chainReader
+	opts AuditorOptions
 }
 
 // NewAuditor returns an Auditor for network, reading through pool.
 func NewAuditor(network *config.Network, pool *Pool, o AuditorOptions) (*Auditor, error) {
-	if network == nil || pool == nil {
-		return nil, errors.New("new auditor: network and pool are required")
-	}
-	if network.Namespace != h402.NamespaceEVM {
-		return nil, fmt.Errorf("new auditor: network %s/%s is not evm", network.Namespace, network.NetworkID)
+	r, err := newChainReader("new auditor", network, pool)
+	if err != nil {
+		return nil, err
 	}
 	if o.MaxScanBlocks == 0 {
 		o.MaxScanBlocks = DefaultMaxScanBlocks
 	}
-	return &Auditor{network: network, pool: pool, opts: o}, nil
+	return &Auditor{chainReader: r, opts: o}, nil
 }
-
-// Namespace returns evm.
-func (*Auditor) Namespace() h402.Namespace { return h402.NamespaceEVM }
 
 // TransfersIn returns the transfers of a final, canonical transaction: its
 // ERC-20 Transfer logs (any token) and, when it succeeded sending value,

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/big"
 	"strings"
@@ -25,6 +26,27 @@ import (
 	"github.com/h402/settlement/pkg/failover"
 	"github.com/h402/settlement/pkg/h402"
 )
+
+// chainReader is what the Confirmer and the Auditor share: one EVM network
+// and its RPC pool.
+type chainReader struct {
+	network *config.Network
+	pool    *Pool
+}
+
+// newChainReader checks network and pool; what names the caller in errors.
+func newChainReader(what string, network *config.Network, pool *Pool) (chainReader, error) {
+	if network == nil || pool == nil {
+		return chainReader{}, errors.New(what + ": network and pool are required")
+	}
+	if network.Namespace != h402.NamespaceEVM {
+		return chainReader{}, fmt.Errorf("%s: network %s/%s is not evm", what, network.Namespace, network.NetworkID)
+	}
+	return chainReader{network: network, pool: pool}, nil
+}
+
+// Namespace returns evm.
+func (chainReader) Namespace() h402.Namespace { return h402.NamespaceEVM }
 
 // MaxBatchCalls bounds the calls of one JSON-RPC batch request; more go
 // out in several requests (public endpoints refuse batches above a few

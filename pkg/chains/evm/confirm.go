@@ -3,7 +3,6 @@ package evm
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/big"
 	"strings"
@@ -39,28 +38,22 @@ type ConfirmerOptions struct {
 // depth below the head, or "confirmed": any block). It is safe for
 // concurrent use and keeps no state between calls.
 type Confirmer struct {
-	network *config.Network
-	pool    *Pool
-	opts    ConfirmerOptions
+	chainReader
+	opts ConfirmerOptions
 }
 
 // NewConfirmer returns a Confirmer for network, reading the chain through
 // pool (the same failover pool a Submitter or StateChecker uses).
 func NewConfirmer(network *config.Network, pool *Pool, o ConfirmerOptions) (*Confirmer, error) {
-	if network == nil || pool == nil {
-		return nil, errors.New("new confirmer: network and pool are required")
-	}
-	if network.Namespace != h402.NamespaceEVM {
-		return nil, fmt.Errorf("new confirmer: network %s/%s is not evm", network.Namespace, network.NetworkID)
+	r, err := newChainReader("new confirmer", network, pool)
+	if err != nil {
+		return nil, err
 	}
 	if o.LogLookback == 0 {
 		o.LogLookback = DefaultLogLookback
 	}
-	return &Confirmer{network: network, pool: pool, opts: o}, nil
+	return &Confirmer{chainReader: r, opts: o}, nil
 }
-
-// Namespace returns evm.
-func (*Confirmer) Namespace() h402.Namespace { return h402.NamespaceEVM }
 
 // Confirm looks up at most MaxConfirm submissions and returns one
 // Confirmation per submission, in order:

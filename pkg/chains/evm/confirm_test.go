@@ -116,19 +116,27 @@ func (b *bench) wantMined(t *testing.T, c chains.Confirmation, hash string, feeP
 	}
 }
 
+// submittedBatch starts a dev chain with payers payers and has the real
+// Submitter (facilitator 0, the real claims store) send one authorization
+// of amount+i by each payer i, not mined yet.
+func submittedBatch(t *testing.T, payers int, amount int64) (*bench, *evm.Submitter, []chains.Submission) {
+	t.Helper()
+	b := newBench(t, payers)
+	claims := newClaims(t)
+	s := b.submitter(t, b.pool(t), 0, evm.SubmitterOptions{})
+	var batch []*events.PaymentAccepted
+	for i, p := range b.chain.Payers() {
+		batch = append(batch, b.authorization(t, p, amount+int64(i), evm.AuthorizationOptions{}))
+	}
+	return b, s, submissions(t, batch, submit(t, s, batch, claims))
+}
+
 // TestConfirmBatchConfirmedThenFinalized: a batch of authorizations sent by
 // the real Submitter (claims in the real store) is Pending in the pool,
 // Confirmed in its block, and Finalized exactly when the block is
 // confirmDepth below the head, with the batch's block, gas, fee and payer.
 func TestConfirmBatchConfirmedThenFinalized(t *testing.T) {
-	b := newBench(t, 3)
-	claims := newClaims(t)
-	s := b.submitter(t, b.pool(t), 0, evm.SubmitterOptions{})
-	var batch []*events.PaymentAccepted
-	for i, p := range b.chain.Payers() {
-		batch = append(batch, b.authorization(t, p, int64(1_000+i), evm.AuthorizationOptions{}))
-	}
-	subs := submissions(t, batch, submit(t, s, batch, claims))
+	b, s, subs := submittedBatch(t, 3, 1_000)
 	c := b.confirmer(t)
 
 	wantStatus(t, confirm(t, c, subs), chains.Pending)
@@ -161,19 +169,12 @@ func TestConfirmBatchConfirmedThenFinalized(t *testing.T) {
 // while the block is not final, then Failed nonce_already_used naming the
 // other transaction; the others are Finalized.
 func TestConfirmBatchPaymentUsedElsewhere(t *testing.T) {
-	b := newBench(t, 3)
-	claims := newClaims(t)
-	s := b.submitter(t, b.pool(t), 0, evm.SubmitterOptions{})
-	var batch []*events.PaymentAccepted
-	for _, p := range b.chain.Payers() {
-		batch = append(batch, b.authorization(t, p, 2_000, evm.AuthorizationOptions{}))
-	}
-	subs := submissions(t, batch, submit(t, s, batch, claims))
+	b, s, subs := submittedBatch(t, 3, 2_000)
 	batchHash := subs[0].Tx.Hash
 
 	// Another facilitator front-runs payment 1 with a higher tip.
 	other := b.chain.Facilitators()[1]
-	call, _, _, err := evm.DecodeAuthorization(batch[1])
+	call, _, _, err := evm.DecodeAuthorization(subs[1].Payment)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,14 +231,7 @@ func TestConfirmBatchPaymentUsedElsewhere(t *testing.T) {
 func TestConfirmReorg(t *testing.T) {
 	for _, reinclude := range []bool{false, true} {
 		t.Run(fmt.Sprintf("reinclude=%t", reinclude), func(t *testing.T) {
-			b := newBench(t, 2)
-			claims := newClaims(t)
-			s := b.submitter(t, b.pool(t), 0, evm.SubmitterOptions{})
-			var batch []*events.PaymentAccepted
-			for _, p := range b.chain.Payers() {
-				batch = append(batch, b.authorization(t, p, 3_000, evm.AuthorizationOptions{}))
-			}
-			subs := submissions(t, batch, submit(t, s, batch, claims))
+			b, s, subs := submittedBatch(t, 2, 3_000)
 			c := b.confirmer(t)
 			b.chain.Commit()
 			before := confirm(t, c, subs)
@@ -272,11 +266,8 @@ func TestConfirmReorg(t *testing.T) {
 // one reported. Without the earlier hash the submission is Dropped, and
 // once the facilitator's nonce is final, for its nonce.
 func TestConfirmFindsReplacedHash(t *testing.T) {
-	b := newBench(t, 2)
-	claims := newClaims(t)
-	s := b.submitter(t, b.pool(t), 0, evm.SubmitterOptions{})
-	batch := []*events.PaymentAccepted{b.authorization(t, b.chain.Payers()[0], 4_000, evm.AuthorizationOptions{})}
-	subs := submissions(t, batch, submit(t, s, batch, claims))
+	b, s, subs := submittedBatch(t, 1, 4_000)
+	batch := []*events.PaymentAccepted{subs[0].Payment}
 	b.chain.Commit()
 
 	first := subs[0].Tx
@@ -404,11 +395,7 @@ func (b *bench) signedTransactionOf(t *testing.T, payer *ecdsa.PrivateKey, amoun
 // returns an error and no confirmations, whether the endpoint never
 // listened or the chain went away.
 func TestConfirmRPCErrorIsNoVerdict(t *testing.T) {
-	b := newBench(t, 1)
-	claims := newClaims(t)
-	s := b.submitter(t, b.pool(t), 0, evm.SubmitterOptions{})
-	batch := []*events.PaymentAccepted{b.authorization(t, b.chain.Payers()[0], 7_000, evm.AuthorizationOptions{})}
-	subs := submissions(t, batch, submit(t, s, batch, claims))
+	b, _, subs := submittedBatch(t, 1, 7_000)
 
 	dead := b.confirmer(t, deadURL(t))
 	if got, err := dead.Confirm(t.Context(), subs); err == nil || got != nil {
