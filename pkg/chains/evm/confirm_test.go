@@ -143,8 +143,17 @@ func TestConfirmBatchConfirmedThenFinalized(t *testing.T) {
 
 	b.chain.Commit()
 	mined := b.chain.Head()
+	receipts, requests := b.rpc.count("eth_getTransactionReceipt"), b.rpc.requests()
 	got := confirm(t, c, subs)
 	wantStatus(t, got, chains.Confirmed)
+	// Three payments of one transaction: one receipt look-up, and the
+	// look-ups and block reads of a call go out as two batch requests.
+	if n := b.rpc.count("eth_getTransactionReceipt") - receipts; n != 1 {
+		t.Fatalf("got %d receipt look-ups for one transaction, want 1", n)
+	}
+	if n := b.rpc.requests() - requests; n != 2 {
+		t.Fatalf("got %d HTTP requests for one Confirm, want 2", n)
+	}
 	for _, g := range got {
 		b.wantMined(t, g, subs[0].Tx.Hash, s.Address())
 		if g.Block != mined {
@@ -414,5 +423,43 @@ func TestConfirmRPCErrorIsNoVerdict(t *testing.T) {
 	}
 	if got, err := a.TransfersIn(t.Context(), subs[0].Tx.Hash); err == nil || got != nil {
 		t.Fatalf("auditor, closed chain: got %+v, %v; want an error", got, err)
+	}
+}
+
+// TestConfirmNativeTransaction: a client's native-coin payment is decided
+// from the transaction itself (sender, recipient, value): Finalized for
+// the payment it makes, Failed invalid value for a claim of another amount.
+func TestConfirmNativeTransaction(t *testing.T) {
+	b := newBench(t, 1)
+	claims := newClaims(t)
+	s := b.submitter(t, b.pool(t), 0, evm.SubmitterOptions{})
+	payer := b.chain.Payers()[0]
+	from := crypto.PubkeyToAddress(payer.PublicKey)
+	native := b.network.Tokens[1]
+	req := b.requirements(big.NewInt(777_000))
+	req.TokenAddress = native.Address
+	n, err := b.chain.Client().PendingNonceAt(t.Context(), from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _, err := evm.SignTransaction(req, payer, &native, evm.TxOptions{Nonce: n, GasFeeCap: big.NewInt(50_000_000_000)})
+	if err != nil {
+		t.Fatalf("sign native transaction: %v", err)
+	}
+	e := b.event(t, h402.TypeSignedTransaction, strings.ToLower(from.Hex()), p, 777_000, "")
+	e.Token = native.Address
+	subs := submissions(t, []*events.PaymentAccepted{e}, submit(t, s, []*events.PaymentAccepted{e}, claims))
+	more := *e
+	more.ID, more.Amount = e.ID+"-more", "778000"
+	subs = append(subs, chains.Submission{Payment: &more, Tx: subs[0].Tx})
+
+	b.commitN(1 + confirmDepth)
+	got := confirm(t, b.confirmer(t), subs)
+	if got[0].Status != chains.Finalized {
+		t.Fatalf("native payment: got %+v, want finalized", got[0])
+	}
+	b.wantMined(t, got[0], subs[0].Tx.Hash, from)
+	if got[1].Status != chains.Failed || got[1].Reason != h402.ReasonEVMValue {
+		t.Fatalf("claim of another amount: got %+v, want failed %s", got[1], h402.ReasonEVMValue)
 	}
 }
