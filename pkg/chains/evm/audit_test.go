@@ -146,4 +146,13 @@ func TestAuditor(t *testing.T) {
 	if got, err := a.SentBy(t.Context(), []string{strings.ToLower(payer2.Hex())}, at, at.Add(time.Second)); err != nil || len(got) != 1 || got[0].Amount != "999" {
 		t.Fatalf("sent by the third payer: got %+v, %v; want its one transfer of 999", got, err)
 	}
+
+	// A window wider than MaxScanBlocks is refused, not truncated.
+	narrow, err := evm.NewAuditor(b.depthNetwork(), b.pool(t), evm.AuditorOptions{MaxScanBlocks: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := narrow.SentBy(t.Context(), []string{s.Address().Hex()}, at.Add(-time.Hour), at.Add(time.Hour)); err == nil || got != nil {
+		t.Fatalf("window over MaxScanBlocks: got %+v, %v; want an error", got, err)
+	}
 }

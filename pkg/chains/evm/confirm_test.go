@@ -17,6 +17,7 @@ import (
 	"github.com/h402/settlement/pkg/config"
 	"github.com/h402/settlement/pkg/events"
 	"github.com/h402/settlement/pkg/evmdev"
+	"github.com/h402/settlement/pkg/failover"
 	"github.com/h402/settlement/pkg/h402"
 )
 
@@ -461,5 +462,36 @@ func TestConfirmNativeTransaction(t *testing.T) {
 	b.wantMined(t, got[0], subs[0].Tx.Hash, from)
 	if got[1].Status != chains.Failed || got[1].Reason != h402.ReasonEVMValue {
 		t.Fatalf("claim of another amount: got %+v, want failed %s", got[1], h402.ReasonEVMValue)
+	}
+}
+
+// TestConfirmBound: more than MaxConfirm submissions in one call are
+// refused before any RPC, and so are a Confirmer or Auditor for a network
+// of another family.
+func TestConfirmBound(t *testing.T) {
+	n := config.Network{Namespace: h402.NamespaceEVM, NetworkID: "1337", CAIP2: "eip155:1337", RPC: []string{deadURL(t)},
+		Finality: config.Finality{Commitment: "depth", Depth: 3}}
+	pool, err := evm.Dial(t.Context(), &n, failover.Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := evm.NewConfirmer(&n, pool, evm.ConfirmerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	subs := make([]chains.Submission, evm.MaxConfirm+1)
+	for i := range subs {
+		subs[i].Payment = &events.PaymentAccepted{ID: fmt.Sprint(i)}
+	}
+	if got, err := c.Confirm(t.Context(), subs); err == nil || got != nil || !strings.Contains(err.Error(), "more than the 512") {
+		t.Fatalf("got %v, %v; want the bound's error", got, err)
+	}
+	sol := n
+	sol.Namespace = h402.NamespaceSolana
+	if _, err := evm.NewConfirmer(&sol, pool, evm.ConfirmerOptions{}); err == nil {
+		t.Fatal("confirmer for a solana network: want an error")
+	}
+	if _, err := evm.NewAuditor(&sol, pool, evm.AuditorOptions{}); err == nil {
+		t.Fatal("auditor for a solana network: want an error")
 	}
 }
