@@ -182,8 +182,8 @@ func (c *Confirmer) decideMined(ctx context.Context, conf *chains.Confirmation, 
 	final := v.isFinal(uint64(b.Number))
 	if reason != "" && !final {
 		conf.Status = chains.Pending
-		conf.Message = fmt.Sprintf("transaction %s is in block %d (not final yet; final block %d) but does not pay the payment: %s",
-			lowerHex(h[:]), uint64(b.Number), v.final, msg)
+		conf.Message = fmt.Sprintf("transaction %s is in block %d, not final yet, but does not pay the payment (failed once final): %s",
+			lowerHex(h[:]), uint64(b.Number), msg)
 		return nil
 	}
 	conf.TxHash = lowerHex(h[:])
@@ -365,13 +365,18 @@ func (c *Confirmer) decideUnmined(ctx context.Context, out []chains.Confirmation
 				x.nonce, addrHex(x.sender), v.final, uint64(*finals[x.sender]), hashList(cands[i]))
 			continue
 		}
-		var pending, stale bool
+		var pending, unindexed, stale bool
 		for _, h := range cands[i] {
 			f := found[h]
 			switch {
 			case f == nil || f.tx == nil:
 			case f.pending:
 				pending = true
+			case f.rcpt == nil:
+				// Mined as the node's transaction index says, but its
+				// receipt was not there a moment before (the block came in
+				// between the two look-ups): look again.
+				unindexed = true
 			default:
 				stale = true // the node names a block for it that is not canonical
 			}
@@ -380,6 +385,9 @@ func (c *Confirmer) decideUnmined(ctx context.Context, out []chains.Confirmation
 		case pending:
 			conf.Status = chains.Pending
 			conf.Message = "in the node's pool, not mined yet"
+		case unindexed:
+			conf.Status = chains.Pending
+			conf.Message = "the node places it in a block but has no receipt for it yet"
 		case stale:
 			conf.Status, conf.Reason = chains.Dropped, h402.ReasonInvalidTransactionState
 			conf.Message = fmt.Sprintf("none of %s is in a canonical block (the node places it in a block a reorg removed) nor in the node's pool", hashList(cands[i]))
