@@ -495,3 +495,33 @@ func TestConfirmBound(t *testing.T) {
 		t.Fatal("auditor for a solana network: want an error")
 	}
 }
+
+// TestConfirmFinalityCommitments: the network's commitment decides when a
+// mined payment is final: "confirmed" and "safe" (the dev chain's safe
+// block is its head) at once, "finalized" when the node's finalized tag
+// reaches the block (on the dev chain, the last multiple of 32).
+func TestConfirmFinalityCommitments(t *testing.T) {
+	b, _, subs := submittedBatch(t, 1, 9_000)
+	b.chain.Commit()
+	mined := b.chain.Head()
+	confirmers := map[string]*evm.Confirmer{}
+	for _, commitment := range []string{"confirmed", "safe", "finalized"} {
+		n := b.network
+		n.Finality = config.Finality{Commitment: commitment}
+		c, err := evm.NewConfirmer(&n, b.pool(t), evm.ConfirmerOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		confirmers[commitment] = c
+	}
+	wantStatus(t, confirm(t, confirmers["confirmed"], subs), chains.Finalized)
+	wantStatus(t, confirm(t, confirmers["safe"], subs), chains.Finalized)
+	for b.finalized(t) < mined {
+		wantStatus(t, confirm(t, confirmers["finalized"], subs), chains.Confirmed)
+		b.chain.Commit()
+	}
+	wantStatus(t, confirm(t, confirmers["finalized"], subs), chains.Finalized)
+	if b.chain.Head() < 32 {
+		t.Fatalf("finalized at head %d: want the dev chain's finalized tag at 32", b.chain.Head())
+	}
+}
