@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"slices"
 	"strings"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -141,21 +142,12 @@ func candidates(s chains.Submission) []common.Hash {
 	var out []common.Hash
 	for _, r := range raw {
 		var h common.Hash
-		if !decodeFixedHex(h[:], r) || containsHash(out, h) {
+		if !decodeFixedHex(h[:], r) || slices.Contains(out, h) {
 			continue
 		}
 		out = append(out, h)
 	}
 	return out
-}
-
-func containsHash(hs []common.Hash, h common.Hash) bool {
-	for _, x := range hs {
-		if x == h {
-			return true
-		}
-	}
-	return false
 }
 
 // minedOf returns the first of cands whose receipt is in a canonical block.
