@@ -110,8 +110,8 @@ func (b *bench) finalized(t *testing.T) uint64 {
 }
 
 // sendAt sends a transaction signed by key with nonce to the dev chain
-// without mining it.
-func sendAt(t *testing.T, b *bench, key *ecdsa.PrivateKey, nonce uint64, to common.Address, data []byte) {
+// without mining it, and returns its hash.
+func sendAt(t *testing.T, b *bench, key *ecdsa.PrivateKey, nonce uint64, to common.Address, data []byte) common.Hash {
 	t.Helper()
 	tx := types.MustSignNewTx(key, types.LatestSignerForChainID(b.chain.ChainID()), &types.DynamicFeeTx{
 		ChainID: b.chain.ChainID(), Nonce: nonce, To: &to, Data: data,
@@ -120,4 +120,5 @@ func sendAt(t *testing.T, b *bench, key *ecdsa.PrivateKey, nonce uint64, to comm
 	if err := b.chain.Client().SendTransaction(t.Context(), tx); err != nil {
 		t.Fatalf("send tx with nonce %d: %v", nonce, err)
 	}
+	return tx.Hash()
 }

@@ -13,11 +13,19 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
 
+	"github.com/h402/settlement/pkg/contracts"
 	"github.com/h402/settlement/pkg/failover"
 )
 
-// topicAuthorizationUsed is EIP-3009's AuthorizationUsed(address indexed, bytes32 indexed).
-var topicAuthorizationUsed = common.BytesToHash(crypto.Keccak256([]byte("AuthorizationUsed(address,bytes32)")))
+// EIP-3009's events: AuthorizationUsed and AuthorizationCanceled(address
+// indexed authorizer, bytes32 indexed nonce).
+var (
+	topicAuthorizationUsed     = common.BytesToHash(crypto.Keccak256([]byte("AuthorizationUsed(address,bytes32)")))
+	topicAuthorizationCanceled = common.BytesToHash(crypto.Keccak256([]byte("AuthorizationCanceled(address,bytes32)")))
+)
+
+// eip3009 is the EIP-3009 ABI (FiatToken's), shared by readers without a Submitter.
+var eip3009 = contracts.NewTestUSDC()
 
 // sendOutcome is how a node answered a broadcast.
 type sendOutcome int
@@ -118,7 +126,12 @@ func (s *Submitter) minedNonce(ctx context.Context, account common.Address) (uin
 // nonceAt is account's nonce at block (nil: the newest), read as call;
 // what names it in errors.
 func (s *Submitter) nonceAt(ctx context.Context, call, what string, account common.Address, block *big.Int) (uint64, error) {
-	n, err := failover.Do(ctx, s.pool, call, func(ctx context.Context, c *ethclient.Client) (uint64, error) {
+	return nonceAt(ctx, s.pool, call, what, account, block)
+}
+
+// nonceAt is Submitter.nonceAt through pool.
+func nonceAt(ctx context.Context, pool *Pool, call, what string, account common.Address, block *big.Int) (uint64, error) {
+	n, err := failover.Do(ctx, pool, call, func(ctx context.Context, c *ethclient.Client) (uint64, error) {
 		return c.NonceAt(ctx, account, block)
 	})
 	if err != nil {
@@ -129,13 +142,14 @@ func (s *Submitter) nonceAt(ctx context.Context, call, what string, account comm
 
 // authorizationUsed asks token whether from's authorization nonce is used or canceled.
 func (s *Submitter) authorizationUsed(ctx context.Context, token, from common.Address, nonce [32]byte) (bool, error) {
-	return s.authorizationUsedAt(ctx, token, from, nonce, nil)
+	return authorizationUsedAt(ctx, s.pool, token, from, nonce, nil)
 }
 
-// authorizationUsedAt is authorizationUsed at block (nil: the newest).
-func (s *Submitter) authorizationUsedAt(ctx context.Context, token, from common.Address, nonce [32]byte, block *big.Int) (bool, error) {
-	data := s.token.PackAuthorizationState(from, nonce)
-	out, err := failover.Do(ctx, s.pool, "eth_call:authorizationState", func(ctx context.Context, c *ethclient.Client) ([]byte, error) {
+// authorizationUsedAt is authorizationUsed at block (nil: the newest),
+// through pool.
+func authorizationUsedAt(ctx context.Context, pool *Pool, token, from common.Address, nonce [32]byte, block *big.Int) (bool, error) {
+	data := eip3009.PackAuthorizationState(from, nonce)
+	out, err := failover.Do(ctx, pool, "eth_call:authorizationState", func(ctx context.Context, c *ethclient.Client) ([]byte, error) {
 		return c.CallContract(ctx, ethereum.CallMsg{To: &token, Data: data}, block)
 	})
 	if err != nil {
@@ -146,7 +160,7 @@ func (s *Submitter) authorizationUsedAt(ctx context.Context, token, from common.
 		// so nothing of it is used there.
 		return false, nil
 	}
-	used, err := s.token.UnpackAuthorizationState(out)
+	used, err := eip3009.UnpackAuthorizationState(out)
 	if err != nil {
 		return false, fmt.Errorf("authorizationState: token %s answered %d bytes: %w", token.Hex(), len(out), err)
 	}
@@ -157,16 +171,23 @@ func (s *Submitter) authorizationUsedAt(ctx context.Context, token, from common.
 // AuthorizationUsed(from, nonce) within the last LogLookback blocks, or the
 // zero hash.
 func (s *Submitter) findAuthorizationUse(ctx context.Context, token, from common.Address, nonce [32]byte) (common.Hash, error) {
-	head, err := latestHead(ctx, s.pool)
+	return findAuthorizationUse(ctx, s.pool, s.opts.LogLookback, token, from, nonce, topicAuthorizationUsed)
+}
+
+// findAuthorizationUse returns the transaction that emitted one of token's
+// events (topics: AuthorizationUsed, AuthorizationCanceled) for from's
+// authorization nonce within the last lookback blocks, or the zero hash.
+func findAuthorizationUse(ctx context.Context, pool *Pool, lookback uint64, token, from common.Address, nonce [32]byte, topics ...common.Hash) (common.Hash, error) {
+	head, err := latestHead(ctx, pool)
 	if err != nil {
 		return common.Hash{}, err
 	}
 	q := ethereum.FilterQuery{
-		FromBlock: new(big.Int).SetUint64(head.Number - min(head.Number, s.opts.LogLookback)),
+		FromBlock: new(big.Int).SetUint64(head.Number - min(head.Number, lookback)),
 		Addresses: []common.Address{token},
-		Topics:    [][]common.Hash{{topicAuthorizationUsed}, {common.BytesToHash(from.Bytes())}, {common.Hash(nonce)}},
+		Topics:    [][]common.Hash{topics, {common.BytesToHash(from.Bytes())}, {common.Hash(nonce)}},
 	}
-	logs, err := failover.Do(ctx, s.pool, "eth_getLogs", func(ctx context.Context, c *ethclient.Client) ([]types.Log, error) {
+	logs, err := failover.Do(ctx, pool, "eth_getLogs", func(ctx context.Context, c *ethclient.Client) ([]types.Log, error) {
 		return c.FilterLogs(ctx, q)
 	})
 	if err != nil {

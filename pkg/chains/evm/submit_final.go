@@ -9,6 +9,7 @@ import (
 	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/h402/settlement/pkg/chains"
+	"github.com/h402/settlement/pkg/config"
 	"github.com/h402/settlement/pkg/h402"
 )
 
@@ -16,17 +17,25 @@ import (
 // points at: the "finalized" (default) or "safe" block tag, or the head
 // minus the configured depth. ok is false when no block is final yet.
 func (s *Submitter) finalBlock(ctx context.Context) (block *big.Int, ok bool, err error) {
-	switch s.network.Finality.Commitment {
+	return finalBlock(ctx, s.network, s.pool)
+}
+
+// finalBlock is the block network's finality points at, read through pool
+// (see Submitter.finalBlock). "confirmed" counts every mined block: the head.
+func finalBlock(ctx context.Context, network *config.Network, pool *Pool) (block *big.Int, ok bool, err error) {
+	switch network.Finality.Commitment {
 	case "depth":
-		head, err := latestHead(ctx, s.pool)
+		head, err := latestHead(ctx, pool)
 		if err != nil {
 			return nil, false, err
 		}
-		depth := s.network.Finality.Depth
+		depth := network.Finality.Depth
 		if head.Number < depth {
 			return nil, false, nil
 		}
 		return new(big.Int).SetUint64(head.Number - depth), true, nil
+	case "confirmed":
+		return big.NewInt(int64(rpc.LatestBlockNumber)), true, nil
 	case "safe":
 		return big.NewInt(int64(rpc.SafeBlockNumber)), true, nil
 	default:
@@ -52,7 +61,7 @@ func (s *Submitter) finalAuthorizationUsed(ctx context.Context, token, from comm
 	if err != nil || !ok {
 		return false, err
 	}
-	return s.authorizationUsedAt(ctx, token, from, nonce, block)
+	return authorizationUsedAt(ctx, s.pool, token, from, nonce, block)
 }
 
 // usedOnlyAtHead turns a nonce_already_used verdict for an authorization

@@ -81,9 +81,10 @@ func (c *countedClaims) recordCount() int {
 // rpcCounter is a reverse proxy in front of the dev chain's JSON-RPC that
 // counts calls by method (a real HTTP hop, not a fake node).
 type rpcCounter struct {
-	srv *httptest.Server
-	mu  sync.Mutex
-	n   map[string]int
+	srv  *httptest.Server
+	mu   sync.Mutex
+	n    map[string]int
+	reqs int // HTTP requests (a batch is one)
 }
 
 func newRPCCounter(t *testing.T, target string) *rpcCounter {
@@ -101,6 +102,7 @@ func newRPCCounter(t *testing.T, target string) *rpcCounter {
 		var one struct{ Method string }
 		var many []struct{ Method string }
 		c.mu.Lock()
+		c.reqs++
 		if json.Unmarshal(body, &one) == nil && one.Method != "" {
 			c.n[one.Method]++
 		} else if json.Unmarshal(body, &many) == nil {
@@ -113,6 +115,13 @@ func newRPCCounter(t *testing.T, target string) *rpcCounter {
 	}))
 	t.Cleanup(c.srv.Close)
 	return c
+}
+
+// requests is the number of HTTP requests so far.
+func (c *rpcCounter) requests() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reqs
 }
 
 func (c *rpcCounter) count(method string) int {
