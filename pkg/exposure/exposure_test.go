@@ -137,14 +137,20 @@ func TestStaleCacheRereads(t *testing.T) {
 // refused payer_blocked (by Check and by Reserve, also on a replica whose
 // cache predates the block), a late Release gives nothing back, and when the
 // block expires the held amount is given back and the payer may pay again.
-func TestBlockKeepsReservation(t *testing.T) {
+// twoReplicas returns two books (two ingest replicas) over one bucket, on clock.
+func twoReplicas(t *testing.T, clock func() time.Time) (*exposure.Book, *exposure.Book) {
+	t.Helper()
 	env := testenv.StartJetStream(t)
 	kv := env.KeyValue(t, events.BucketExposure)
-	now := time.Unix(1_800_000_000, 0)
-	clock := func() time.Time { return now }
 	b, other := exposure.New(kv), exposure.New(kv)
 	b.SetClock(clock)
 	other.SetClock(clock)
+	return b, other
+}
+
+func TestBlockKeepsReservation(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	b, other := twoReplicas(t, func() time.Time { return now })
 	ctx := context.Background()
 	balance := big.NewInt(100)
 	if err := b.Reserve(ctx, acct, "p1", big.NewInt(60), balance, now); err != nil {
@@ -202,13 +208,8 @@ func TestBlockKeepsReservation(t *testing.T) {
 // released payment's money — on this replica and on another whose cache
 // predates the release; a balance loaded after the release is accepted.
 func TestReleaseRefusesOlderBalance(t *testing.T) {
-	env := testenv.StartJetStream(t)
-	kv := env.KeyValue(t, events.BucketExposure)
 	now := time.Unix(1_800_000_000, 0)
-	clock := func() time.Time { return now }
-	b, other := exposure.New(kv), exposure.New(kv)
-	b.SetClock(clock)
-	other.SetClock(clock)
+	b, other := twoReplicas(t, func() time.Time { return now })
 	ctx := context.Background()
 	balance := big.NewInt(100)
 	loaded := now.Add(-time.Second) // before any release: fine
