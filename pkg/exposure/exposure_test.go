@@ -132,11 +132,6 @@ func TestStaleCacheRereads(t *testing.T) {
 	}
 }
 
-// TestBlockKeepsReservation: a payment that failed by its payer's doing is
-// blocked instead of released: its amount keeps counting, the payer is
-// refused payer_blocked (by Check and by Reserve, also on a replica whose
-// cache predates the block), a late Release gives nothing back, and when the
-// block expires the held amount is given back and the payer may pay again.
 // twoReplicas returns two books (two ingest replicas) over one bucket, on clock.
 func twoReplicas(t *testing.T, clock func() time.Time) (*exposure.Book, *exposure.Book) {
 	t.Helper()
@@ -148,6 +143,11 @@ func twoReplicas(t *testing.T, clock func() time.Time) (*exposure.Book, *exposur
 	return b, other
 }
 
+// TestBlockKeepsReservation: a payment that failed by its payer's doing is
+// blocked instead of released: its amount keeps counting, the payer is
+// refused payer_blocked (by Check and by Reserve, also on a replica whose
+// cache predates the block), a late Release gives nothing back, and when the
+// block expires the held amount is given back and the payer may pay again.
 func TestBlockKeepsReservation(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	b, other := twoReplicas(t, func() time.Time { return now })
