@@ -4,12 +4,15 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"math/big"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/crypto"
+	solanago "github.com/gagliardetto/solana-go"
 
+	"github.com/h402/settlement/pkg/chains/solana"
 	"github.com/h402/settlement/pkg/config"
 	"github.com/h402/settlement/pkg/contracts"
 	"github.com/h402/settlement/pkg/events"
@@ -171,5 +174,83 @@ func TestSpendWholeBalanceInRounds(t *testing.T) {
 	}
 	if got := reloads(t, m); got < 3 {
 		t.Errorf("balance reloads = %v, want at least 3 (one after each release)", got)
+	}
+}
+
+// TestSolanaReleaseRereadsBalance: the Solana state checker's cached
+// balance is read again after a release. A payer's SPL balance B is cached
+// by its first payment (B/2), which is sent, finalized on the localnet and
+// released (Book.Release called directly, as the Releaser does). A second
+// payment takes the rest (R = B - B/2): accepted against the fresh balance.
+// A third of 1 would fit the cached B on top of R pending, and its own
+// simulation passes (R ≥ 1 on chain); it must be refused insufficient_funds.
+func TestSolanaReleaseRereadsBalance(t *testing.T) {
+	h := newHarness(t, true)
+	m, url := h.staleCache("a")
+	book := h.book()
+	ctx := context.Background()
+	spl := &h.cfg.Networks[1].Tokens[0]
+	key := h.sol.Payers()[0]
+	mint := solanago.MustPublicKeyFromBase58(spl.Address)
+	source, err := solana.AssociatedTokenAddress(key.PublicKey(), mint, solanago.TokenProgramID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	splBalance := func() uint64 {
+		t.Helper()
+		out, err := h.sol.RPC().GetTokenAccountBalance(ctx, source, "confirmed")
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, _ := strconv.ParseUint(out.Value.Amount, 10, 64)
+		return v
+	}
+	b := splBalance()
+	if b < 4 {
+		t.Fatalf("payer's SPL balance %d is too small for this test", b)
+	}
+	pay := func(amount uint64) (answer, string) {
+		t.Helper()
+		req := h.solReq(spl.Address, strconv.FormatUint(amount, 10), false)
+		header, err := solana.PaymentHeader(&req, spl, key, h.blockhash(), solana.PayOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return post(t, url+"/settle", body(header, req)), header
+	}
+	first, header := pay(b / 2)
+	if first.Status != 200 || first.Body["success"] != true {
+		t.Fatalf("first payment: %d %v; want accepted", first.Status, first.Body)
+	}
+	p, err := h402.DecodePaymentHeader(header)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := solanago.TransactionFromBase64(p.Payload.(*h402.SolanaSignTransactionPayload).Transaction)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.sol.RPC().SendTransaction(ctx, tx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.sol.AdvanceSlots(ctx, uint64(h.sol.Manifest.FinalityDepthSlots)+1); err != nil {
+		t.Fatal(err)
+	}
+	rest := b - b/2
+	if got := splBalance(); got != rest {
+		t.Fatalf("balance after the first payment landed = %d, want %d", got, rest)
+	}
+	if err := book.Release(ctx, first.str("paymentId")); err != nil {
+		t.Fatal(err)
+	}
+	before := reloads(t, m)
+	if s, _ := pay(rest); s.Status != 200 || s.Body["success"] != true {
+		t.Fatalf("second payment (the rest of the balance): %d %v; want accepted", s.Status, s.Body)
+	}
+	if got := reloads(t, m); got != before+1 {
+		t.Errorf("balance reloads = %v, want %v", got, before+1)
+	}
+	if s, _ := pay(1); s.Status != 400 || s.str("errorReason") != string(h402.ReasonInsufficientFunds) {
+		t.Fatalf("third payment over the fresh balance: %d %v; want 400 insufficient_funds", s.Status, s.Body)
 	}
 }
