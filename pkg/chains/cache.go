@@ -25,7 +25,7 @@ type Cache[V any] struct {
 
 type cacheEntry[V any] struct {
 	v    V
-	at   time.Time                        // when v was loaded
+	at   time.Time                        // when the load of v began
 	used time.Time                        // when v was last asked for
 	load func(context.Context) (V, error) // how to load it again
 }
@@ -46,6 +46,17 @@ func NewCache[V any](ttl time.Duration, size int) *Cache[V] {
 // returns an error matching ErrRateLimited and loads nothing. Keys the cache
 // holds, even stale, are never charged.
 func (c *Cache[V]) Get(ctx context.Context, key string, load func(context.Context) (V, error)) (V, error) {
+	v, _, err := c.GetAt(ctx, key, time.Time{}, load)
+	return v, err
+}
+
+// GetAt is Get for a value loaded no earlier than notBefore: a cached value
+// whose load began before notBefore is loaded again, and so is a value from
+// a load shared with another caller that began before it. It also returns
+// when the returned value's load began (a value read from the chain
+// reflects the chain at that time or later).
+func (c *Cache[V]) GetAt(ctx context.Context, key string, notBefore time.Time, load func(context.Context) (V, error)) (V, time.Time, error) {
+	var zero V
 	now := c.now()
 	c.mu.Lock()
 	e, ok := c.entries.Get(key)
@@ -54,39 +65,52 @@ func (c *Cache[V]) Get(ctx context.Context, key string, load func(context.Contex
 		c.entries.Add(key, e)
 	}
 	c.mu.Unlock()
-	if ok && now.Sub(e.at) < c.ttl {
-		return e.v, nil
+	if ok && now.Sub(e.at) < c.ttl && !e.at.Before(notBefore) {
+		return e.v, e.at, nil
 	}
 	if !ok {
 		if err := chargeMiss(ctx); err != nil {
-			var zero V
-			return zero, err
+			return zero, time.Time{}, err
 		}
 	}
-	v, err, _ := c.group.Do(key, func() (any, error) {
+	loadNow := func() (cacheEntry[V], error) {
+		start := c.now()
 		v, err := load(ctx)
 		if err != nil {
-			return v, err
+			return cacheEntry[V]{}, err
 		}
-		c.store(key, v, load)
-		return v, nil
-	})
-	if err != nil {
-		var zero V
-		return zero, err
+		c.store(key, v, start, load)
+		return cacheEntry[V]{v: v, at: start}, nil
 	}
-	return v.(V), nil
+	got, err, _ := c.group.Do(key, func() (any, error) { return loadNow() })
+	if err != nil {
+		return zero, time.Time{}, err
+	}
+	if r := got.(cacheEntry[V]); !r.at.Before(notBefore) {
+		return r.v, r.at, nil
+	}
+	// The shared load began too early for this caller: load on its own.
+	r, err := loadNow()
+	if err != nil {
+		return zero, time.Time{}, err
+	}
+	return r.v, r.at, nil
 }
 
-func (c *Cache[V]) store(key string, v V, load func(context.Context) (V, error)) {
+// store keeps v, whose load began at `at`, unless the entry holds a value
+// from a later load.
+func (c *Cache[V]) store(key string, v V, at time.Time, load func(context.Context) (V, error)) {
 	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	used := now
 	if old, ok := c.entries.Peek(key); ok {
+		if old.at.After(at) {
+			return
+		}
 		used = old.used
 	}
-	c.entries.Add(key, cacheEntry[V]{v: v, at: now, used: used, load: load})
+	c.entries.Add(key, cacheEntry[V]{v: v, at: at, used: used, load: load})
 }
 
 // Refresh reloads, with at most parallel loads at once, every entry asked
@@ -117,25 +141,26 @@ func (c *Cache[V]) Refresh(ctx context.Context, maxIdle time.Duration, parallel 
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
+			start := c.now()
 			if v, err := j.load(ctx); err == nil {
-				c.refreshed(j.key, v, j.load)
+				c.refreshed(j.key, v, start, j.load)
 			}
 		}()
 	}
 	wg.Wait()
 }
 
-// refreshed stores a reloaded value without making its entry more recent
-// than it was: only being asked for does that.
-func (c *Cache[V]) refreshed(key string, v V, load func(context.Context) (V, error)) {
-	now := c.now()
+// refreshed stores a reloaded value (its load began at `at`) without making
+// its entry more recently used than it was: only being asked for does that.
+// A value from a later load is kept.
+func (c *Cache[V]) refreshed(key string, v V, at time.Time, load func(context.Context) (V, error)) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	old, ok := c.entries.Peek(key)
-	if !ok {
-		return // evicted meanwhile: let it go
+	if !ok || old.at.After(at) {
+		return // evicted meanwhile (let it go), or newer already
 	}
-	old.v, old.at, old.load = v, now, load
+	old.v, old.at, old.load = v, at, load
 	c.entries.Add(key, old)
 }
 

@@ -150,3 +150,58 @@ func TestCacheMissBudget(t *testing.T) {
 		t.Error("a rate of 0 must disable the budget")
 	}
 }
+
+// TestCacheGetAt: a value whose load began before notBefore is loaded
+// again, even within its TTL, and a load shared with a caller that began
+// before notBefore is not taken; the returned time is when the load began.
+func TestCacheGetAt(t *testing.T) {
+	c := NewCache[int](time.Hour, 10)
+	var mu atomic.Int64
+	c.now = func() time.Time { return time.Unix(mu.Load(), 0) }
+	ctx := context.Background()
+	var loads atomic.Int32
+	load := func(context.Context) (int, error) { return int(loads.Add(1)), nil }
+
+	mu.Store(10)
+	if v, at, err := c.GetAt(ctx, "k", time.Time{}, load); err != nil || v != 1 || !at.Equal(time.Unix(10, 0)) {
+		t.Fatalf("first GetAt = %d, %v, %v; want 1 loaded at 10", v, at, err)
+	}
+	mu.Store(20)
+	if v, at, err := c.GetAt(ctx, "k", time.Unix(10, 0), load); err != nil || v != 1 || !at.Equal(time.Unix(10, 0)) {
+		t.Errorf("GetAt not before the load = %d, %v, %v; want the cached 1 from 10", v, at, err)
+	}
+	if v, at, err := c.GetAt(ctx, "k", time.Unix(15, 0), load); err != nil || v != 2 || !at.Equal(time.Unix(20, 0)) {
+		t.Fatalf("GetAt not before 15 = %d, %v, %v; want a new load (2) at 20", v, at, err)
+	}
+	if v, err := c.Get(ctx, "k", load); err != nil || v != 2 {
+		t.Errorf("Get after a forced load = %d, %v; want the newer 2", v, err)
+	}
+
+	// A load in flight that began at 20 is not good for notBefore 25.
+	release := make(chan struct{})
+	started := make(chan struct{})
+	slow := func(context.Context) (int, error) { close(started); <-release; return 100, nil }
+	mu.Store(20)
+	done := make(chan int)
+	go func() { v, _, _ := c.GetAt(ctx, "s", time.Time{}, slow); done <- v }()
+	<-started
+	mu.Store(25)
+	got := make(chan int)
+	go func() {
+		v, at, err := c.GetAt(ctx, "s", time.Unix(25, 0), load)
+		if err != nil || at.Before(time.Unix(25, 0)) {
+			t.Errorf("GetAt joined a load too old: %v, %v", at, err)
+		}
+		got <- v
+	}()
+	close(release)
+	if v := <-done; v != 100 {
+		t.Errorf("slow load = %d, want 100", v)
+	}
+	if v := <-got; v == 100 {
+		t.Errorf("GetAt not before 25 took the load begun at 20")
+	}
+	if v, at, _ := c.GetAt(ctx, "s", time.Time{}, load); v == 100 || at.Before(time.Unix(25, 0)) {
+		t.Errorf("the older load overwrote the newer: %d from %v", v, at)
+	}
+}

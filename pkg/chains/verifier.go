@@ -23,6 +23,10 @@ type Request struct {
 	// (the replay guard); nil means unknown. The EVM state checker asks it
 	// whether the nonce before a signedTransaction's is an accepted payment.
 	Taken func(ctx context.Context, replayKey string) (bool, error)
+	// BalanceNotBefore, when set, asks the state checker for a balance whose
+	// load began at or after it, bypassing a cached one loaded earlier: the
+	// payer's exposure was released after that (exposure.ErrStaleBalance).
+	BalanceNotBefore time.Time
 }
 
 // Payment is what local verification establishes about a payment.
@@ -73,6 +77,10 @@ type State struct {
 	// the payer's pending exposure is bounded. Nil when the payment is already
 	// on chain (client-broadcast) and reserves nothing.
 	Balance *big.Int
+	// BalanceAt is when the load of Balance began (the chain's state at that
+	// time or later); exposure refuses a balance loaded before its last
+	// release. Zero means unknown, treated as older than any release.
+	BalanceAt time.Time
 	// Reserve is what the payment adds to the payer's exposure when that is
 	// not Payment.Amount: a native-coin EVM signedTransaction must leave the
 	// sender its value plus its gas (gas limit × max fee per gas). Nil means

@@ -18,4 +18,16 @@
 // Check and Reserve see the block on the read they already make, a replica
 // with a cached record learns of it from the compare-and-set conflict, and
 // the held amount is given back when the block expires.
+//
+// A release also records its time on the account. Balances come from the
+// chain through a short cache; a payment released as final has left the
+// pending sum, but a balance read before its debit was on chain still
+// counts its money, so that pair would count it nowhere and over-accept.
+// Reserve and Check therefore take the balance's load time and refuse one
+// loaded before the account's last release (ErrStaleBalance); the caller
+// loads the balance afresh and retries. The comparison crosses processes'
+// clocks (the releaser's and ingest's); it is sound while their skew is
+// smaller than the time between a debit appearing at the chain's latest
+// head and its release after finality (a failed payment's release moved no
+// money, and refusing after it only costs a reload).
 package exposure

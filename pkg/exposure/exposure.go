@@ -23,6 +23,30 @@ const maxAttempts = 64
 // it is retryable.
 var ErrContended = errors.New("exposure: pending sum contended, retry later")
 
+// ErrStaleBalance is matched (errors.Is) by the *StaleBalanceError of a
+// Reserve or Check whose balance was loaded before exposure was last
+// released from the account: a payment released as final has left the
+// pending sum, and a balance read before its debit was on chain still counts
+// the money it moved, so the pair would count that payment nowhere. The
+// caller loads the balance again (not from a cache), at or after
+// StaleBalanceError.ReleasedAt, and retries.
+var ErrStaleBalance = errors.New("exposure: balance loaded before the last release")
+
+// StaleBalanceError says when the balance was loaded and when the account
+// last released exposure.
+type StaleBalanceError struct {
+	BalanceAt  time.Time
+	ReleasedAt time.Time
+}
+
+func (e *StaleBalanceError) Error() string {
+	return fmt.Sprintf("%v: balance loaded at %s, exposure released at %s",
+		ErrStaleBalance, e.BalanceAt.UTC().Format(time.RFC3339Nano), e.ReleasedAt.UTC().Format(time.RFC3339Nano))
+}
+
+// Is matches ErrStaleBalance.
+func (e *StaleBalanceError) Is(target error) bool { return target == ErrStaleBalance }
+
 // Account names one payer's pending sum on one token.
 type Account struct {
 	Namespace h402.Namespace
@@ -43,36 +67,55 @@ type reservation struct {
 	Amount  string `json:"amount"`
 }
 
-// record is an account's value in the bucket: its pending sum, and while
-// the payer is blocked, until when and how much of the sum is held for the
-// payments that failed by the payer's doing. Written as "<sum>", or
-// "<sum> <blockedUntil unix ns> <held>" while a block lasts.
+// record is an account's value in the bucket: its pending sum; while the
+// payer is blocked, until when and how much of the sum is held for the
+// payments that failed by the payer's doing; and when exposure was last
+// released from it. Written as "<sum>" (never released, not blocked),
+// "<sum> <blockedUntil unix ns> <held>" (the format before release times:
+// still read), or "<sum> <blockedUntil unix ns, 0: none> <held> <released
+// unix ns>" once a release happened.
 type record struct {
-	sum   *big.Int
-	until time.Time // zero: not blocked
-	held  *big.Int  // part of sum kept for the block; nil when not blocked
-	rev   uint64
+	sum      *big.Int
+	until    time.Time // zero: not blocked
+	held     *big.Int  // part of sum kept for the block; nil when not blocked
+	released time.Time // last Release that gave something back; zero: none
+	rev      uint64
 }
 
 func (r record) encode() []byte {
-	if r.until.IsZero() {
-		return []byte(r.sum.String())
+	if r.released.IsZero() {
+		if r.until.IsZero() {
+			return []byte(r.sum.String())
+		}
+		return []byte(r.sum.String() + " " + strconv.FormatInt(r.until.UnixNano(), 10) + " " + r.held.String())
 	}
-	return []byte(r.sum.String() + " " + strconv.FormatInt(r.until.UnixNano(), 10) + " " + r.held.String())
+	until, held := "0", "0"
+	if !r.until.IsZero() {
+		until, held = strconv.FormatInt(r.until.UnixNano(), 10), r.held.String()
+	}
+	return []byte(r.sum.String() + " " + until + " " + held + " " + strconv.FormatInt(r.released.UnixNano(), 10))
 }
 
 func decodeRecord(key string, b []byte) (record, error) {
 	f := strings.Fields(string(b))
 	var r record
-	ok := len(f) == 1 || len(f) == 3
+	ok := len(f) == 1 || len(f) == 3 || len(f) == 4
 	if ok {
 		r.sum, ok = new(big.Int).SetString(f[0], 10)
 	}
-	if ok && len(f) == 3 {
+	if ok && len(f) >= 3 {
 		ns, err := strconv.ParseInt(f[1], 10, 64)
 		r.held, ok = new(big.Int).SetString(f[2], 10)
 		ok = ok && err == nil
 		r.until = time.Unix(0, ns)
+		if len(f) == 4 && ns == 0 {
+			r.until, r.held = time.Time{}, nil // released, never blocked
+		}
+	}
+	if ok && len(f) == 4 {
+		ns, err := strconv.ParseInt(f[3], 10, 64)
+		ok = err == nil && ns > 0
+		r.released = time.Unix(0, ns)
 	}
 	if !ok {
 		return record{}, fmt.Errorf("exposure %s holds %q, not a pending sum", key, b)
@@ -90,7 +133,16 @@ func (r record) current(now time.Time) record {
 	if sum.Sign() < 0 {
 		sum.SetInt64(0)
 	}
-	return record{sum: sum, rev: r.rev}
+	return record{sum: sum, released: r.released, rev: r.rev}
+}
+
+// stale returns a *StaleBalanceError when a balance loaded at balanceAt may
+// predate the last release from r (a zero balanceAt: load time unknown).
+func (r record) stale(balanceAt time.Time) error {
+	if r.released.IsZero() || balanceAt.After(r.released) {
+		return nil
+	}
+	return &StaleBalanceError{BalanceAt: balanceAt, ReleasedAt: r.released}
 }
 
 // blocked returns payer_blocked when r blocks the payer at now.
@@ -128,12 +180,16 @@ func New(kv jetstream.KeyValue) *Book {
 func (b *Book) SetClock(now func() time.Time) { b.now = now }
 
 // Reserve adds amount to the account's pending sum if the result stays
-// within balance, and records the reservation under paymentID. Over balance,
-// it returns an *h402.Error with reason insufficient_funds; while the payer
-// is blocked (Block), payer_blocked.
-func (b *Book) Reserve(ctx context.Context, a Account, paymentID string, amount, balance *big.Int) error {
+// within balance, and records the reservation under paymentID. balanceAt is
+// when balance was loaded from the chain (when its load began). Over
+// balance, it returns an *h402.Error with reason insufficient_funds; while
+// the payer is blocked (Block), payer_blocked; when balance was loaded
+// before the account's last release (or balanceAt is zero and the account
+// ever released), a *StaleBalanceError matching ErrStaleBalance, and
+// reserves nothing.
+func (b *Book) Reserve(ctx context.Context, a Account, paymentID string, amount, balance *big.Int, balanceAt time.Time) error {
 	key := a.Key()
-	if err := b.add(ctx, key, amount, balance); err != nil {
+	if err := b.add(ctx, key, amount, &limit{balance, balanceAt}); err != nil {
 		return err
 	}
 	r, _ := json.Marshal(reservation{Account: key, Amount: amount.String()})
@@ -160,16 +216,20 @@ func (b *Book) Reserved(ctx context.Context, paymentID string) (bool, error) {
 	return true, nil
 }
 
-// Check reports, without reserving, whether amount fits within balance on
-// top of the account's pending sum: nil, insufficient_funds, or
-// payer_blocked while the payer is blocked. It reads the account once.
-func (b *Book) Check(ctx context.Context, a Account, amount, balance *big.Int) error {
+// Check reports, without reserving, whether amount fits within balance
+// (loaded at balanceAt) on top of the account's pending sum: nil,
+// insufficient_funds, payer_blocked while the payer is blocked, or a
+// *StaleBalanceError as Reserve. It reads the account once.
+func (b *Book) Check(ctx context.Context, a Account, amount, balance *big.Int, balanceAt time.Time) error {
 	r, err := b.read(ctx, a.Key())
 	if err != nil {
 		return err
 	}
 	now := b.now()
 	if err := r.blocked(now); err != nil {
+		return err
+	}
+	if err := r.stale(balanceAt); err != nil {
 		return err
 	}
 	pending := r.current(now).sum
@@ -223,14 +283,27 @@ func overBalance(balance, amount, pending *big.Int) error {
 		"the payer's balance %s does not cover this payment of %s on top of %s already pending", balance, amount, pending)
 }
 
-// Release gives back the reservation of paymentID. Releasing an unknown or
-// already released payment does nothing.
+// Release gives back the reservation of paymentID and records the time of
+// the release on the account, so that a balance loaded before it is
+// refused (ErrStaleBalance): the released payment may have been debited on
+// chain after that balance was read. Releasing an unknown or already
+// released payment does nothing.
 func (b *Book) Release(ctx context.Context, paymentID string) error {
 	account, amount, err := b.take(ctx, "release payment "+paymentID, paymentID, "")
 	if err != nil || amount == nil {
 		return err
 	}
-	if err := b.add(ctx, account, amount.Neg(amount), nil); err != nil {
+	err = b.update(ctx, account, func(r record) (record, error) {
+		r.sum = new(big.Int).Sub(r.sum, amount)
+		if r.sum.Sign() < 0 {
+			r.sum.SetInt64(0)
+		}
+		if now := b.now(); now.After(r.released) {
+			r.released = now
+		}
+		return r, nil
+	})
+	if err != nil {
 		return fmt.Errorf("release payment %s: %w", paymentID, err)
 	}
 	return nil
@@ -300,14 +373,24 @@ func (b *Book) read(ctx context.Context, key string) (record, error) {
 	return r, nil
 }
 
-// add changes the sum at key by delta with compare-and-set. When limit is not
-// nil (a reservation), a sum that would exceed it is refused with
-// insufficient_funds, and a blocked payer with payer_blocked. A negative
+// limit is the balance a reservation must stay within, and when it was loaded.
+type limit struct {
+	balance *big.Int
+	at      time.Time
+}
+
+// add changes the sum at key by delta with compare-and-set. When lim is not
+// nil (a reservation), a sum that would exceed its balance is refused with
+// insufficient_funds, a blocked payer with payer_blocked, and a balance
+// loaded before the last release with a *StaleBalanceError. A negative
 // result (a release racing a reset) is clamped at zero.
-func (b *Book) add(ctx context.Context, key string, delta, limit *big.Int) error {
+func (b *Book) add(ctx context.Context, key string, delta *big.Int, lim *limit) error {
 	return b.update(ctx, key, func(r record) (record, error) {
-		if limit != nil {
+		if lim != nil {
 			if err := r.blocked(b.now()); err != nil {
+				return r, err
+			}
+			if err := r.stale(lim.at); err != nil {
 				return r, err
 			}
 		}
@@ -315,8 +398,8 @@ func (b *Book) add(ctx context.Context, key string, delta, limit *big.Int) error
 		if next.Sign() < 0 {
 			next.SetInt64(0)
 		}
-		if limit != nil && delta.Sign() > 0 && next.Cmp(limit) > 0 {
-			return r, overBalance(limit, delta, r.sum)
+		if lim != nil && delta.Sign() > 0 && next.Cmp(lim.balance) > 0 {
+			return r, overBalance(lim.balance, delta, r.sum)
 		}
 		r.sum = next
 		return r, nil

@@ -2,6 +2,7 @@ package exposure_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/big"
 	"strings"
@@ -32,20 +33,20 @@ func TestReserveRelease(t *testing.T) {
 	ctx := context.Background()
 	balance := big.NewInt(100)
 
-	if err := b.Reserve(ctx, acct, "p1", big.NewInt(60), balance); err != nil {
+	if err := b.Reserve(ctx, acct, "p1", big.NewInt(60), balance, time.Now()); err != nil {
 		t.Fatalf("Reserve p1: %v", err)
 	}
-	err := b.Reserve(ctx, acct, "p2", big.NewInt(41), balance)
+	err := b.Reserve(ctx, acct, "p2", big.NewInt(41), balance, time.Now())
 	if got := h402.ReasonOf(err, ""); got != h402.ReasonInsufficientFunds {
 		t.Fatalf("Reserve p2 over balance: reason %q, want insufficient_funds (err %v)", got, err)
 	}
-	if err := b.Reserve(ctx, acct, "p3", big.NewInt(40), balance); err != nil {
+	if err := b.Reserve(ctx, acct, "p3", big.NewInt(40), balance, time.Now()); err != nil {
 		t.Fatalf("Reserve p3 (exactly to balance): %v", err)
 	}
 	if got := pending(t, b); got != 100 {
 		t.Fatalf("pending = %d, want 100", got)
 	}
-	if err := b.Reserve(ctx, acct, "p3", big.NewInt(0), balance); err == nil {
+	if err := b.Reserve(ctx, acct, "p3", big.NewInt(0), balance, time.Now()); err == nil {
 		t.Errorf("a second reservation for p3 succeeded")
 	}
 	for i := 0; i < 2; i++ { // the second release is a no-op
@@ -83,7 +84,7 @@ func TestTwoReplicasNeverOverReserve(t *testing.T) {
 		go func(r int, b *exposure.Book) {
 			defer wg.Done()
 			for i := 0; i < attemptsPerReplica; i++ {
-				err := b.Reserve(context.Background(), acct, fmt.Sprintf("r%d-%d", r, i), amount, balance)
+				err := b.Reserve(context.Background(), acct, fmt.Sprintf("r%d-%d", r, i), amount, balance, time.Now())
 				switch {
 				case err == nil:
 					mu.Lock()
@@ -111,14 +112,14 @@ func TestStaleCacheRereads(t *testing.T) {
 	b := exposure.New(env.KeyValue(t, events.BucketExposure))
 	ctx := context.Background()
 	balance := big.NewInt(10)
-	if err := a.Reserve(ctx, acct, "a1", big.NewInt(5), balance); err != nil {
+	if err := a.Reserve(ctx, acct, "a1", big.NewInt(5), balance, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Reserve(ctx, acct, "b1", big.NewInt(5), balance); err != nil {
+	if err := b.Reserve(ctx, acct, "b1", big.NewInt(5), balance, time.Now()); err != nil {
 		t.Fatal(err) // b read fresh: 5 + 5 = 10 fits
 	}
 	// a's cache says 5; the truth is 10. a must not accept 5 more.
-	err := a.Reserve(ctx, acct, "a2", big.NewInt(5), balance)
+	err := a.Reserve(ctx, acct, "a2", big.NewInt(5), balance, time.Now())
 	if got := h402.ReasonOf(err, ""); got != h402.ReasonInsufficientFunds {
 		t.Fatalf("reserve on a stale cache: reason %q, want insufficient_funds", got)
 	}
@@ -126,9 +127,20 @@ func TestStaleCacheRereads(t *testing.T) {
 	if err := b.Release(ctx, "b1"); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Reserve(ctx, acct, "a2", big.NewInt(5), balance); err != nil {
+	if err := a.Reserve(ctx, acct, "a2", big.NewInt(5), balance, time.Now()); err != nil {
 		t.Fatalf("reserve after b released: %v", err)
 	}
+}
+
+// twoReplicas returns two books (two ingest replicas) over one bucket, on clock.
+func twoReplicas(t *testing.T, clock func() time.Time) (*exposure.Book, *exposure.Book) {
+	t.Helper()
+	env := testenv.StartJetStream(t)
+	kv := env.KeyValue(t, events.BucketExposure)
+	b, other := exposure.New(kv), exposure.New(kv)
+	b.SetClock(clock)
+	other.SetClock(clock)
+	return b, other
 }
 
 // TestBlockKeepsReservation: a payment that failed by its payer's doing is
@@ -137,19 +149,14 @@ func TestStaleCacheRereads(t *testing.T) {
 // cache predates the block), a late Release gives nothing back, and when the
 // block expires the held amount is given back and the payer may pay again.
 func TestBlockKeepsReservation(t *testing.T) {
-	env := testenv.StartJetStream(t)
-	kv := env.KeyValue(t, events.BucketExposure)
 	now := time.Unix(1_800_000_000, 0)
-	clock := func() time.Time { return now }
-	b, other := exposure.New(kv), exposure.New(kv)
-	b.SetClock(clock)
-	other.SetClock(clock)
+	b, other := twoReplicas(t, func() time.Time { return now })
 	ctx := context.Background()
 	balance := big.NewInt(100)
-	if err := b.Reserve(ctx, acct, "p1", big.NewInt(60), balance); err != nil {
+	if err := b.Reserve(ctx, acct, "p1", big.NewInt(60), balance, now); err != nil {
 		t.Fatal(err)
 	}
-	if err := other.Reserve(ctx, acct, "p2", big.NewInt(10), balance); err != nil { // other caches the record
+	if err := other.Reserve(ctx, acct, "p2", big.NewInt(10), balance, now); err != nil { // other caches the record
 		t.Fatal(err)
 	}
 	until := now.Add(time.Hour)
@@ -164,11 +171,11 @@ func TestBlockKeepsReservation(t *testing.T) {
 	if got := pending(t, b); got != 70 {
 		t.Fatalf("pending after blocking p1 and a late release = %d, want 70 (p1 kept)", got)
 	}
-	err := b.Check(ctx, acct, big.NewInt(1), balance)
+	err := b.Check(ctx, acct, big.NewInt(1), balance, now)
 	if got := h402.ReasonOf(err, ""); got != h402.ReasonPayerBlocked || !strings.Contains(h402.MessageOf(err), until.UTC().Format(time.RFC3339)) {
 		t.Fatalf("Check of a blocked payer: %v, want payer_blocked naming %s", err, until.UTC().Format(time.RFC3339))
 	}
-	if err := other.Reserve(ctx, acct, "p3", big.NewInt(1), balance); h402.ReasonOf(err, "") != h402.ReasonPayerBlocked {
+	if err := other.Reserve(ctx, acct, "p3", big.NewInt(1), balance, now); h402.ReasonOf(err, "") != h402.ReasonPayerBlocked {
 		t.Fatalf("Reserve on a replica with a stale cache: %v, want payer_blocked", err)
 	}
 	if got, err := b.BlockedUntil(ctx, acct); err != nil || !got.Equal(until) {
@@ -184,7 +191,7 @@ func TestBlockKeepsReservation(t *testing.T) {
 	if got := pending(t, b); got != 0 {
 		t.Errorf("pending when the block expires = %d, want 0 (p1 given back)", got)
 	}
-	if err := other.Reserve(ctx, acct, "p4", big.NewInt(100), balance); err != nil {
+	if err := other.Reserve(ctx, acct, "p4", big.NewInt(100), balance, now); err != nil {
 		t.Fatalf("Reserve after the block expired: %v", err)
 	}
 	if got := pending(t, b); got != 100 {
@@ -192,5 +199,131 @@ func TestBlockKeepsReservation(t *testing.T) {
 	}
 	if got, _ := b.BlockedUntil(ctx, acct); !got.IsZero() {
 		t.Errorf("BlockedUntil after expiry = %v, want zero", got)
+	}
+}
+
+// TestReleaseRefusesOlderBalance: after a release, a reservation (and a
+// Check) against a balance loaded before the release is refused with
+// ErrStaleBalance and reserves nothing — that balance may still count the
+// released payment's money — on this replica and on another whose cache
+// predates the release; a balance loaded after the release is accepted.
+func TestReleaseRefusesOlderBalance(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	b, other := twoReplicas(t, func() time.Time { return now })
+	ctx := context.Background()
+	balance := big.NewInt(100)
+	loaded := now.Add(-time.Second) // before any release: fine
+	if err := b.Reserve(ctx, acct, "p1", big.NewInt(60), balance, loaded); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Reserve(ctx, acct, "p2", big.NewInt(10), balance, loaded); err != nil { // other caches the record
+		t.Fatal(err)
+	}
+	now = now.Add(time.Minute)
+	releasedAt := now
+	if err := b.Release(ctx, "p1"); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(time.Minute)
+	tests := []struct {
+		name string
+		book *exposure.Book
+		at   time.Time
+	}{
+		{"loaded before the release", b, releasedAt.Add(-time.Nanosecond)},
+		{"loaded at the release", b, releasedAt},
+		{"load time unknown", b, time.Time{}},
+		{"replica cached before the release", other, loaded},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.book.Reserve(ctx, acct, fmt.Sprintf("s%d", i), big.NewInt(1), balance, tt.at)
+			var se *exposure.StaleBalanceError
+			if !errors.Is(err, exposure.ErrStaleBalance) || !errors.As(err, &se) || !se.ReleasedAt.Equal(releasedAt) {
+				t.Fatalf("Reserve = %v; want ErrStaleBalance naming the release at %v", err, releasedAt)
+			}
+			if err := tt.book.Check(ctx, acct, big.NewInt(1), balance, tt.at); !errors.Is(err, exposure.ErrStaleBalance) {
+				t.Errorf("Check = %v; want ErrStaleBalance", err)
+			}
+			if reserved, err := tt.book.Reserved(ctx, fmt.Sprintf("s%d", i)); err != nil || reserved {
+				t.Errorf("a refused reservation was recorded (%v, %v)", reserved, err)
+			}
+		})
+	}
+	if got := pending(t, b); got != 10 {
+		t.Fatalf("pending = %d, want 10 (refusals reserved nothing)", got)
+	}
+	fresh := releasedAt.Add(time.Millisecond)
+	if err := other.Check(ctx, acct, big.NewInt(90), balance, fresh); err != nil {
+		t.Errorf("Check with a balance loaded after the release: %v", err)
+	}
+	if err := other.Reserve(ctx, acct, "p3", big.NewInt(90), balance, fresh); err != nil {
+		t.Fatalf("Reserve with a balance loaded after the release: %v", err)
+	}
+	if err := b.Reserve(ctx, acct, "p4", big.NewInt(1), balance, fresh); h402.ReasonOf(err, "") != h402.ReasonInsufficientFunds {
+		t.Errorf("Reserve over a fresh balance: %v; want insufficient_funds", err)
+	}
+	// A block after a release keeps both in the record.
+	if err := b.Block(ctx, acct, "p3", now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Reserve(ctx, acct, "p5", big.NewInt(1), balance, loaded); !errors.Is(err, exposure.ErrStaleBalance) && h402.ReasonOf(err, "") != h402.ReasonPayerBlocked {
+		t.Errorf("Reserve of a blocked payer with an old balance: %v", err)
+	}
+	if got, err := b.BlockedUntil(ctx, acct); err != nil || !got.Equal(now.Add(time.Hour)) {
+		t.Errorf("BlockedUntil = %v, %v; want %v", got, err, now.Add(time.Hour))
+	}
+	if err := other.Check(ctx, acct, big.NewInt(1), balance, loaded); !errors.Is(err, exposure.ErrStaleBalance) && h402.ReasonOf(err, "") != h402.ReasonPayerBlocked {
+		t.Errorf("Check = %v", err)
+	}
+}
+
+// TestRecordFormats: records written before release times existed
+// ("<sum>", "<sum> <blockedUntil> <held>") are still read.
+func TestRecordFormats(t *testing.T) {
+	env := testenv.StartJetStream(t)
+	kv := env.KeyValue(t, events.BucketExposure)
+	ctx := context.Background()
+	now := time.Unix(1_800_000_000, 0)
+	b := exposure.New(kv)
+	b.SetClock(func() time.Time { return now })
+	tests := []struct {
+		name        string
+		value       string
+		wantPending int64
+		wantBlocked bool
+	}{
+		{"sum", "42", 42, false},
+		{"blocked", fmt.Sprintf("50 %d 20", now.Add(time.Hour).UnixNano()), 50, true},
+		{"block expired", fmt.Sprintf("50 %d 20", now.Add(-time.Hour).UnixNano()), 30, false},
+		{"released", fmt.Sprintf("7 0 0 %d", now.Add(-time.Hour).UnixNano()), 7, false},
+		{"released and blocked", fmt.Sprintf("9 %d 4 %d", now.Add(time.Hour).UnixNano(), now.Add(-time.Hour).UnixNano()), 9, true},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := acct
+			a.Payer = fmt.Sprintf("0xformat%d", i)
+			if _, err := kv.Put(ctx, a.Key(), []byte(tt.value)); err != nil {
+				t.Fatal(err)
+			}
+			got, err := b.Pending(ctx, a)
+			if err != nil || got.Int64() != tt.wantPending {
+				t.Fatalf("Pending of %q = %v, %v; want %d", tt.value, got, err, tt.wantPending)
+			}
+			until, err := b.BlockedUntil(ctx, a)
+			if err != nil || until.IsZero() == tt.wantBlocked {
+				t.Errorf("BlockedUntil of %q = %v, %v; want blocked %v", tt.value, until, err, tt.wantBlocked)
+			}
+		})
+	}
+	for _, bad := range []string{"1 2", "1 2 3 x", "1 0 0 0", "x"} {
+		a := acct
+		a.Payer = "0xbad"
+		if _, err := kv.Put(ctx, a.Key(), []byte(bad)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Pending(ctx, a); err == nil {
+			t.Errorf("Pending of %q: no error", bad)
+		}
 	}
 }

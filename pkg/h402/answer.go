@@ -32,7 +32,8 @@ func ToX402Verify(v *VerifyResponse) X402VerifyResponse {
 // present; a failed answer always carries a reason (unexpected_settle_error
 // when none was given).
 func ToX402Settle(network string, s *SettleResponse) X402SettleResponse {
-	out := X402SettleResponse{Success: s.Success, Payer: s.Payer, Transaction: s.Transaction, Network: network, PaymentID: s.PaymentID, State: s.State}
+	out := X402SettleResponse{Success: s.Success, Payer: s.Payer, Transaction: s.Transaction, Network: network, PaymentID: s.PaymentID, State: s.State,
+		Block: s.Block, FinalizedAt: s.FinalizedAt}
 	if !s.Success {
 		reason := s.ErrorReason
 		if reason == "" {

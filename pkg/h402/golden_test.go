@@ -261,6 +261,7 @@ func TestGoldenAnswers(t *testing.T) {
 		{"settle_failed.json", "x402v1_settle_failed.json", DialectX402V1, "base"},
 		{"settle_sync.json", "x402v2_settle_success.json", DialectX402V2, "eip155:8453"},
 		{"settle_failed.json", "x402v2_settle_failed.json", DialectX402V2, "eip155:8453"},
+		{"settle_finalized.json", "x402v2_settle_finalized.json", DialectX402V2, "eip155:8453"},
 	}
 	for _, tc := range settle {
 		t.Run(tc.from+"→"+tc.to, func(t *testing.T) {
@@ -276,7 +277,7 @@ func TestGoldenAnswers(t *testing.T) {
 		})
 	}
 	// In the h402 dialect the answers are the h402 objects themselves.
-	for _, name := range []string{"verify_invalid.json", "settle_async_accepted.json"} {
+	for _, name := range []string{"verify_invalid.json", "settle_async_accepted.json", "settle_finalized.json"} {
 		t.Run("h402 "+name, func(t *testing.T) {
 			var enc []byte
 			var err error

@@ -1,5 +1,7 @@
 package h402
 
+import "time"
+
 // PaymentRequired is the JSON body of a 402 answer.
 type PaymentRequired struct {
 	H402Version int                   `json:"h402Version"`
@@ -39,6 +41,11 @@ type SettleResponse struct {
 	Error       string    `json:"error,omitempty"`
 	PaymentID   string    `json:"paymentId,omitempty"`
 	State       string    `json:"state,omitempty"`
+	// Block (EVM block, Solana slot) and FinalizedAt (the finalized
+	// transition's time) are this facilitator's additions, set when /settle
+	// waited (settleWait) until the payment was confirmed or finalized.
+	Block       uint64    `json:"block,omitempty"`
+	FinalizedAt time.Time `json:"finalizedAt,omitzero"`
 }
 
 // RequestBody is the h402 body of POST /verify and POST /settle: the X-PAYMENT

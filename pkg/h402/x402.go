@@ -1,6 +1,9 @@
 package h402
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"time"
+)
 
 // x402 wire shapes (x402 v1, npm "x402" 1.x; x402 v2, npm "@x402/*" 2.x).
 // They are decoded from POST /verify and /settle bodies and mapped onto
@@ -104,6 +107,9 @@ type X402VerifyResponse struct {
 	// key (payment_already_used); x402 clients ignore unknown fields.
 	PaymentID string `json:"paymentId,omitempty"`
 	State     string `json:"state,omitempty"`
+	// Block and FinalizedAt: as in SettleResponse.
+	Block       uint64    `json:"block,omitempty"`
+	FinalizedAt time.Time `json:"finalizedAt,omitzero"`
 }
 
 // X402SettleResponse answers an x402 POST /settle (both versions).
@@ -121,4 +127,7 @@ type X402SettleResponse struct {
 	// payment already used a refused one's replay key.
 	PaymentID string `json:"paymentId,omitempty"`
 	State     string `json:"state,omitempty"`
+	// Block and FinalizedAt: as in SettleResponse.
+	Block       uint64    `json:"block,omitempty"`
+	FinalizedAt time.Time `json:"finalizedAt,omitzero"`
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -30,7 +31,7 @@ const undoTimeout = 5 * time.Second
 // made (its first attempt, which may have crashed, failed, or still be
 // running on another replica): it reuses that attempt's reservation, and it
 // never releases that claim, which may be about to be answered "accepted".
-func (s *Service) accept(ctx context.Context, o *Outcome, ev *events.PaymentAccepted, st *chains.State, claim guard.Claim, rev uint64, own bool) *Outcome {
+func (s *Service) accept(ctx context.Context, o *Outcome, ev *events.PaymentAccepted, st *checked, claim guard.Claim, rev uint64, own bool) *Outcome {
 	pay := o.Payment
 	log := s.opts.Logger.With("payment_id", pay.ID, "network", string(pay.Namespace)+":"+pay.NetworkID)
 	if err := s.reserve(ctx, pay, st, own); err != nil {
@@ -107,7 +108,7 @@ func notStored(err error) bool {
 // on chain). A request finishing another attempt's claim reuses that
 // attempt's reservation; a reservation already there (left by a released
 // claim) counts as made.
-func (s *Service) reserve(ctx context.Context, pay *chains.Payment, st *chains.State, own bool) error {
+func (s *Service) reserve(ctx context.Context, pay *chains.Payment, st *checked, own bool) error {
 	if st.Balance == nil {
 		return nil
 	}
@@ -116,7 +117,9 @@ func (s *Service) reserve(ctx context.Context, pay *chains.Payment, st *chains.S
 			return err
 		}
 	}
-	err := s.book.Reserve(ctx, account(pay), pay.ID, st.Exposure(pay), st.Balance)
+	err := s.againstBalance(ctx, st, pay, func(amount, balance *big.Int, at time.Time) error {
+		return s.book.Reserve(ctx, account(pay), pay.ID, amount, balance, at)
+	})
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		return nil
 	}

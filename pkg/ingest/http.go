@@ -240,6 +240,12 @@ func (h *handler) settle(w *statusWriter, r *http.Request) {
 		return
 	}
 	s := &h402.SettleResponse{Success: o.Err == nil, Transaction: o.TxHash}
+	if o.Last != nil {
+		s.Block = o.Last.Block
+		if o.Last.State == events.StateFinalized {
+			s.FinalizedAt = o.Last.At
+		}
+	}
 	if req.Requirements != nil {
 		s.Namespace = req.Requirements.Namespace
 	}
@@ -311,20 +317,32 @@ func (h *handler) payment(w *statusWriter, r *http.Request) {
 	out := PaymentStatus{ID: id, State: events.StateAccepted, AcceptedAt: held.Claim.At}
 	if tr != nil {
 		out.State, out.TxHash, out.Block, out.Reason, out.Message, out.UpdatedAt = tr.State, tr.TxHash, tr.Block, tr.Reason, tr.Message, tr.At
+		if tr.State == events.StateFinalized {
+			out.FinalizedAt = tr.At
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
-// PaymentStatus answers GET /payments/{id}.
+// PaymentStatus answers GET /payments/{id}: where the payment stands, from
+// its latest state transition.
 type PaymentStatus struct {
-	ID         string       `json:"id"`
-	State      events.State `json:"state"`
-	TxHash     string       `json:"txHash,omitempty"`
-	Block      uint64       `json:"block,omitempty"`
-	Reason     h402.Reason  `json:"reason,omitempty"`
-	Message    string       `json:"message,omitempty"`
-	AcceptedAt time.Time    `json:"acceptedAt"`
-	UpdatedAt  time.Time    `json:"updatedAt,omitzero"`
+	ID    string       `json:"id"`
+	State events.State `json:"state"`
+	// TxHash is the transaction carrying the payment (submitted and later).
+	TxHash string `json:"txHash,omitempty"`
+	// Block is the block (EVM) or slot (Solana) that included the
+	// transaction (confirmed, finalized, and a failure on chain).
+	Block uint64 `json:"block,omitempty"`
+	// Reason and Message explain a failure.
+	Reason  h402.Reason `json:"reason,omitempty"`
+	Message string      `json:"message,omitempty"`
+	// AcceptedAt is when ingest accepted the payment; UpdatedAt is the time
+	// of its latest transition; FinalizedAt, for a finalized payment, is the
+	// finalized transition's time (the block time of finality).
+	AcceptedAt  time.Time `json:"acceptedAt"`
+	UpdatedAt   time.Time `json:"updatedAt,omitzero"`
+	FinalizedAt time.Time `json:"finalizedAt,omitzero"`
 }
 
 func (h *handler) supportedKinds(w http.ResponseWriter, _ *http.Request) {

@@ -12,6 +12,7 @@ type Metrics struct {
 	verify   *prometheus.HistogramVec
 	publish  *prometheus.HistogramVec
 	latency  *prometheus.HistogramVec
+	reloads  prometheus.Counter
 }
 
 // NewMetrics registers ingest's series on reg.
@@ -31,14 +32,24 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "h402_ingest_request_seconds", Help: "Request latency by route.", Buckets: buckets,
 		}, []string{"route"}),
+		reloads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "h402_ingest_balance_reloads_total",
+			Help: "Payer balances read again, bypassing the cache, because the payer's exposure was released after the cached balance was loaded.",
+		}),
 	}
-	reg.MustRegister(m.requests, m.verify, m.publish, m.latency)
+	reg.MustRegister(m.requests, m.verify, m.publish, m.latency, m.reloads)
 	return m
 }
 
 func (m *Metrics) observeVerify(typ, stage string, d time.Duration) {
 	if m != nil {
 		m.verify.WithLabelValues(typ, stage).Observe(d.Seconds())
+	}
+}
+
+func (m *Metrics) observeReload() {
+	if m != nil {
+		m.reloads.Inc()
 	}
 }
 

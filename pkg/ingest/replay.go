@@ -44,7 +44,7 @@ func (s *Service) refused(ctx context.Context, o *Outcome, req *h402.Request, fp
 // /settle (same payment, requirements and idempotency key) is repeated;
 // anything else, and every /verify, is payment_already_used. ev and st are
 // this request's verified event and chain state (nil on /verify).
-func (s *Service) replayed(ctx context.Context, o *Outcome, held *guard.Held, fp, idem string, ev *events.PaymentAccepted, st *chains.State, settle bool) *Outcome {
+func (s *Service) replayed(ctx context.Context, o *Outcome, held *guard.Held, fp, idem string, ev *events.PaymentAccepted, st *checked, settle bool) *Outcome {
 	if !settle || !held.Claim.Same(fp, idem) {
 		return s.taken(ctx, o, held)
 	}

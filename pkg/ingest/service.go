@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"strings"
 	"time"
 
@@ -110,19 +111,6 @@ func (s *Service) verifyLocal(req *h402.Request) (*chains.Payment, *chains.Reque
 	return pay, r, err
 }
 
-// checkState completes verification with chain state.
-func (s *Service) checkState(ctx context.Context, req *h402.Request, r *chains.Request, pay *chains.Payment) (*chains.State, error) {
-	checker, ok := s.states[networkKey(r.Network.Namespace, r.Network.NetworkID)]
-	if !ok {
-		return nil, h402.Errorf(h402.ReasonInvalidNetwork, "%s network %s has no chain-state checker on this facilitator", r.Network.Namespace, r.Network.NetworkID)
-	}
-	r.Taken = s.keyTaken // the replay guard: is a nonce before this one an accepted payment?
-	t := s.opts.Now()
-	st, err := checker.CheckState(ctx, r, pay)
-	s.opts.Metrics.observeVerify(string(req.Payload.Payload.PayloadType()), "state", s.opts.Now().Sub(t))
-	return st, err
-}
-
 func classify(o *Outcome, err error) *Outcome {
 	o.Err = err
 	var he *h402.Error
@@ -153,7 +141,10 @@ func (s *Service) Verify(ctx context.Context, req *h402.Request) *Outcome {
 		return s.refused(ctx, o, req, "", "", err, false)
 	}
 	if st.Balance != nil {
-		if err := s.book.Check(ctx, account(pay), st.Exposure(pay), st.Balance); err != nil {
+		err := s.againstBalance(ctx, st, pay, func(amount, balance *big.Int, at time.Time) error {
+			return s.book.Check(ctx, account(pay), amount, balance, at)
+		})
+		if err != nil {
 			return classify(o, err)
 		}
 	}

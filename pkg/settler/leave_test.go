@@ -75,7 +75,7 @@ func readsV1Only(b []byte) (*events.PaymentAccepted, error) {
 
 func (h *harness) reserve(t testing.TB, id string, e *events.PaymentAccepted, amount int64) {
 	t.Helper()
-	if err := h.exposure.Reserve(context.Background(), account(e), id, big.NewInt(amount), new(big.Int).Lsh(big.NewInt(1), 64)); err != nil {
+	if err := h.exposure.Reserve(context.Background(), account(e), id, big.NewInt(amount), new(big.Int).Lsh(big.NewInt(1), 64), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 }

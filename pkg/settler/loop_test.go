@@ -234,7 +234,7 @@ func TestPaymentsThatCanNeverSettle(t *testing.T) {
 	}
 	for _, e := range []*events.PaymentAccepted{poor, stale} {
 		amount, _ := e.AmountInt()
-		if err := h.exposure.Reserve(context.Background(), account(e), e.ID, amount, new(big.Int).Lsh(big.NewInt(1), 64)); err != nil {
+		if err := h.exposure.Reserve(context.Background(), account(e), e.ID, amount, new(big.Int).Lsh(big.NewInt(1), 64), time.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -112,7 +112,7 @@ func (*StateChecker) Namespace() h402.Namespace { return h402.NamespaceEVM }
 func (s *StateChecker) CheckState(ctx context.Context, r *chains.Request, p *chains.Payment) (*chains.State, error) {
 	switch p.Type {
 	case h402.TypeAuthorization:
-		return s.checkAuthorization(ctx, p)
+		return s.checkAuthorization(ctx, r, p)
 	case h402.TypeSignedTransaction:
 		pl, ok := r.Payload.Payload.(*h402.EVMSignedTransactionPayload)
 		if !ok {
@@ -126,7 +126,7 @@ func (s *StateChecker) CheckState(ctx context.Context, r *chains.Request, p *cha
 	}
 }
 
-func (s *StateChecker) checkAuthorization(ctx context.Context, p *chains.Payment) (*chains.State, error) {
+func (s *StateChecker) checkAuthorization(ctx context.Context, r *chains.Request, p *chains.Payment) (*chains.State, error) {
 	token, from := common.HexToAddress(p.Token), common.HexToAddress(p.Payer)
 	if !s.opts.SkipAuthorizationState {
 		nonce, err := hexutil.Decode(p.Nonce)
@@ -145,11 +145,11 @@ func (s *StateChecker) checkAuthorization(ctx context.Context, p *chains.Payment
 			return nil, h402.Errorf(h402.ReasonNonceAlreadyUsed, "the authorization's nonce was already used or canceled on chain")
 		}
 	}
-	bal, err := s.tokenBalance(ctx, token, from)
+	bal, at, err := s.tokenBalance(ctx, token, from, r.BalanceNotBefore)
 	if err != nil {
 		return nil, err
 	}
-	return &chains.State{Balance: bal}, nil
+	return &chains.State{Balance: bal, BalanceAt: at}, nil
 }
 
 func (s *StateChecker) checkSignedTransaction(ctx context.Context, r *chains.Request, p *chains.Payment, pl *h402.EVMSignedTransactionPayload) (*chains.State, error) {
@@ -170,14 +170,14 @@ func (s *StateChecker) checkSignedTransaction(ctx context.Context, r *chains.Req
 		return nil, err
 	}
 	gas := new(big.Int).Mul(new(big.Int).SetUint64(tx.Gas()), tx.GasFeeCap())
-	native, err := s.nativeBalance(ctx, sender)
+	native, nativeAt, err := s.nativeBalance(ctx, sender, r.BalanceNotBefore)
 	if err != nil {
 		return nil, err
 	}
 	if r.Token.Kind == config.KindNative {
 		// The sender must keep value + gas for this transaction on top of
 		// what its other pending payments (their value and gas) reserve.
-		return &chains.State{Balance: native, Reserve: new(big.Int).Add(tx.Value(), gas)}, nil
+		return &chains.State{Balance: native, BalanceAt: nativeAt, Reserve: new(big.Int).Add(tx.Value(), gas)}, nil
 	}
 	// An ERC-20 transfer's gas is paid in the native coin, an account the
 	// token exposure does not see. The sender's accepted, unmined
@@ -187,11 +187,11 @@ func (s *StateChecker) checkSignedTransaction(ctx context.Context, r *chains.Req
 	if need := new(big.Int).Mul(gas, ahead); native.Cmp(need) < 0 {
 		return nil, h402.Errorf(h402.ReasonInsufficientFunds, "the sender's native balance %s does not cover the gas of this transaction and its %d pending ones (%s at %s each)", native, tx.Nonce()-mined, need, gas)
 	}
-	bal, err := s.tokenBalance(ctx, common.HexToAddress(p.Token), sender)
+	bal, at, err := s.tokenBalance(ctx, common.HexToAddress(p.Token), sender, r.BalanceNotBefore)
 	if err != nil {
 		return nil, err
 	}
-	return &chains.State{Balance: bal}, nil
+	return &chains.State{Balance: bal, BalanceAt: at}, nil
 }
 
 // checkFees refuses a transaction that cannot be included now: a fee cap
@@ -364,8 +364,10 @@ func (s *StateChecker) call(ctx context.Context, name string, to common.Address,
 	})
 }
 
-func (s *StateChecker) tokenBalance(ctx context.Context, token, owner common.Address) (*big.Int, error) {
-	return s.balances.Get(ctx, "b."+strings.ToLower(token.Hex())+"."+strings.ToLower(owner.Hex()), func(ctx context.Context) (*big.Int, error) {
+// tokenBalance returns owner's balance of token at the latest block, through
+// the cache (a value loaded no earlier than notBefore), and when its load began.
+func (s *StateChecker) tokenBalance(ctx context.Context, token, owner common.Address, notBefore time.Time) (*big.Int, time.Time, error) {
+	return s.balances.GetAt(ctx, "b."+strings.ToLower(token.Hex())+"."+strings.ToLower(owner.Hex()), notBefore, func(ctx context.Context) (*big.Int, error) {
 		data := append(append([]byte{}, selBalanceOf...), common.LeftPadBytes(owner.Bytes(), 32)...)
 		out, err := s.call(ctx, "balanceOf", token, data)
 		if err != nil {
@@ -378,8 +380,9 @@ func (s *StateChecker) tokenBalance(ctx context.Context, token, owner common.Add
 	})
 }
 
-func (s *StateChecker) nativeBalance(ctx context.Context, owner common.Address) (*big.Int, error) {
-	return s.balances.Get(ctx, "native."+strings.ToLower(owner.Hex()), func(ctx context.Context) (*big.Int, error) {
+// nativeBalance is tokenBalance for the native coin.
+func (s *StateChecker) nativeBalance(ctx context.Context, owner common.Address, notBefore time.Time) (*big.Int, time.Time, error) {
+	return s.balances.GetAt(ctx, "native."+strings.ToLower(owner.Hex()), notBefore, func(ctx context.Context) (*big.Int, error) {
 		return failover.Do(ctx, s.pool, "eth_getBalance", func(ctx context.Context, c *ethclient.Client) (*big.Int, error) {
 			return c.BalanceAt(ctx, owner, nil)
 		})

@@ -132,11 +132,11 @@ func (s *StateChecker) checkTransaction(ctx context.Context, r *chains.Request, 
 			return nil, simulationError(res)
 		}
 	}
-	bal, err := s.sourceBalance(ctx, r, p, tx)
+	bal, at, err := s.sourceBalance(ctx, r, p, tx)
 	if err != nil {
 		return nil, err
 	}
-	return &chains.State{Balance: bal}, nil
+	return &chains.State{Balance: bal, BalanceAt: at}, nil
 }
 
 // simulationError turns a failed simulation into a reason.
@@ -163,14 +163,15 @@ func clip(s string) string {
 }
 
 // sourceBalance is the balance the payment is drawn from: the SPL source
-// token account, or the payer's lamports.
-func (s *StateChecker) sourceBalance(ctx context.Context, r *chains.Request, p *chains.Payment, tx *solanago.Transaction) (*big.Int, error) {
+// token account, or the payer's lamports, through the cache (a value loaded
+// no earlier than r.BalanceNotBefore), and when its load began.
+func (s *StateChecker) sourceBalance(ctx context.Context, r *chains.Request, p *chains.Payment, tx *solanago.Transaction) (*big.Int, time.Time, error) {
 	if r.Token.Kind == config.KindNative {
 		payer, err := solanago.PublicKeyFromBase58(p.Payer)
 		if err != nil {
-			return nil, h402.Wrap(h402.ReasonInvalidPayload, err, "payer is not a public key")
+			return nil, time.Time{}, h402.Wrap(h402.ReasonInvalidPayload, err, "payer is not a public key")
 		}
-		return s.balances.Get(ctx, "sol."+p.Payer, func(ctx context.Context) (*big.Int, error) {
+		return s.balances.GetAt(ctx, "sol."+p.Payer, r.BalanceNotBefore, func(ctx context.Context) (*big.Int, error) {
 			return failover.Do(ctx, s.pool, "getBalance", func(ctx context.Context, c *rpc.Client) (*big.Int, error) {
 				out, err := c.GetBalance(ctx, payer, s.opts.Commitment)
 				if err != nil {
@@ -182,9 +183,9 @@ func (s *StateChecker) sourceBalance(ctx context.Context, r *chains.Request, p *
 	}
 	source, ok := transferSource(tx)
 	if !ok {
-		return nil, h402.Errorf(h402.ReasonSolanaInstructions, "the transaction has no TransferChecked instruction")
+		return nil, time.Time{}, h402.Errorf(h402.ReasonSolanaInstructions, "the transaction has no TransferChecked instruction")
 	}
-	return s.balances.Get(ctx, "spl."+source.String(), func(ctx context.Context) (*big.Int, error) {
+	return s.balances.GetAt(ctx, "spl."+source.String(), r.BalanceNotBefore, func(ctx context.Context) (*big.Int, error) {
 		return failover.Do(ctx, s.pool, "getTokenAccountBalance", func(ctx context.Context, c *rpc.Client) (*big.Int, error) {
 			out, err := c.GetTokenAccountBalance(ctx, source, s.opts.Commitment)
 			if err != nil {

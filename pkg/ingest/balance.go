@@ -1,0 +1,72 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"time"
+
+	"github.com/h402/settlement/pkg/chains"
+	"github.com/h402/settlement/pkg/exposure"
+	"github.com/h402/settlement/pkg/h402"
+)
+
+// checked is a payment's chain state, and how to read it again with a
+// balance loaded no earlier than a given time.
+type checked struct {
+	*chains.State
+	reload func(ctx context.Context, notBefore time.Time) (*chains.State, error)
+}
+
+// checkState completes verification with chain state.
+func (s *Service) checkState(ctx context.Context, req *h402.Request, r *chains.Request, pay *chains.Payment) (*checked, error) {
+	checker, ok := s.states[networkKey(r.Network.Namespace, r.Network.NetworkID)]
+	if !ok {
+		return nil, h402.Errorf(h402.ReasonInvalidNetwork, "%s network %s has no chain-state checker on this facilitator", r.Network.Namespace, r.Network.NetworkID)
+	}
+	r.Taken = s.keyTaken // the replay guard: is a nonce before this one an accepted payment?
+	check := func(ctx context.Context) (*chains.State, error) {
+		t := s.opts.Now()
+		st, err := checker.CheckState(ctx, r, pay)
+		s.opts.Metrics.observeVerify(string(req.Payload.Payload.PayloadType()), "state", s.opts.Now().Sub(t))
+		return st, err
+	}
+	st, err := check(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &checked{State: st, reload: func(ctx context.Context, notBefore time.Time) (*chains.State, error) {
+		r.BalanceNotBefore = notBefore
+		return check(ctx)
+	}}, nil
+}
+
+// againstBalance runs f (a Reserve or a Check of the payment's exposure)
+// against the checked balance. When the balance was loaded before the
+// payer's exposure was last released (exposure.ErrStaleBalance: a payment
+// released as final may have been debited on chain after that load, and
+// would count neither in that balance nor in the exposure), it loads the
+// balance again, newer than the release and bypassing the cache, and runs f
+// once more. A balance still older than the release (a release meanwhile,
+// or clocks apart) is a retryable error.
+func (s *Service) againstBalance(ctx context.Context, st *checked, pay *chains.Payment, f func(amount, balance *big.Int, at time.Time) error) error {
+	err := f(st.Exposure(pay), st.Balance, st.BalanceAt)
+	var stale *exposure.StaleBalanceError
+	if !errors.As(err, &stale) || st.reload == nil {
+		return err
+	}
+	s.opts.Metrics.observeReload()
+	fresh, err := st.reload(ctx, stale.ReleasedAt.Add(time.Nanosecond))
+	if err != nil {
+		return err
+	}
+	if fresh.Balance == nil {
+		return fmt.Errorf("payment %s: the chain state read again has no balance", pay.ID)
+	}
+	st.State = fresh
+	if err := f(fresh.Exposure(pay), fresh.Balance, fresh.BalanceAt); err != nil {
+		return fmt.Errorf("payment %s: %w", pay.ID, err)
+	}
+	return nil
+}
