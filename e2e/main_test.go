@@ -9,7 +9,7 @@ import (
 )
 
 // bins holds the ingest and settler binaries built for this run.
-var bins struct{ ingest, settler string }
+var bins struct{ ingest, settler, watcher, recon string }
 
 // x402jsDir is the npm project of real x402 clients.
 var x402jsDir string
@@ -41,7 +41,10 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	bins.ingest, bins.settler = filepath.Join(dir, "ingest"), filepath.Join(dir, "settler")
-	for _, b := range []struct{ out, pkg string }{{bins.ingest, "./cmd/ingest"}, {bins.settler, "./cmd/settler"}} {
+	bins.watcher, bins.recon = filepath.Join(dir, "watcher"), filepath.Join(dir, "h402recon")
+	for _, b := range []struct{ out, pkg string }{
+		{bins.ingest, "./cmd/ingest"}, {bins.settler, "./cmd/settler"}, {bins.watcher, "./cmd/watcher"}, {bins.recon, "./cmd/h402recon"},
+	} {
 		cmd := exec.Command("go", "build", "-o", b.out, b.pkg)
 		cmd.Dir = filepath.Dir(wd) // the module root
 		if out, err := cmd.CombinedOutput(); err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/h402/settlement/pkg/settler"
 	"github.com/h402/settlement/pkg/soldev"
 	"github.com/h402/settlement/pkg/testenv"
+	"github.com/h402/settlement/pkg/watcher"
 )
 
 // pipeline is one deployment under test: embedded JetStream, the EVM dev
@@ -42,13 +43,53 @@ type pipeline struct {
 	settler *proc
 }
 
+// watcherProc is one watcher replica: its process, its ledger file and
+// its admin listener (metrics, ledger API).
+type watcherProc struct {
+	*proc
+	name   string
+	ledger string
+	admin  string
+}
+
+// startWatcher starts a watcher replica keeping its ledger in ledgerPath.
+func (p *pipeline) startWatcher(t *testing.T, name, ledgerPath string) *watcherProc {
+	t.Helper()
+	env := append(append([]string(nil), p.env...), "H402_REPLICA="+name)
+	w := &watcherProc{name: name, ledger: ledgerPath}
+	w.proc = startProc(t, name, bins.watcher, env, "-config", p.cfgPath, "-ledger", ledgerPath)
+	running := w.waitLog(t, "watcher running", 60*time.Second)
+	w.admin, _ = running["admin"].(string)
+	return w
+}
+
 // startPipeline starts the chains, the event log and ingest. The settler is
 // started by startSettler, so a test can look at a payment before it lands.
 func startPipeline(t *testing.T, withSolana bool) *pipeline {
+	return startPipelineWith(t, pipelineOptions{solana: withSolana, blockPeriod: time.Second})
+}
+
+// pipelineOptions vary a pipeline.
+type pipelineOptions struct {
+	solana bool
+	// blockPeriod seals an EVM block this often; 0: only the test's Commit
+	// and Reorg calls seal blocks.
+	blockPeriod time.Duration
+	// finalityDepth is the EVM dev chain's finality depth, which the
+	// network config's `depth` commitment follows (0: the dev chain's default).
+	finalityDepth uint64
+}
+
+func startPipelineWith(t *testing.T, o pipelineOptions) *pipeline {
 	t.Helper()
+	withSolana := o.solana
 	p := &pipeline{t: t, js: testenv.StartJetStream(t)}
-	p.evm = testenv.StartEVM(t, evmdev.Config{ChainID: 84532, BlockPeriod: time.Second})
-	networks := []config.Network{testenv.EVMNetwork(p.evm)}
+	p.evm = testenv.StartEVM(t, evmdev.Config{ChainID: 84532, BlockPeriod: o.blockPeriod, FinalityDepth: o.finalityDepth})
+	evmNet := testenv.EVMNetwork(p.evm)
+	// Final at the dev chain's own depth (its JSON-RPC `finalized` tag is
+	// the last multiple of 32 blocks).
+	evmNet.Finality = config.Finality{Commitment: "depth", Depth: p.evm.Config().FinalityDepth, PollInterval: config.Duration(200 * time.Millisecond)}
+	networks := []config.Network{evmNet}
 	facilitator := p.evm.Facilitators()[0]
 	p.env = []string{"H402_EVM_SIGNER_KEYS=" + hex.EncodeToString(crypto.FromECDSA(facilitator))}
 	if withSolana {
@@ -58,6 +99,7 @@ func startPipeline(t *testing.T, withSolana bool) *pipeline {
 		// any other CAIP-2 id, even with an RPC URL given), so the localnet
 		// is served under the devnet's id; h402 payments name it "localnet".
 		sol.CAIP2 = h402.CAIP2SolanaDevnet
+		sol.Finality.PollInterval = config.Duration(200 * time.Millisecond)
 		networks = append(networks, sol)
 		var keys []string
 		for _, k := range p.sol.FeePayers() {
@@ -95,6 +137,19 @@ func (p *pipeline) writeConfig() string {
 	}
 	b, err := yaml.Marshal(f)
 	if err != nil {
+		p.t.Fatal(err)
+	}
+	// The watcher's section, beside the settler's in the one file.
+	var doc map[string]any
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		p.t.Fatal(err)
+	}
+	doc["watcher"] = watcher.Config{
+		AckWait:       config.Duration(3 * time.Second),
+		AdminListen:   "127.0.0.1:0",
+		ShutdownGrace: config.Duration(5 * time.Second),
+	}
+	if b, err = yaml.Marshal(doc); err != nil {
 		p.t.Fatal(err)
 	}
 	path := filepath.Join(dir, "pipeline.yaml")

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/h402/settlement/pkg/chains"
+	"github.com/h402/settlement/pkg/chains/evm"
 	"github.com/h402/settlement/pkg/chains/solana"
 	"github.com/h402/settlement/pkg/config"
 	"github.com/h402/settlement/pkg/failover"
@@ -15,6 +16,13 @@ import (
 // DefaultConfirmers builds the confirmers this binary carries.
 func DefaultConfirmers() map[h402.Namespace]NewConfirmer {
 	return map[h402.Namespace]NewConfirmer{
+		h402.NamespaceEVM: func(ctx context.Context, n *config.Network, env *Env) (chains.Confirmer, error) {
+			pool, err := evm.Dial(ctx, n, failover.Settings{Metrics: env.Failover})
+			if err != nil {
+				return nil, err
+			}
+			return evm.NewConfirmer(n, pool, evm.ConfirmerOptions{})
+		},
 		h402.NamespaceSolana: func(_ context.Context, n *config.Network, env *Env) (chains.Confirmer, error) {
 			pool, err := solana.Dial(n, failover.Settings{Metrics: env.Failover})
 			if err != nil {

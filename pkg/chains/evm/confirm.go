@@ -3,19 +3,23 @@ package evm
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/big"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/h402/settlement/pkg/chains"
 	"github.com/h402/settlement/pkg/config"
 	"github.com/h402/settlement/pkg/events"
+	"github.com/h402/settlement/pkg/failover"
 	"github.com/h402/settlement/pkg/h402"
 )
 
@@ -197,7 +201,12 @@ func (c *Confirmer) decideMined(ctx context.Context, conf *chains.Confirmation, 
 		conf.Reason, conf.Message = reason, msg
 		if e.Type == h402.TypeAuthorization && reason == h402.ReasonUnexpectedSettleError {
 			var err error
-			if conf.Reason, conf.Message, err = c.explainAuthorization(ctx, e, h, r, b, v, msg); err != nil {
+			conf.Reason, conf.Message, err = c.explainAuthorization(ctx, e, h, r, b, v, msg)
+			var pe *paidElsewhere
+			if errors.As(err, &pe) {
+				return c.decidePaidElsewhere(ctx, conf, e, pe.tx, v)
+			}
+			if err != nil {
 				return err
 			}
 		}
@@ -301,6 +310,16 @@ func (c *Confirmer) explainAuthorization(ctx context.Context, e *events.PaymentA
 		return "", "", err
 	}
 	if used {
+		// Used by another transferWithAuthorization (the payer, another
+		// facilitator): EIP-3009 binds payee and value, so that transaction
+		// paid the payment. Only a cancel, or a use nobody can find, fails it.
+		paid, err := findAuthorizationUse(ctx, c.pool, c.opts.LogLookback, token, from, nonce, topicAuthorizationUsed)
+		if err != nil {
+			return "", "", err
+		}
+		if paid != (common.Hash{}) {
+			return "", "", &paidElsewhere{tx: paid}
+		}
 		other, err := findAuthorizationUse(ctx, c.pool, c.opts.LogLookback, token, from, nonce, topicAuthorizationUsed, topicAuthorizationCanceled)
 		if err != nil {
 			return "", "", err
@@ -431,4 +450,45 @@ func hashList(hs []common.Hash) string {
 	}
 	b, _ := json.Marshal(parts)
 	return string(b)
+}
+
+// paidElsewhere: the payment's authorization was used by transaction tx,
+// not the one submitted for it.
+type paidElsewhere struct{ tx common.Hash }
+
+func (p *paidElsewhere) Error() string { return "authorization used by " + lowerHex(p.tx[:]) }
+
+// decidePaidElsewhere fills conf from the transaction that used the
+// payment's authorization (its AuthorizationUsed log is the proof of
+// payment), once that transaction is in a canonical block.
+func (c *Confirmer) decidePaidElsewhere(ctx context.Context, conf *chains.Confirmation, e *events.PaymentAccepted, tx common.Hash, v *view) error {
+	r, err := failover.Do(ctx, c.pool, "eth_getTransactionReceipt", func(ctx context.Context, cl *ethclient.Client) (*types.Receipt, error) {
+		return cl.TransactionReceipt(ctx, tx)
+	})
+	if err != nil {
+		return fmt.Errorf("receipt of %s, which used the authorization of %s: %w", lowerHex(tx[:]), e.ID, err)
+	}
+	hdr, err := failover.Do(ctx, c.pool, "eth_getHeaderByNumber", func(ctx context.Context, cl *ethclient.Client) (*types.Header, error) {
+		return cl.HeaderByNumber(ctx, r.BlockNumber)
+	})
+	if err != nil {
+		return fmt.Errorf("block %s of %s: %w", r.BlockNumber, lowerHex(tx[:]), err)
+	}
+	if hdr.Hash() != r.BlockHash {
+		conf.Status, conf.Reason = chains.Pending, ""
+		conf.Message = "the authorization was used by transaction " + lowerHex(tx[:]) + " in a block no longer canonical"
+		return nil
+	}
+	*conf = chains.Confirmation{
+		ID: conf.ID, Status: chains.Confirmed, TxHash: lowerHex(tx[:]), Block: r.BlockNumber.Uint64(), BlockHash: lowerHex(r.BlockHash[:]),
+		At: time.Unix(int64(hdr.Time), 0).UTC(), GasUsed: r.GasUsed,
+		Message: "paid by transaction " + lowerHex(tx[:]) + ", which used the payment's authorization",
+	}
+	if r.EffectiveGasPrice != nil {
+		conf.Fee = new(big.Int).Mul(new(big.Int).SetUint64(r.GasUsed), r.EffectiveGasPrice).String()
+	}
+	if v.isFinal(r.BlockNumber.Uint64()) {
+		conf.Status = chains.Finalized
+	}
+	return nil
 }
