@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job on embedded defaults: the local chains (EVM dev chain on
 # 127.0.0.1:8545, Solana localnet on 127.0.0.1:8899), ingest with an
-# embedded JetStream server (clients on 127.0.0.1:4222), and a settler, all
-# with configs/devnet.yaml. The settler signs with the dev chains' well-known
+# embedded JetStream server (clients on 127.0.0.1:4222), a settler and a
+# watcher (finality, receipts, its ledger in data/ledger.db), all with
+# configs/devnet.yaml; then one demo payment followed to `finalized`. The settler signs with the dev chains' well-known
 # LOCAL-ONLY facilitator keys, passed through the environment as a real
 # deployment would pass its own.
 #
@@ -16,7 +17,9 @@
 # Environment (all optional): H402_DEV_DATA (default data), H402_EVM_CHAIN_ID
 # (default 1337; 84532 for x402 v1 clients), H402_DEV_EVM_PORT (8545),
 # H402_DEV_SOLANA_PORT (8899), H402_DEV_INGEST_PORT (8402), H402_DEV_NATS_PORT
-# (4222), H402_DEV_INGEST_ADMIN_PORT (9402), H402_DEV_SETTLER_ADMIN_PORT (9403).
+# (4222), H402_DEV_INGEST_ADMIN_PORT (9402), H402_DEV_SETTLER_ADMIN_PORT (9403),
+# H402_DEV_WATCHER_ADMIN_PORT (9404: metrics and the ledger API),
+# H402_DEV_DEMO (1: pay one demo payment once ready; 0: none).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +30,8 @@ ingest_port=${H402_DEV_INGEST_PORT:-8402}
 nats_port=${H402_DEV_NATS_PORT:-4222}
 ingest_admin=${H402_DEV_INGEST_ADMIN_PORT:-9402}
 settler_admin=${H402_DEV_SETTLER_ADMIN_PORT:-9403}
+watcher_admin=${H402_DEV_WATCHER_ADMIN_PORT:-9404}
+demo=${H402_DEV_DEMO:-1}
 export H402_EVM_CHAIN_ID=${H402_EVM_CHAIN_ID:-1337}
 export H402_EVM_RPC=http://127.0.0.1:$evm_port
 export H402_SOLANA_RPC=http://127.0.0.1:$sol_port
@@ -35,6 +40,8 @@ export H402_NATS_STORE_DIR=$data/jetstream
 export H402_INGEST_LISTEN=127.0.0.1:$ingest_port
 export H402_INGEST_ADMIN=127.0.0.1:$ingest_admin
 export H402_SETTLER_ADMIN=127.0.0.1:$settler_admin
+export H402_WATCHER_ADMIN=127.0.0.1:$watcher_admin
+export H402_LEDGER=$data/ledger.db
 
 say() { echo "run-dev: $*"; }
 
@@ -65,14 +72,15 @@ trap 'cleanup; exit 130' INT
 trap 'cleanup; exit 143' TERM
 
 mkdir -p bin "$data"
-if [ -x bin/devnet ] && [ -x bin/ingest ] && [ -x bin/settler ]; then
-  say "building bin/devnet bin/ingest bin/settler (up to date in seconds)…"
+bins="bin/devnet bin/ingest bin/settler bin/watcher bin/h402pay bin/h402ledger"
+if [ -x bin/devnet ] && [ -x bin/ingest ] && [ -x bin/settler ] && [ -x bin/watcher ]; then
+  say "building $bins (up to date in seconds)…"
 else
-  say "building bin/devnet bin/ingest bin/settler (the first build compiles go-ethereum and solana-go: a few minutes)…"
+  say "building $bins (the first build compiles go-ethereum and solana-go: a few minutes)…"
 fi
 # Each background child is started through setsid: not a process group
 # leader, it becomes one in place, so $! is its process group id.
-setsid go build -v -o bin/ ./cmd/devnet ./cmd/ingest ./cmd/settler >"$data/build.log" 2>&1 &
+setsid go build -v -o bin/ ./cmd/devnet ./cmd/ingest ./cmd/settler ./cmd/watcher ./cmd/h402pay ./cmd/h402ledger >"$data/build.log" 2>&1 &
 build=$!
 pgids+=("$build")
 n=0
@@ -94,9 +102,9 @@ if [ -f localnet/package-lock.json ] && [ ! -d localnet/node_modules ]; then
   (cd localnet && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
-if [ -d "$data/jetstream" ]; then
-  say "wiping $data/jetstream: the dev chains start fresh on every run, so the last run's payments, replay keys and exposure would be wrong"
-  rm -rf "$data/jetstream"
+if [ -d "$data/jetstream" ] || [ -f "$data/ledger.db" ]; then
+  say "wiping $data/jetstream and $data/ledger.db: the dev chains start fresh on every run, so the last run's payments, replay keys, exposure and ledger would be wrong"
+  rm -rf "$data/jetstream" "$data/ledger.db"
 fi
 
 wait_port() { # host port seconds what
@@ -138,8 +146,33 @@ H402_NATS_URL=nats://127.0.0.1:$nats_port \
 pgids+=("$!")
 wait_port 127.0.0.1 "$settler_admin" 30 "the settler"
 
+say "starting the watcher (finality, receipts; ledger in $H402_LEDGER)…"
+H402_NATS_URL=nats://127.0.0.1:$nats_port setsid bin/watcher -config configs/devnet.yaml &
+pgids+=("$!")
+wait_port 127.0.0.1 "$watcher_admin" 30 "the watcher"
+
 say "ready: ingest http://127.0.0.1:$ingest_port (metrics http://127.0.0.1:$ingest_admin/metrics), settler metrics http://127.0.0.1:$settler_admin/metrics,"
+say "       watcher metrics http://127.0.0.1:$watcher_admin/metrics and ledger http://127.0.0.1:$watcher_admin/ledger/ (bin/h402ledger --url http://127.0.0.1:$watcher_admin),"
 say "       EVM RPC $H402_EVM_RPC (chain id $H402_EVM_CHAIN_ID), Solana RPC $H402_SOLANA_RPC; accounts in $data/devnet.txt. Ctrl-C stops all."
+
+if [ "$demo" = 1 ]; then
+  say "demo: payer 0 pays 0.01 USDC on the EVM dev chain (cmd/h402pay), followed to finalized:"
+  cat >"$data/demo-requirements.json" <<JSON
+{"namespace":"evm","scheme":"exact","networkId":"$H402_EVM_CHAIN_ID",
+ "tokenAddress":"0x3Ac5318126Ba9e9F9Dc9bA8e9781b3bF568D1f06",
+ "payToAddress":"0x00000000000000000000000000000000000000aa",
+ "amountRequired":"0.01","amountRequiredFormat":"humanReadable","tokenDecimals":6,
+ "resource":"https://api.example/demo","estimatedProcessingTime":120}
+JSON
+  if H402_PAYER_KEY=$(awk '/^ *payer 0 +0x/{print $4; exit}' "$data/devnet.txt") \
+    bin/h402pay -requirements "$data/demo-requirements.json" -config configs/devnet.yaml -rpc "$H402_EVM_RPC" \
+      -post "http://127.0.0.1:$ingest_port/settle" -follow 60s | sed 's/^/run-dev:   /'; then
+    say "demo payment finalized; its receipt is on receipts.0x00000000000000000000000000000000000000aa.evm.$H402_EVM_CHAIN_ID and in the ledger:"
+    say "  bin/h402ledger --url http://127.0.0.1:$watcher_admin receipts --payto 0x00000000000000000000000000000000000000aa"
+  else
+    say "demo payment did not finalize (see the lines above)" >&2
+  fi
+fi
 set +e
 wait -n
 status=$?

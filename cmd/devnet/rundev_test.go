@@ -18,7 +18,8 @@ import (
 )
 
 // TestRunDevStopsEverything runs `make run`'s script (scripts/run-dev.sh) on
-// free ports and a temporary data directory, waits until it says ready,
+// free ports and a temporary data directory, waits until its demo payment
+// went from accepted to finalized,
 // sends it SIGTERM (then, in a second run, SIGINT), and checks that it exits
 // and that no process it started (dev chains, node, ingest, settler, tee)
 // survives. It also checks that a leftover JetStream store is wiped at
@@ -53,6 +54,7 @@ func runDevAndStop(t *testing.T, sig syscall.Signal) {
 		"H402_DEV_NATS_PORT="+freePort(t),
 		"H402_DEV_INGEST_ADMIN_PORT="+freePort(t),
 		"H402_DEV_SETTLER_ADMIN_PORT="+freePort(t),
+		"H402_DEV_WATCHER_ADMIN_PORT="+freePort(t),
 		"H402_LOG_LEVEL=warn",
 	)
 	// Its own process group, as a terminal would give it; the test's signal
@@ -75,7 +77,8 @@ func runDevAndStop(t *testing.T, sig syscall.Signal) {
 		once := sync.Once{}
 		for sc.Scan() {
 			out.Write([]byte(sc.Text() + "\n"))
-			if strings.HasPrefix(sc.Text(), "run-dev: ready") {
+			// Ready once the demo payment is followed to its end.
+			if strings.HasPrefix(sc.Text(), "run-dev: demo payment") {
 				once.Do(func() { close(ready) })
 			}
 		}
@@ -91,7 +94,8 @@ func runDevAndStop(t *testing.T, sig syscall.Signal) {
 	case <-time.After(8 * time.Minute): // the first build of go-ethereum and solana-go is slow
 		t.Fatalf("run-dev not ready after 8 min\nstdout:\n%s\nstderr:\n%s", out.String(), stderr.String())
 	}
-	for _, want := range []string{"run-dev: building", "run-dev: wiping " + filepath.Join(data, "jetstream"), "run-dev: starting the dev chains", "run-dev: starting ingest", "run-dev: starting the settler"} {
+	for _, want := range []string{"run-dev: building", "run-dev: wiping " + filepath.Join(data, "jetstream"), "run-dev: starting the dev chains", "run-dev: starting ingest", "run-dev: starting the settler",
+		"run-dev: starting the watcher", "run-dev: ready", "run-dev:   state finalized tx 0x", "run-dev: demo payment finalized"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("run-dev did not announce %q; stdout:\n%s", want, out.String())
 		}
@@ -100,8 +104,8 @@ func runDevAndStop(t *testing.T, sig syscall.Signal) {
 		t.Errorf("the previous run's JetStream store survived: stat %s: %v", stale, err)
 	}
 	children := descendants(cmd.Process.Pid)
-	if len(children) < 4 {
-		t.Fatalf("run-dev has %d descendant processes %v, want at least devnet, tee, ingest, settler", len(children), children)
+	if len(children) < 5 {
+		t.Fatalf("run-dev has %d descendant processes %v, want at least devnet, tee, ingest, settler, watcher", len(children), children)
 	}
 
 	if err := cmd.Process.Signal(sig); err != nil {

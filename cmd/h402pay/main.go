@@ -59,6 +59,7 @@ type options struct {
 	post         string
 	txSignature  string
 	wait         time.Duration
+	follow       time.Duration
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, getenv func(string) string) error {
@@ -78,6 +79,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, 
 	fs.Uint64Var(&o.cuPrice, "cu-price", 1, "Solana compute unit price, micro-lamports")
 	fs.BoolVar(&o.token2022, "token2022", false, "the Solana mint is a Token-2022 mint (without -config)")
 	fs.StringVar(&o.post, "post", "", "facilitator URL ending in /verify or /settle: post the payment and print the answer")
+	fs.DurationVar(&o.follow, "follow", 0, "with -post .../settle: follow the payment (GET /payments/{id}) and print each state until it is final or failed, at most this long")
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
 		fs.SetOutput(os.Stderr)
@@ -112,7 +114,69 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, 
 		_, err = fmt.Fprintln(stdout, header)
 		return err
 	}
-	return post(ctx, o.post, header, req, stdout, getenv)
+	id, err := post(ctx, o.post, header, req, stdout, getenv)
+	if err != nil || o.follow <= 0 || id == "" {
+		return err
+	}
+	return follow(ctx, strings.TrimSuffix(strings.TrimSuffix(o.post, "/settle"), "/verify")+"/payments/"+id, o.follow, stdout, getenv)
+}
+
+// follow polls a payment's status URL and prints each new state (with its
+// transaction, block and finality time) until a terminal state or timeout.
+func follow(ctx context.Context, url string, limit time.Duration, stdout io.Writer, getenv func(string) string) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	last := ""
+	for {
+		var st struct {
+			State       string `json:"state"`
+			TxHash      string `json:"txHash"`
+			Block       uint64 `json:"block"`
+			FinalizedAt string `json:"finalizedAt"`
+			Reason      string `json:"reason"`
+			Message     string `json:"message"`
+		}
+		hr, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		if k := getenv("H402_API_KEY"); k != "" {
+			hr.Header.Set("X-API-Key", k)
+		}
+		resp, err := http.DefaultClient.Do(hr)
+		if err == nil {
+			err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st)
+			resp.Body.Close()
+		}
+		if err == nil && st.State != "" && st.State != last {
+			last = st.State
+			line := "state " + st.State
+			if st.TxHash != "" {
+				line += " tx " + st.TxHash
+			}
+			if st.Block != 0 {
+				line += fmt.Sprintf(" block %d", st.Block)
+			}
+			if st.FinalizedAt != "" {
+				line += " final at " + st.FinalizedAt
+			}
+			if st.Reason != "" {
+				line += " reason " + st.Reason + ": " + st.Message
+			}
+			fmt.Fprintln(stdout, line)
+			switch st.State {
+			case "finalized":
+				return nil
+			case "failed":
+				return fmt.Errorf("payment failed: %s", st.Reason)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("payment still %q after %s", last, limit)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
 
 func readRequirements(path string, accept int, stdin io.Reader) (*h402.PaymentRequirements, error) {
@@ -376,14 +440,15 @@ func solanaKey(raw string) (solanago.PrivateKey, error) {
 	return k, nil
 }
 
-func post(ctx context.Context, url, header string, req *h402.PaymentRequirements, stdout io.Writer, getenv func(string) string) error {
+// post sends the payment and returns the payment id the answer names.
+func post(ctx context.Context, url, header string, req *h402.PaymentRequirements, stdout io.Writer, getenv func(string) string) (string, error) {
 	body, err := json.Marshal(h402.RequestBody{Payload: header, PaymentRequirements: *req})
 	if err != nil {
-		return err
+		return "", err
 	}
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return "", err
 	}
 	hr.Header.Set("Content-Type", "application/json")
 	if k := getenv("H402_API_KEY"); k != "" {
@@ -391,16 +456,20 @@ func post(ctx context.Context, url, header string, req *h402.PaymentRequirements
 	}
 	resp, err := http.DefaultClient.Do(hr)
 	if err != nil {
-		return fmt.Errorf("post %s: %w", url, err)
+		return "", fmt.Errorf("post %s: %w", url, err)
 	}
 	defer resp.Body.Close()
 	answer, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return err
+		return "", err
 	}
 	fmt.Fprintf(stdout, "%s %s\n", resp.Status, bytes.TrimSpace(answer))
 	if resp.StatusCode >= 300 {
-		return fmt.Errorf("facilitator answered %s", resp.Status)
+		return "", fmt.Errorf("facilitator answered %s", resp.Status)
 	}
-	return nil
+	var a struct {
+		PaymentID string `json:"paymentId"`
+	}
+	_ = json.Unmarshal(answer, &a)
+	return a.PaymentID, nil
 }
