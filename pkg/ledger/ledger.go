@@ -63,6 +63,10 @@ type Options struct {
 	ReadOnly bool
 	// Timeout bounds the wait for the file lock (0: wait for ever).
 	Timeout time.Duration
+	// NoSync skips the fsync of each Update: for a rebuild into a fresh
+	// file (redone from the streams after a crash) and tests, never for a
+	// ledger that is served.
+	NoSync bool
 }
 
 // Ledger is the projection in one bbolt file. Apply and the read methods are
@@ -86,6 +90,7 @@ func Open(path string, opts Options) (*Ledger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
+	db.NoSync = opts.NoSync
 	l := &Ledger{db: db, log: lg, applied: map[string]uint64{}, changed: make(chan struct{})}
 	if !opts.ReadOnly {
 		err = db.Update(func(tx *bolt.Tx) error {

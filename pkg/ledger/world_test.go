@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -327,3 +328,5 @@ func diffDumps(t *testing.T, got, want string) {
 		}
 	}
 }
+
+var discard = slog.New(slog.DiscardHandler)
