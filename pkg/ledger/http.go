@@ -19,6 +19,7 @@ import (
 //	GET /ledger/sellers/{payTo}/totals
 //	GET /ledger/gas
 //	GET /ledger/export.csv?payTo=&from=&to=   CSV, one row per terminal payment
+//	GET /ledger/dump                          every bucket (text, see Dump)
 //
 // Times are RFC 3339; from is inclusive, to exclusive. Pages carry an
 // opaque "next" cursor while more entries remain. A bad parameter is a 400
@@ -146,6 +147,12 @@ func Handler(l *Ledger) http.Handler {
 		if err != nil {
 			// The header is sent: all that can be done is to cut the body short.
 			l.log.Warn("ledger: export cut short", "pay_to", payTo, "err", err)
+		}
+	})
+	mux.HandleFunc("GET /ledger/dump", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := l.Dump(w); err != nil {
+			l.log.Warn("ledger: dump cut short", "err", err)
 		}
 	})
 	mux.HandleFunc("/ledger/", func(w http.ResponseWriter, r *http.Request) {

@@ -385,3 +385,6 @@ func checkFields(fields ...string) error {
 }
 
 func uvarint(b []byte) (uint64, int) { return binary.Uvarint(b) }
+
+// Sync flushes the file to disk (after writes with NoSync).
+func (l *Ledger) Sync() error { return l.db.Sync() }
