@@ -15,7 +15,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/h402/settlement/pkg/events"
-	"github.com/h402/settlement/pkg/h402"
 	"github.com/h402/settlement/pkg/ledger"
 	"github.com/h402/settlement/pkg/testenv"
 )
@@ -39,36 +38,15 @@ func history(t *testing.T, ctx context.Context, js jetstream.JetStream, n int) [
 	}
 	var ids []string
 	for i := 0; i < n; i++ {
-		nonce := fmt.Sprintf("0x%064x", i)
-		e := &events.PaymentAccepted{Version: events.PaymentAcceptedVersion, ID: "evm.8453.auth." + token + "." + payer + "." + nonce,
-			Namespace: h402.NamespaceEVM, NetworkID: "8453", Type: h402.TypeAuthorization, Token: token, Payer: payer, PayTo: seller,
-			Amount: "10", Nonce: nonce, Settle: true,
-			Authorization: &events.EVMAuthorization{From: payer, To: seller, Value: "10", ValidAfter: "0", ValidBefore: "1764000060",
-				Nonce: nonce, Signature: "0x" + strings.Repeat("11", 64) + "1b"},
-			AcceptedAt: t0.Add(time.Duration(i) * time.Minute)}
+		e := testenv.EVMPayment(i, token, payer, seller, "10", t0.Add(time.Duration(i)*time.Minute))
 		ids = append(ids, e.ID)
-		subj, _ := events.PaymentAcceptedSubject(e.Namespace, e.NetworkID, e.ID)
-		b, err := e.Encode()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := js.Publish(ctx, subj, b, jetstream.WithMsgID(e.ID)); err != nil {
-			t.Fatal(err)
-		}
+		testenv.PublishAccepted(t, ctx, js, e)
 		if i%2 == 1 {
 			continue
 		}
 		tx := fmt.Sprintf("0x%064x", 0xf000+i)
 		at := t0.Add(time.Duration(i) * time.Hour)
-		for _, tr := range []events.Transition{
-			{ID: e.ID, State: events.StateSubmitted, TxHash: tx, At: at},
-			{ID: e.ID, State: events.StateConfirmed, TxHash: tx, Block: 5, At: at},
-			{ID: e.ID, State: events.StateFinalized, TxHash: tx, Block: 5, At: at},
-		} {
-			if _, err := sl.Append(ctx, e.Namespace, e.NetworkID, tr); err != nil {
-				t.Fatal(err)
-			}
-		}
+		testenv.Finalize(t, ctx, sl, e, tx, 5, at)
 		if _, err := events.PublishReceipt(ctx, js, events.Receipt{ID: e.ID, State: events.StateFinalized, Namespace: e.Namespace,
 			NetworkID: e.NetworkID, Payer: payer, PayTo: seller, Token: token, Amount: "10", TxHash: tx, Block: 5, At: at}); err != nil {
 			t.Fatal(err)

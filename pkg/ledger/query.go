@@ -175,12 +175,25 @@ func (l *Ledger) Payments(by Party, who string, r Range) ([]Payment, string, err
 	if by == Payer {
 		bucket = bucketByPayer
 	}
-	return l.paymentPage(bucket, lp(Addr(who)), r, nil)
+	rows, next, err := l.page(bucket, lp(Addr(who)), r, false)
+	ps := make([]Payment, len(rows))
+	for i := range rows {
+		ps[i] = rows[i].p
+	}
+	return ps, next, err
 }
 
-func (l *Ledger) paymentPage(bucket, prefix []byte, r Range, keep func(*Payment) bool) ([]Payment, string, error) {
+// row is a payment and, when asked for, its receipt.
+type row struct {
+	p Payment
+	r *events.Receipt
+}
+
+// page reads one page of payments of an index, with their receipts when
+// receipts is set.
+func (l *Ledger) page(bucket, prefix []byte, r Range, receipts bool) ([]row, string, error) {
 	var (
-		out  []Payment
+		out  []row
 		next string
 	)
 	err := l.db.View(func(tx *bolt.Tx) error {
@@ -190,9 +203,13 @@ func (l *Ledger) paymentPage(bucket, prefix []byte, r Range, keep func(*Payment)
 			if err != nil || p == nil {
 				return err
 			}
-			if keep == nil || keep(p) {
-				out = append(out, *p)
+			var rc *events.Receipt
+			if receipts {
+				if rc, err = loadReceipt(tx, p.ID); err != nil {
+					return err
+				}
 			}
+			out = append(out, row{*p, rc})
 			return nil
 		})
 		return err
@@ -222,28 +239,7 @@ func (l *Ledger) FinalizedIn(network string, from, to time.Time, fn func(*Paymen
 func (l *Ledger) eachPage(bucket, prefix []byte, from, to time.Time, fn func(*Payment, *events.Receipt) error) error {
 	r := Range{From: from, To: to, Limit: MaxLimit}
 	for {
-		type row struct {
-			p Payment
-			r *events.Receipt
-		}
-		var rows []row
-		var next string
-		err := l.db.View(func(tx *bolt.Tx) error {
-			var err error
-			next, err = scanRange(tx.Bucket(bucket), prefix, r, func(id []byte) error {
-				p, err := loadPayment(tx, string(id))
-				if err != nil || p == nil {
-					return err
-				}
-				rc, err := loadReceipt(tx, p.ID)
-				if err != nil {
-					return err
-				}
-				rows = append(rows, row{*p, rc})
-				return nil
-			})
-			return err
-		})
+		rows, next, err := l.page(bucket, prefix, r, true)
 		if err != nil {
 			return err
 		}

@@ -54,16 +54,9 @@ func newWorld(t *testing.T) *world {
 
 // pay is payment i: an EVM authorization of amount from payer to payTo.
 func pay(i int, payer, payTo, amount string) *events.PaymentAccepted {
-	nonce := fmt.Sprintf("0x%064x", i)
-	return &events.PaymentAccepted{
-		Version: events.PaymentAcceptedVersion, ID: "evm.8453.auth." + token + "." + payer + "." + nonce,
-		Namespace: h402.NamespaceEVM, NetworkID: "8453", Type: h402.TypeAuthorization,
-		Token: token, Payer: payer, PayTo: payTo, Amount: amount, Nonce: nonce, ValidBefore: 1764000060, Settle: true,
-		Authorization: &events.EVMAuthorization{From: payer, To: payTo, Value: amount, ValidAfter: "0", ValidBefore: "1764000060",
-			Nonce: nonce, Signature: "0x" + strings.Repeat("11", 64) + "1b"},
-		Resource:   "https://api.example/r",
-		AcceptedAt: t0.Add(time.Duration(i) * time.Minute),
-	}
+	e := testenv.EVMPayment(i, token, payer, payTo, amount, t0.Add(time.Duration(i)*time.Minute))
+	e.Resource = "https://api.example/r"
+	return e
 }
 
 func txHash(i int) string { return fmt.Sprintf("0x%064x", 0xf000+i) }
@@ -79,15 +72,7 @@ func (w *world) publish(subj string, data []byte, opts ...jetstream.PublishOpt) 
 
 func (w *world) accept(e *events.PaymentAccepted) {
 	w.t.Helper()
-	subj, err := events.PaymentAcceptedSubject(e.Namespace, e.NetworkID, e.ID)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	b, err := e.Encode()
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	w.publish(subj, b, jetstream.WithMsgID(e.ID))
+	testenv.PublishAccepted(w.t, w.ctx, w.js, e)
 }
 
 func (w *world) move(e *events.PaymentAccepted, tr events.Transition) {
@@ -99,13 +84,12 @@ func (w *world) move(e *events.PaymentAccepted, tr events.Transition) {
 }
 
 // settle moves e through batched, submitted(tx), confirmed(block) and
-// finalized at at, and publishes its receipt.
+// finalized (at at), and publishes its receipt.
 func (w *world) settle(e *events.PaymentAccepted, tx string, block uint64, at time.Time) {
 	w.t.Helper()
-	w.move(e, events.Transition{State: events.StateBatched, At: at.Add(-3 * time.Second)})
-	w.move(e, events.Transition{State: events.StateSubmitted, TxHash: tx, At: at.Add(-2 * time.Second)})
-	w.move(e, events.Transition{State: events.StateConfirmed, TxHash: tx, Block: block, At: at.Add(-time.Second)})
-	w.finalize(e, tx, block, at)
+	w.move(e, events.Transition{State: events.StateBatched, At: at.Add(-time.Second)})
+	testenv.Finalize(w.t, w.ctx, w.log, e, tx, block, at)
+	w.receipt(e, events.StateFinalized, tx, block, at, "")
 }
 
 func (w *world) finalize(e *events.PaymentAccepted, tx string, block uint64, at time.Time) {

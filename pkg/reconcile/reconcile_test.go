@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/h402/settlement/pkg/chains"
 	"github.com/h402/settlement/pkg/events"
 	"github.com/h402/settlement/pkg/h402"
@@ -39,15 +37,7 @@ type payment struct {
 }
 
 func pay(i int, payer, payTo, amount string) *events.PaymentAccepted {
-	nonce := fmt.Sprintf("0x%064x", i)
-	return &events.PaymentAccepted{
-		Version: events.PaymentAcceptedVersion, ID: "evm.8453.auth." + token + "." + payer + "." + nonce,
-		Namespace: h402.NamespaceEVM, NetworkID: "8453", Type: h402.TypeAuthorization,
-		Token: token, Payer: payer, PayTo: payTo, Amount: amount, Nonce: nonce, Settle: true,
-		Authorization: &events.EVMAuthorization{From: payer, To: payTo, Value: amount, ValidAfter: "0", ValidBefore: "1764000060",
-			Nonce: nonce, Signature: "0x" + strings.Repeat("11", 64) + "1b"},
-		AcceptedAt: t0.Add(time.Duration(i) * time.Minute),
-	}
+	return testenv.EVMPayment(i, token, payer, payTo, amount, t0.Add(time.Duration(i)*time.Minute))
 }
 
 // buildLedger writes the payments through the real event functions into
@@ -63,29 +53,11 @@ func buildLedger(t *testing.T, ps []payment, failed *events.PaymentAccepted) *le
 	if err != nil {
 		t.Fatal(err)
 	}
-	accept := func(e *events.PaymentAccepted) {
-		subj, _ := events.PaymentAcceptedSubject(e.Namespace, e.NetworkID, e.ID)
-		b, err := e.Encode()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := js.Publish(ctx, subj, b, jetstream.WithMsgID(e.ID)); err != nil {
-			t.Fatal(err)
-		}
-	}
 	for _, p := range ps {
-		accept(p.e)
-		for _, tr := range []events.Transition{
-			{ID: p.e.ID, State: events.StateSubmitted, TxHash: p.tx, At: p.at},
-			{ID: p.e.ID, State: events.StateConfirmed, TxHash: p.tx, Block: 3, At: p.at},
-			{ID: p.e.ID, State: events.StateFinalized, TxHash: p.tx, Block: 3, At: p.at},
-		} {
-			if _, err := sl.Append(ctx, p.e.Namespace, p.e.NetworkID, tr); err != nil {
-				t.Fatal(err)
-			}
-		}
+		testenv.PublishAccepted(t, ctx, js, p.e)
+		testenv.Finalize(t, ctx, sl, p.e, p.tx, 3, p.at)
 	}
-	accept(failed)
+	testenv.PublishAccepted(t, ctx, js, failed)
 	if _, err := sl.Append(ctx, failed.Namespace, failed.NetworkID, events.Transition{ID: failed.ID, State: events.StateFailed, Reason: "insufficient_funds", At: t0}); err != nil {
 		t.Fatal(err)
 	}
