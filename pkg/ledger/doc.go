@@ -9,7 +9,11 @@
 // and never stops the projection. Every bucket is derived from one stream
 // only and from message contents only (never the wall clock), so the content
 // does not depend on how the three streams interleave, and deleting the file
-// and replaying the streams rebuilds it byte for byte (Dump).
+// and replaying the streams rebuilds it byte for byte (Dump). ApplyBatch
+// applies several messages of a stream in one Update (Follow batches what
+// has arrived, up to 512): one disk write per batch, not per message
+// (BenchmarkApplyBatch: about 17,000 messages/s on the 2-core machine, 4
+// messages a payment).
 //
 // Keys that hold a variable-length string start with its length as a
 // uvarint (lp(s) below), so that a prefix scan of one seller or payer is

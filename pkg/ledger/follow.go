@@ -51,28 +51,63 @@ func (l *Ledger) follow(ctx context.Context, js jetstream.JetStream, stream stri
 	defer stop()
 	defer it.Stop()
 	l.log.Info("ledger: following", "stream", stream, "after_seq", from)
-	for {
-		msg, err := it.Next()
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
+
+	// A reader hands messages over; the applier writes what has arrived
+	// in one Update (up to maxBatch), so a busy stream costs one disk
+	// write per batch, not per message.
+	msgs := make(chan Msg, maxBatch)
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(msgs)
+		for {
+			msg, err := it.Next()
+			if err != nil {
+				if ctx.Err() != nil {
+					readErr <- ctx.Err()
+					return
+				}
+				if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+					readErr <- fmt.Errorf("ledger: follow %s: %w", stream, err)
+					return
+				}
+				l.log.Warn("ledger: consumer error", "stream", stream, "err", err)
+				continue
 			}
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return fmt.Errorf("ledger: follow %s: %w", stream, err)
+			md, err := msg.Metadata()
+			if err != nil {
+				l.log.Warn("ledger: message without metadata", "stream", stream, "subject", msg.Subject(), "err", err)
+				continue
 			}
-			l.log.Warn("ledger: consumer error", "stream", stream, "err", err)
-			continue
+			msgs <- Msg{Seq: md.Sequence.Stream, Subject: msg.Subject(), Data: msg.Data()}
 		}
-		md, err := msg.Metadata()
-		if err != nil {
-			l.log.Warn("ledger: message without metadata", "stream", stream, "subject", msg.Subject(), "err", err)
-			continue
+	}()
+	batch := make([]Msg, 0, maxBatch)
+	for m := range msgs {
+		batch = append(batch[:0], m)
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case m, ok := <-msgs:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, m)
+			default:
+				break drain
+			}
 		}
-		if err := l.Apply(stream, md.Sequence.Stream, msg.Subject(), msg.Data()); err != nil {
+		if err := l.ApplyBatch(stream, batch); err != nil {
+			it.Stop()
+			for range msgs {
+			}
 			return err
 		}
 	}
+	return <-readErr
 }
+
+// maxBatch bounds the messages Follow applies in one Update.
+const maxBatch = 512
 
 // CatchUp follows the streams until l has applied every message stored when
 // it was called, then returns (rebuilds and one-off syncs).

@@ -133,19 +133,26 @@ func (l *Ledger) Path() string { return l.db.Path() }
 type outcome int
 
 const (
-	applied outcome = iota
-	ignored         // read and deliberately not projected (a repeat, a dead letter)
-	skipped         // undecodable, unknown or inconsistent
+	applied        outcome = iota
+	ignored                // read and deliberately not projected (a repeat, a dead letter)
+	outcomeSkipped         // undecodable, unknown or inconsistent
 )
 
 // skip is the reason a message was skipped.
 type skip struct{ err error }
 
 func skipf(format string, a ...any) (outcome, error) {
-	return skipped, &skip{fmt.Errorf(format, a...)}
+	return outcomeSkipped, &skip{fmt.Errorf(format, a...)}
 }
 
 func (s *skip) Error() string { return s.err.Error() }
+
+// Msg is one stream message.
+type Msg struct {
+	Seq     uint64
+	Subject string
+	Data    []byte
+}
 
 // Apply applies message seq of stream (its subject and data) in one bbolt
 // Update that also stores seq as the stream's last applied sequence. A
@@ -156,53 +163,68 @@ func (s *skip) Error() string { return s.err.Error() }
 // and changes nothing else. An error means the file could not be written;
 // nothing of the message is applied then.
 func (l *Ledger) Apply(stream string, seq uint64, subject string, data []byte) error {
+	return l.ApplyBatch(stream, []Msg{{seq, subject, data}})
+}
+
+// ApplyBatch applies messages of one stream, in order, as Apply does each,
+// in one bbolt Update (one write to disk for all): all are applied, or
+// none when it returns an error.
+func (l *Ledger) ApplyBatch(stream string, msgs []Msg) error {
 	if !knownStream(stream) {
 		return fmt.Errorf("%w %q", ErrUnknownStream, stream)
 	}
-	if seq == 0 {
-		return fmt.Errorf("ledger: %s message with sequence 0", stream)
+	type skipped struct {
+		m   *Msg
+		err error
 	}
 	var (
-		out    outcome
-		reason error
-		done   bool
+		skips []skipped
+		last  uint64
 	)
 	err := l.db.Update(func(tx *bolt.Tx) error {
+		skips = skips[:0]
 		m := tx.Bucket(bucketMeta)
-		if seq <= getUint(m, seqKey(stream)) {
-			done = true
+		last = getUint(m, seqKey(stream))
+		start := last
+		for i := range msgs {
+			msg := &msgs[i]
+			if msg.Seq == 0 {
+				return fmt.Errorf("%s message with sequence 0", stream)
+			}
+			if msg.Seq <= last {
+				continue
+			}
+			out, err := project(tx, stream, msg.Subject, msg.Data)
+			var sk *skip
+			if errors.As(err, &sk) {
+				out = outcomeSkipped
+				skips = append(skips, skipped{msg, sk.err})
+			} else if err != nil {
+				return fmt.Errorf("message %d (%s): %w", msg.Seq, msg.Subject, err)
+			}
+			switch out {
+			case outcomeSkipped:
+				err = addUint(m, []byte("skipped/"+stream))
+			case ignored:
+				err = addUint(m, []byte("ignored/"+stream))
+			}
+			if err != nil {
+				return err
+			}
+			last = msg.Seq
+		}
+		if last == start {
 			return nil
 		}
-		var err error
-		out, err = project(tx, stream, subject, data)
-		var sk *skip
-		if errors.As(err, &sk) {
-			out, reason = skipped, sk.err
-		} else if err != nil {
-			return err
-		}
-		switch out {
-		case skipped:
-			if err := addUint(m, []byte("skipped/"+stream)); err != nil {
-				return err
-			}
-		case ignored:
-			if err := addUint(m, []byte("ignored/"+stream)); err != nil {
-				return err
-			}
-		}
-		return putUint(m, seqKey(stream), seq)
+		return putUint(m, seqKey(stream), last)
 	})
 	if err != nil {
-		return fmt.Errorf("ledger: apply %s message %d (%s): %w", stream, seq, subject, err)
+		return fmt.Errorf("ledger: apply %s: %w", stream, err)
 	}
-	if done {
-		return nil
+	for _, s := range skips {
+		l.log.Warn("ledger: skipped a message it cannot project", "stream", stream, "seq", s.m.Seq, "subject", s.m.Subject, "err", s.err)
 	}
-	if out == skipped {
-		l.log.Warn("ledger: skipped a message it cannot project", "stream", stream, "seq", seq, "subject", subject, "err", reason)
-	}
-	l.advance(stream, seq)
+	l.advance(stream, last)
 	return nil
 }
 
