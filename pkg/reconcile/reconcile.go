@@ -73,6 +73,9 @@ func (d Difference) String() string {
 func Reconcile(ctx context.Context, l *ledger.Ledger, nets []Network, from, to time.Time) ([]Difference, error) {
 	var out []Difference
 	for _, n := range nets {
+		if n.Auditor == nil || n.Auditor.Namespace() != n.Namespace {
+			return nil, fmt.Errorf("reconcile %s: no auditor of namespace %s", n.Name(), n.Namespace)
+		}
 		d, err := ledgerToChain(ctx, l, n, from, to)
 		if err != nil {
 			return nil, err
@@ -106,6 +109,13 @@ func ledgerToChain(ctx context.Context, l *ledger.Ledger, n Network, from, to ti
 	for _, tx := range txs {
 		ps := byTx[tx]
 		sort.Slice(ps, func(i, j int) bool { return ps[i].ID < ps[j].ID })
+		if tx == "" {
+			for _, p := range ps {
+				out = append(out, Difference{MissingTransfer, n.Name(), p.ID, "",
+					fmt.Sprintf("payment %s is finalized in the ledger without a transaction", p.ID)})
+			}
+			continue
+		}
 		transfers, err := n.Auditor.TransfersIn(ctx, tx)
 		if err != nil {
 			return nil, fmt.Errorf("reconcile %s: transfers of %s: %w", n.Name(), tx, err)

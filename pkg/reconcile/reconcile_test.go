@@ -196,3 +196,21 @@ func TestReconcile(t *testing.T) {
 		})
 	}
 }
+
+type solanaChain struct{ *chain }
+
+func (solanaChain) Namespace() h402.Namespace { return h402.NamespaceSolana }
+
+func TestReconcileRefusesAnotherNamespace(t *testing.T) {
+	l, err := ledger.Open(filepath.Join(t.TempDir(), "l.db"), ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, err = reconcile.Reconcile(context.Background(), l, []reconcile.Network{
+		{Namespace: h402.NamespaceEVM, NetworkID: "8453", Auditor: solanaChain{&chain{}}},
+	}, t0, t0.Add(time.Hour))
+	if err == nil {
+		t.Error("got no error for a Solana auditor on an EVM network")
+	}
+}
