@@ -10,7 +10,9 @@ import (
 )
 
 // Follow projects the three streams into l as their messages arrive, until
-// ctx ends (it then returns nil) or l cannot be written. Per stream it runs
+// ctx ends (it then returns nil), l cannot be written or a consumer cannot
+// go on (an error: the caller logs it and calls Follow again, which resumes
+// after what l has). Per stream it runs
 // an ordered consumer (ephemeral, this process's own copy, no acks) starting
 // after the stream's last applied sequence; the consumer recreates itself
 // after a gap or a lost connection. Progress is visible through Applied and

@@ -19,7 +19,8 @@ import (
 //	GET /ledger/sellers/{payTo}/totals
 //	GET /ledger/gas
 //	GET /ledger/export.csv?payTo=&from=&to=   CSV, one row per terminal payment
-//	GET /ledger/dump                          every bucket (text, see Dump)
+//	GET /ledger/dump                          every bucket (text, see Dump; one
+//	                                          read transaction for the whole body)
 //
 // Times are RFC 3339; from is inclusive, to exclusive. Pages carry an
 // opaque "next" cursor while more entries remain. A bad parameter is a 400
@@ -164,15 +165,19 @@ func Handler(l *Ledger) http.Handler {
 // CSVHeader names the export's columns.
 var CSVHeader = []string{"id", "network", "token", "payer", "payTo", "amount", "state", "txHash", "block", "at", "reason", "sellerSeq"}
 
-// CSVRow is a terminal payment's export row; sellerSeq is empty when the
-// ledger has no receipt for it yet.
+// CSVRow is a terminal payment's export row: at is the time of its terminal
+// transition; block is empty for a payment that never made it into one,
+// sellerSeq when the ledger has no receipt for it yet.
 func CSVRow(p *Payment, rc *events.Receipt) []string {
-	seq := ""
+	seq, block := "", ""
 	if rc != nil {
 		seq = strconv.FormatUint(rc.SellerSeq, 10)
 	}
+	if p.Block != 0 {
+		block = strconv.FormatUint(p.Block, 10)
+	}
 	return []string{p.ID, p.Network(), p.Token, p.Payer, p.PayTo, p.Amount, string(p.State), p.TxHash,
-		strconv.FormatUint(p.Block, 10), p.FinalAt.UTC().Format(time.RFC3339Nano), string(p.Reason), seq}
+		block, p.FinalAt.UTC().Format(time.RFC3339Nano), string(p.Reason), seq}
 }
 
 func parseRange(w http.ResponseWriter, r *http.Request) (Range, bool) {
