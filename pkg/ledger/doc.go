@@ -39,6 +39,7 @@
 //	                   pending, failed: decimal strings). PAYMENTS only.
 //	receipts           id → events.Receipt JSON (first one wins). RECEIPTS only.
 //	receipts_by_seller lp(payTo) time(At) id → "".
+//	receipts_by_seq    lp(payTo) lp(ns.net) sellerSeq(8) → id (first wins).
 //	settlements        lp(ns.net) txHash → Settlement JSON: the sorted union
 //	                   of the payments of every submitted record. SETTLEMENTS only.
 //	finals             lp(ns.net) txHash → events.SettlementFinal JSON (first
