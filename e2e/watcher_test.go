@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	solanago "github.com/gagliardetto/solana-go"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -370,4 +369,3 @@ func (rw *receiptWatch) waitAny(t *testing.T, timeout time.Duration) {
 	}
 }
 
-var _ = solanago.PublicKey{}

@@ -27,7 +27,10 @@ import (
 	"time"
 
 	"github.com/h402/settlement/pkg/chains"
+	"github.com/h402/settlement/pkg/chains/evm"
+	"github.com/h402/settlement/pkg/chains/solana"
 	"github.com/h402/settlement/pkg/config"
+	"github.com/h402/settlement/pkg/failover"
 	"github.com/h402/settlement/pkg/h402"
 	"github.com/h402/settlement/pkg/ledger"
 	"github.com/h402/settlement/pkg/reconcile"
@@ -86,13 +89,18 @@ func NewMain() *Main {
 // namespace and RPC endpoints.
 func BuildAuditor(ctx context.Context, n config.Network) (chains.Auditor, error) {
 	switch n.Namespace {
-	case h402.NamespaceEVM, h402.NamespaceSolana:
-		// TODO(merge): call the chain families' auditor constructors here
-		// (pkg/chains/evm and pkg/chains/solana implement chains.Auditor,
-		// written on other branches), from n.RPC and n.Finality, e.g.
-		//   case evm: return evm.NewAuditor(ctx, n)
-		//   case solana: return solana.NewAuditor(ctx, n)
-		return nil, fmt.Errorf("network %s:%s: this build has no %s auditor yet", n.Namespace, n.NetworkID, n.Namespace)
+	case h402.NamespaceEVM:
+		pool, err := evm.Dial(ctx, &n, failover.Settings{})
+		if err != nil {
+			return nil, fmt.Errorf("network %s:%s: %w", n.Namespace, n.NetworkID, err)
+		}
+		return evm.NewAuditor(&n, pool, evm.AuditorOptions{})
+	case h402.NamespaceSolana:
+		pool, err := solana.Dial(&n, failover.Settings{})
+		if err != nil {
+			return nil, fmt.Errorf("network %s:%s: %w", n.Namespace, n.NetworkID, err)
+		}
+		return solana.NewAuditor(&n, pool, solana.AuditOptions{})
 	}
 	return nil, fmt.Errorf("network %s:%s: unknown namespace", n.Namespace, n.NetworkID)
 }

@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
+	"time"
 
 	"github.com/h402/settlement/pkg/chains"
 	"github.com/h402/settlement/pkg/chains/evm"
@@ -11,6 +15,7 @@ import (
 	"github.com/h402/settlement/pkg/config"
 	"github.com/h402/settlement/pkg/failover"
 	"github.com/h402/settlement/pkg/h402"
+	"github.com/h402/settlement/pkg/ledger"
 )
 
 // DefaultConfirmers builds the confirmers this binary carries.
@@ -33,6 +38,52 @@ func DefaultConfirmers() map[h402.Namespace]NewConfirmer {
 	}
 }
 
+// startLedger opens this process's ledger file, checks it belongs to
+// this event log, follows the streams into it, and returns the mount of
+// its HTTP API. LedgerPath "off" runs none.
 func (m *Main) startLedger(ctx context.Context, log *slog.Logger) ([]func(*http.ServeMux), error) {
-	return nil, nil
+	path := m.File.Watcher.LedgerPath
+	if path == "off" {
+		return nil, nil
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("ledger: %w", err)
+		}
+	}
+	l, err := ledger.Open(path, ledger.Options{Logger: log, Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("ledger %s: %w", path, err)
+	}
+	for _, s := range ledger.Streams {
+		st, err := m.conn.JS.Stream(ctx, s)
+		if err != nil {
+			_ = l.Close()
+			return nil, fmt.Errorf("ledger: stream %s: %w", s, err)
+		}
+		info, err := st.Info(ctx)
+		if err != nil {
+			_ = l.Close()
+			return nil, fmt.Errorf("ledger: stream %s: %w", s, err)
+		}
+		if applied := l.Applied(s); applied > info.State.LastSeq {
+			_ = l.Close()
+			return nil, fmt.Errorf("ledger %s has applied %s up to sequence %d but the stream ends at %d: the file belongs to another event log (delete it to rebuild from this one)",
+				path, s, applied, info.State.LastSeq)
+		}
+	}
+	followCtx, stopFollow := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := ledger.Follow(followCtx, m.conn.JS, l); err != nil {
+			log.Error("ledger stopped following the streams", "err", err)
+		}
+	}()
+	m.closers = append(m.closers, func() error {
+		stopFollow()
+		<-done
+		return l.Close()
+	})
+	return []func(*http.ServeMux){func(mux *http.ServeMux) { mux.Handle("/ledger/", ledger.Handler(l)) }}, nil
 }

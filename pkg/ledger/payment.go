@@ -332,3 +332,36 @@ func sortIDs(ids []string) []string {
 	}
 	return out
 }
+
+// Forget removes a payment from this copy of the ledger: its record, its
+// history, its index entries and its share of the totals (receipts and
+// settlement records stay). It is a repair and drill tool (a reconciliation
+// drill removes a payment on purpose and expects it to be reported); the
+// streams still hold the payment, and a rebuild brings it back.
+func (l *Ledger) Forget(id string) error {
+	return l.db.Update(func(tx *bolt.Tx) error {
+		p, err := loadPayment(tx, id)
+		if err != nil {
+			return err
+		}
+		if p == nil {
+			return fmt.Errorf("%w: payment %s", ErrNotFound, id)
+		}
+		for _, e := range indexEntries(p) {
+			if err := tx.Bucket(e.bucket).Delete(e.key); err != nil {
+				return err
+			}
+		}
+		if err := addTotals(tx, p, -1); err != nil {
+			return err
+		}
+		prefix := lp(id)
+		c := tx.Bucket(bucketHistory).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Seek(prefix) {
+			if err := c.Delete(); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bucketPayments).Delete([]byte(id))
+	})
+}
