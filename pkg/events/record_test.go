@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -107,6 +108,55 @@ func FuzzDecodeDeadLetter(f *testing.F) {
 		}
 		out, _ := json.Marshal(d)
 		if _, err := DecodeDeadLetter(out); err != nil {
+			t.Fatalf("re-decode failed: %v", err)
+		}
+	})
+}
+
+func sampleSettlementFinal() SettlementFinal {
+	return SettlementFinal{
+		Version: SettlementFinalVersion, Namespace: h402.NamespaceEVM, NetworkID: "8453",
+		TxHash: "0x" + strings.Repeat("ab", 32), Block: 123, BlockHash: "0x" + strings.Repeat("cd", 32), At: at,
+		GasUsed: 1_234_567, Fee: "98765432100", FeePayer: "0x" + strings.Repeat("01", 20),
+	}
+}
+
+// TestGoldenSettlementFinal: the watcher's final-settlement record keeps
+// its wire form, and a fee that is not an integer is refused.
+func TestGoldenSettlementFinal(t *testing.T) {
+	want := sampleSettlementFinal()
+	got, err := DecodeSettlementFinal(golden(t, "settlement_final_v1.json", want))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.TxHash != want.TxHash || got.GasUsed != want.GasUsed || got.Fee != want.Fee || !got.At.Equal(at) {
+		t.Errorf("round trip: got %+v, want %+v", got, want)
+	}
+	bad := want
+	bad.Fee = "1e9"
+	b, _ := json.Marshal(bad)
+	if _, err := DecodeSettlementFinal(b); !errors.Is(err, ErrMalformed) {
+		t.Errorf("fee 1e9: got %v, want ErrMalformed", err)
+	}
+	bad = want
+	bad.Version = 2
+	b, _ = json.Marshal(bad)
+	if _, err := DecodeSettlementFinal(b); !errors.Is(err, ErrUnknownVersion) {
+		t.Errorf("version 2: got %v, want ErrUnknownVersion", err)
+	}
+}
+
+func FuzzDecodeSettlementFinal(f *testing.F) {
+	b, _ := json.Marshal(sampleSettlementFinal())
+	f.Add(b)
+	f.Add([]byte(`{"v":1,"txHash":"x","namespace":"evm","networkId":"1","fee":"-1"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := DecodeSettlementFinal(b)
+		if err != nil {
+			return
+		}
+		out, _ := json.Marshal(s)
+		if _, err := DecodeSettlementFinal(out); err != nil {
 			t.Fatalf("re-decode failed: %v", err)
 		}
 	})
