@@ -5,7 +5,7 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=1 go build -trimpath -o /out/ ./cmd/ingest ./cmd/settler ./cmd/devnet ./cmd/h402pay ./cmd/h402load
+RUN CGO_ENABLED=1 go build -trimpath -o /out/ ./cmd/ingest ./cmd/settler ./cmd/watcher ./cmd/devnet ./cmd/h402pay ./cmd/h402load ./cmd/h402ledger ./cmd/h402recon
 
 FROM debian:bookworm-slim AS runtime
 RUN useradd --system --uid 10402 h402 && mkdir -p /data && chown h402 /data

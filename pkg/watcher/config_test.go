@@ -15,12 +15,12 @@ func TestShippedConfigsParse(t *testing.T) {
 		}
 		return "", false
 	}
-	for _, path := range []string{"../../configs/devnet.yaml"} {
+	for path, margin := range map[string]time.Duration{"../../configs/devnet.yaml": 30 * time.Second, "../../configs/production.example.yaml": time.Minute} {
 		f, err := LoadFileEnv(path, env)
 		if err != nil {
 			t.Fatalf("%s: %v", path, err)
 		}
-		if f.Watcher.AckWait == 0 || f.Watcher.LedgerPath == "" || time.Duration(f.Watcher.ResendMargin) != 30*time.Second {
+		if f.Watcher.AckWait == 0 || f.Watcher.LedgerPath == "" || time.Duration(f.Watcher.ResendMargin) != margin {
 			t.Errorf("%s: watcher section not read: %+v", path, f.Watcher)
 		}
 	}
