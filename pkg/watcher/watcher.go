@@ -75,6 +75,8 @@ type Watcher struct {
 	network string
 	log     *slog.Logger
 	final   string
+	// dedup is the RECEIPTS stream's Nats-Msg-Id window.
+	dedup time.Duration
 
 	mu        sync.Mutex
 	following map[string]*entry
@@ -137,6 +139,10 @@ func New(ctx context.Context, js jetstream.JetStream, o Options) (*Watcher, erro
 	if err != nil {
 		return nil, fmt.Errorf("watcher: stream %s: %w", events.StreamReceipts, err)
 	}
+	rinfo, err := rstream.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("watcher: stream %s: %w", events.StreamReceipts, err)
+	}
 	final, err := events.SettlementFinalSubject(o.Namespace, o.NetworkID)
 	if err != nil {
 		return nil, err
@@ -144,7 +150,7 @@ func New(ctx context.Context, js jetstream.JetStream, o Options) (*Watcher, erro
 	network := string(o.Namespace) + "/" + o.NetworkID
 	return &Watcher{
 		o: o, js: js, cons: cons, states: states, stream: stream, rstream: rstream,
-		network: network, final: final,
+		network: network, final: final, dedup: rinfo.Config.Duplicates,
 		log:       o.Logger.With("network", network, "replica", o.Config.Replica),
 		following: map[string]*entry{},
 	}, nil
