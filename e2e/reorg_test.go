@@ -128,7 +128,6 @@ func (p *pipeline) cancelAuthorization(t *testing.T, key *ecdsa.PrivateKey, nonc
 func TestWatcherBatchWithCanceledAuthorizationAndReorg(t *testing.T) {
 	p := startPipelineWith(t, pipelineOptions{blockPeriod: 0, finalityDepth: 3})
 	receipts := p.watchReceipts(t)
-	p.startSettler(t)
 	p.startWatcher(t, "watcher", t.TempDir()+"/ledger.db")
 	payers := p.evm.Payers()
 	amount := big.NewInt(25_000)
@@ -136,7 +135,10 @@ func TestWatcherBatchWithCanceledAuthorizationAndReorg(t *testing.T) {
 
 	t.Run("canceled authorization", func(t *testing.T) {
 		seller := freshAddress()
+		// Paid before the settler starts, so that one fetch takes all three
+		// into one batch.
 		ids, nonces := p.payAuthorizations(t, payers[:3], seller, amount)
+		p.startSettler(t)
 		sub := p.waitStates(t, ids, 60*time.Second, nil, events.StateSubmitted)
 		batch := sub[ids[0]].TxHash
 		for _, id := range ids {

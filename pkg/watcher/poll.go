@@ -203,6 +203,19 @@ func (w *Watcher) apply(ctx context.Context, e *entry, c chains.Confirmation) {
 			}
 			e.confirmed = c.BlockHash
 		}
+		// The payer's exposure goes before the transition is visible, so
+		// that a payer told "finalized" can spend the rest of its balance at
+		// once. Safe whatever happens next: the payment is final on chain,
+		// so the balance already carries it (and the release makes ingest
+		// re-read a balance it cached earlier). Idempotent; the Releaser
+		// repeats it on the transition.
+		if w.o.Exposure != nil {
+			if err := w.o.Exposure.Release(ctx, e.tr.ID); err != nil {
+				w.o.Metrics.errors.WithLabelValues(w.network, "store").Inc()
+				log.Warn("exposure of a final payment not released; will retry", "err", err)
+				return
+			}
+		}
 		at := c.At.UTC()
 		if at.IsZero() {
 			at = w.o.Now().UTC()
