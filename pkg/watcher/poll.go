@@ -248,6 +248,14 @@ func (w *Watcher) failPayment(ctx context.Context, e *entry, reason h402.Reason,
 		reason = h402.ReasonUnexpectedSettleError
 	}
 	if w.o.Exposure != nil && w.o.PayerBlock > 0 && settler.PayerCaused(reason) {
+		// Only a payment this watcher may still fail blocks its payer: an
+		// answer about a submission the payment has left (finalized or
+		// sent back meanwhile; a lagging node's stale view) must not
+		// block an honest payer nor take its reservation.
+		if err := w.mayMove(ctx, e, events.StateFailed); err != nil {
+			w.outcome(e, err, events.StateFailed)
+			return
+		}
 		// Stored before the transition, so that a retry blocks again.
 		until := w.o.Now().Add(w.o.PayerBlock).UTC().Truncate(time.Second)
 		a := exposure.Account{Namespace: e.event.Namespace, NetworkID: e.event.NetworkID, Token: e.event.Token, Payer: e.event.Payer}
@@ -265,6 +273,24 @@ func (w *Watcher) failPayment(ctx context.Context, e *entry, reason h402.Reason,
 		w.log.Info("payment failed on chain", "payment_id", e.tr.ID, "reason", reason, "message", message)
 		w.done(e)
 	}
+}
+
+// mayMove reports (nil) whether e's guard and the payment's latest state
+// allow the watcher to write next now; else errSuperseded, errNoop or an
+// error wrapping events.ErrIllegalMove, as AppendIf would return. A side
+// effect that must precede the write (a payer block) checks it first.
+func (w *Watcher) mayMove(ctx context.Context, e *entry, next events.State) error {
+	latest, _, err := w.states.Latest(ctx, w.o.Namespace, w.o.NetworkID, e.tr.ID)
+	if err != nil {
+		return err
+	}
+	if err := e.guard(next)(latest); err != nil {
+		return err
+	}
+	if latest != nil && !events.CanMove(latest.State, next) {
+		return fmt.Errorf("%w: payment %s is %s (seq %d), cannot move to %s", events.ErrIllegalMove, e.tr.ID, latest.State, latest.Seq, next)
+	}
+	return nil
 }
 
 // dropped handles a payment whose transaction left the chain or can no

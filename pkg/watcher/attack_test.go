@@ -1,0 +1,114 @@
+package watcher_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/h402/settlement/pkg/chains"
+	"github.com/h402/settlement/pkg/events"
+	"github.com/h402/settlement/pkg/exposure"
+	"github.com/h402/settlement/pkg/h402"
+	"github.com/h402/settlement/pkg/settler/settlertest"
+	"github.com/h402/settlement/pkg/testenv"
+	"github.com/h402/settlement/pkg/watcher"
+)
+
+// scriptedConfirmer answers every submission with answer: a lagging or
+// lying RPC node, which the dev chains cannot be made to be on demand.
+type scriptedConfirmer struct {
+	ns     h402.Namespace
+	mu     sync.Mutex
+	answer chains.Confirmation
+	calls  int
+}
+
+func (c *scriptedConfirmer) Namespace() h402.Namespace { return c.ns }
+
+func (c *scriptedConfirmer) Confirm(_ context.Context, subs []chains.Submission) ([]chains.Confirmation, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls++
+	out := make([]chains.Confirmation, len(subs))
+	for i, s := range subs {
+		out[i] = c.answer
+		out[i].ID = s.Payment.ID
+	}
+	return out, nil
+}
+
+// startWatcher runs a watcher that polls only when the test calls Poll,
+// and waits until it follows n payments.
+func startWatcher(t *testing.T, env *testenv.JetStream, o watcher.Options, n int) *watcher.Watcher {
+	t.Helper()
+	_, js := env.Connect(t)
+	o.PollInterval = time.Hour // the test polls
+	o.Config = watcher.Config{AckWait: 3_000_000_000, AdminListen: "off"}
+	w, err := watcher.New(context.Background(), js, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = w.Run(ctx) }()
+	t.Cleanup(func() { stop(); <-done })
+	deadline := time.Now().Add(20 * time.Second)
+	for w.Following() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("the watcher follows %d payments, want %d", w.Following(), n)
+		}
+		time.Sleep(10 * time.Millisecond) // polling a condition, not standing in for an event
+	}
+	return w
+}
+
+// TestStaleFailureAnswerDoesNotBlockPayer: a payment was finalized (by
+// another replica) while this watcher holds its submission (a redelivery:
+// the replica died between finalized and its ack). A lagging RPC node then
+// says the submission failed by the payer's doing (nonce_already_used).
+// The watcher must not block the payer: the payment is final and paid;
+// the failure is not recorded (finalized is terminal), so a block would
+// refuse an honest payer for PayerBlock with nothing on the log saying why.
+func TestStaleFailureAnswerDoesNotBlockPayer(t *testing.T) {
+	ctx := context.Background()
+	env := testenv.StartJetStream(t)
+	nc, js := env.Connect(t)
+	states := settlertest.WatchStates(t, nc)
+	log, err := events.OpenStateLog(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	book := exposure.New(env.KeyValue(t, events.BucketExposure))
+	token, payer, payTo := "0x"+strings.Repeat("a", 40), "0x"+strings.Repeat("b", 40), "0x"+strings.Repeat("c", 40)
+	p := testenv.EVMPayment(1, token, payer, payTo, "1000", time.Now().UTC())
+	testenv.PublishAccepted(t, ctx, js, p)
+	tx := "0x" + strings.Repeat("d", 64)
+	testenv.Finalize(t, ctx, log, p, tx, 7, time.Now().UTC())
+
+	conf := &scriptedConfirmer{ns: h402.NamespaceEVM, answer: chains.Confirmation{
+		Status: chains.Failed, Reason: h402.ReasonNonceAlreadyUsed, TxHash: tx,
+		Message: "the authorization was used or canceled on chain by another transaction",
+	}}
+	w := startWatcher(t, env, watcher.Options{
+		Namespace: h402.NamespaceEVM, NetworkID: "8453", Confirmer: conf,
+		Exposure: book, PayerBlock: time.Hour,
+	}, 1)
+	w.Poll(ctx)
+
+	a := exposure.Account{Namespace: p.Namespace, NetworkID: p.NetworkID, Token: p.Token, Payer: p.Payer}
+	until, err := book.BlockedUntil(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !until.IsZero() {
+		t.Errorf("the payer of a finalized payment is blocked until %s on a stale failure answer", until)
+	}
+	if tr := states.Latest(p.ID); tr == nil || tr.State != events.StateFinalized {
+		t.Errorf("latest state %+v, want finalized", tr)
+	}
+	if n := w.Following(); n != 0 {
+		t.Errorf("still following %d payments", n)
+	}
+}
