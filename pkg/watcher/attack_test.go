@@ -2,10 +2,14 @@ package watcher_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/h402/settlement/pkg/chains"
 	"github.com/h402/settlement/pkg/events"
@@ -110,5 +114,49 @@ func TestStaleFailureAnswerDoesNotBlockPayer(t *testing.T) {
 	}
 	if n := w.Following(); n != 0 {
 		t.Errorf("still following %d payments", n)
+	}
+}
+
+// TestVersion1AcceptedEventIsFollowedAndReceipted: a payment accepted by
+// an ingest before the per-payment subjects (a version 1 event, on the
+// network's subject payments.accepted.<ns>.<net>, which settlers still
+// read) and submitted. The watcher finds its accepted event there,
+// finalizes it and publishes its receipt; before, it retried "cannot
+// follow payment yet" forever (never terminal) and would have termed its
+// terminal transition without a receipt. The chain answer is scripted:
+// the event's authorization is a fixture's, which no dev chain pays.
+func TestVersion1AcceptedEventIsFollowedAndReceipted(t *testing.T) {
+	ctx := context.Background()
+	env := testenv.StartJetStream(t)
+	nc, js := env.Connect(t)
+	states := settlertest.WatchStates(t, nc)
+	log, err := events.OpenStateLog(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1, err := os.ReadFile(filepath.Join("..", "events", "testdata", "payment_accepted_v1.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := events.DecodePaymentAccepted(v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "payments.accepted.evm.8453", v1, jetstream.WithMsgID(p.ID)); err != nil {
+		t.Fatal(err)
+	}
+	tx := "0x" + strings.Repeat("e", 64)
+	if _, err := log.Append(ctx, p.Namespace, p.NetworkID, events.Transition{ID: p.ID, State: events.StateSubmitted, TxHash: tx}); err != nil {
+		t.Fatal(err)
+	}
+	conf := &scriptedConfirmer{ns: h402.NamespaceEVM, answer: chains.Confirmation{
+		Status: chains.Finalized, TxHash: tx, Block: 9, BlockHash: "0x" + strings.Repeat("f", 64), At: time.Now().UTC(), Fee: "1",
+	}}
+	w := startWatcher(t, env, watcher.Options{Namespace: h402.NamespaceEVM, NetworkID: "8453", Confirmer: conf}, 1)
+	w.Poll(ctx)
+	states.Wait(t, []string{p.ID}, 20*time.Second, events.StateFinalized)
+	got := waitReceipts(t, js, 1)
+	if r := got[p.ID]; r == nil || r.State != events.StateFinalized || r.Amount != p.Amount || r.PayTo != p.PayTo || r.TxHash != tx {
+		t.Errorf("receipt of the version 1 payment: %+v", r)
 	}
 }

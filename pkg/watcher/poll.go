@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -127,6 +128,9 @@ func (w *Watcher) acceptedEvent(ctx context.Context, id string) (*events.Payment
 		return nil, err
 	}
 	m, err := w.stream.GetLastMsgForSubject(ctx, subj)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		m, err = w.legacy.find(ctx, w.js, w.stream, id)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read accepted event of %s: %w", id, err)
 	}
@@ -363,4 +367,72 @@ func (w *Watcher) publishFinal(ctx context.Context, e *entry, c chains.Confirmat
 	}
 	_, err = w.js.Publish(ctx, w.final, b, jetstream.WithMsgID(events.SettlementFinalMsgID(c.TxHash)), jetstream.WithExpectStream(events.StreamSettlements))
 	return err
+}
+
+// legacyIndex finds version 1 accepted events, which earlier ingests
+// published all on the network's subject (payments.accepted.<ns>.<net>,
+// where settlers still read them): by payment id, their stream sequences,
+// read once when a payment's own subject has none, and then only what was
+// stored since. Without it, a payment accepted before the upgrade was
+// settled but never followed (no terminal state) and got no receipt.
+type legacyIndex struct {
+	subject string
+	mu      sync.Mutex
+	next    uint64 // first stream sequence not read yet
+	seqs    map[string]uint64
+}
+
+// find returns id's version 1 accepted event, or jetstream.ErrMsgNotFound.
+func (l *legacyIndex) find(ctx context.Context, js jetstream.JetStream, st jetstream.Stream, id string) (*jetstream.RawStreamMsg, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	seq, ok := l.seqs[id]
+	if !ok {
+		last, err := st.GetLastMsgForSubject(ctx, l.subject)
+		if err != nil {
+			return nil, err // ErrMsgNotFound: no version 1 event at all
+		}
+		if last.Sequence >= l.next {
+			if err := l.scan(ctx, js, last.Sequence); err != nil {
+				return nil, err
+			}
+		}
+		if seq, ok = l.seqs[id]; !ok {
+			return nil, jetstream.ErrMsgNotFound
+		}
+	}
+	return st.GetMsg(ctx, seq)
+}
+
+// scan indexes the subject's events from l.next up to stream sequence upTo.
+func (l *legacyIndex) scan(ctx context.Context, js jetstream.JetStream, upTo uint64) error {
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{l.subject}, DeliverPolicy: jetstream.DeliverAllPolicy}
+	if l.next > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, l.next
+	}
+	cons, err := js.OrderedConsumer(ctx, events.StreamPayments, cfg)
+	if err != nil {
+		return fmt.Errorf("search %s: %w", l.subject, err)
+	}
+	if l.seqs == nil {
+		l.seqs = map[string]uint64{}
+	}
+	for {
+		msg, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+		if err != nil {
+			return fmt.Errorf("search %s: %w", l.subject, err)
+		}
+		meta, err := msg.Metadata()
+		if err != nil {
+			return fmt.Errorf("search %s: %w", l.subject, err)
+		}
+		// An unreadable one is the settlers' to dead-letter: skipped.
+		if ev, err := events.DecodePaymentAccepted(msg.Data()); err == nil {
+			l.seqs[ev.ID] = meta.Sequence.Stream
+		}
+		l.next = meta.Sequence.Stream + 1
+		if meta.Sequence.Stream >= upTo {
+			return nil
+		}
+	}
 }

@@ -78,6 +78,7 @@ type Watcher struct {
 
 	mu        sync.Mutex
 	following map[string]*entry
+	legacy    legacyIndex
 
 	sellerLocks [sellerStripes]sync.Mutex
 }
@@ -141,9 +142,14 @@ func New(ctx context.Context, js jetstream.JetStream, o Options) (*Watcher, erro
 	if err != nil {
 		return nil, err
 	}
+	legacy, err := events.PaymentAcceptedFilters(o.Namespace, o.NetworkID)
+	if err != nil {
+		return nil, err
+	}
 	network := string(o.Namespace) + "/" + o.NetworkID
 	return &Watcher{
-		o: o, js: js, cons: cons, states: states, stream: stream, rstream: rstream,
+		legacy: legacyIndex{subject: legacy[0]},
+		o:      o, js: js, cons: cons, states: states, stream: stream, rstream: rstream,
 		network: network, final: final,
 		log:       o.Logger.With("network", network, "replica", o.Config.Replica),
 		following: map[string]*entry{},
