@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -159,4 +160,70 @@ func TestVersion1AcceptedEventIsFollowedAndReceipted(t *testing.T) {
 	if r := got[p.ID]; r == nil || r.State != events.StateFinalized || r.Amount != p.Amount || r.PayTo != p.PayTo || r.TxHash != tx {
 		t.Errorf("receipt of the version 1 payment: %+v", r)
 	}
+}
+
+// TestUnprovenDropWaitsForExpiry: a submitted authorization too close to
+// its expiry to settle again, and a client's own EVM transaction, are
+// answered Dropped "not mined nor known to the node" (a lagging or
+// failed-over node; the transaction may be in another node's pool or
+// mined in a block this node has not seen: the dev chain cannot be made
+// to answer so on demand, hence the scripted answer). Neither is failed on
+// that answer: the authorization only once it expired, the client's
+// transaction only after the drop grace. A "not found" answer used to fail
+// them at once; the transaction then mined paid a payment the seller was
+// told failed.
+func TestUnprovenDropWaitsForExpiry(t *testing.T) {
+	ctx := context.Background()
+	env := testenv.StartJetStream(t)
+	nc, js := env.Connect(t)
+	states := settlertest.WatchStates(t, nc)
+	log, err := events.OpenStateLog(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	now := time.Now().UTC()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); defer mu.Unlock(); now = now.Add(d) }
+
+	token, payer, payTo := "0x"+strings.Repeat("a", 40), "0x"+strings.Repeat("b", 40), "0x"+strings.Repeat("c", 40)
+	auth := testenv.EVMPayment(1, token, payer, payTo, "1000", now)
+	auth.ValidBefore = now.Add(10 * time.Second).Unix() // within the 30s resend margin
+	auth.Authorization.ValidBefore = strconv.FormatInt(auth.ValidBefore, 10)
+	client := testenv.EVMPayment(2, token, payer, payTo, "1000", now)
+	client.ID = "evm.8453.tx.0x" + strings.Repeat("2", 64)
+	client.Type, client.Settle, client.Authorization, client.TxHash = h402.TypeSignAndSendTransaction, false, nil, "0x"+strings.Repeat("2", 64)
+	for i, p := range []*events.PaymentAccepted{auth, client} {
+		testenv.PublishAccepted(t, ctx, js, p)
+		tx := "0x" + strings.Repeat(strconv.Itoa(i+1), 64)
+		if _, err := log.Append(ctx, p.Namespace, p.NetworkID, events.Transition{ID: p.ID, State: events.StateSubmitted, TxHash: tx}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conf := &scriptedConfirmer{ns: h402.NamespaceEVM, answer: chains.Confirmation{
+		Status: chains.Dropped, Reason: h402.ReasonInvalidTransactionState, Message: "none of [...] is mined or known to the node",
+	}}
+	w := startWatcher(t, env, watcher.Options{Namespace: h402.NamespaceEVM, NetworkID: "8453", Confirmer: conf, Now: clock}, 2)
+
+	w.Poll(ctx)
+	for _, p := range []*events.PaymentAccepted{auth, client} {
+		if tr := states.Latest(p.ID); tr == nil || tr.State != events.StateSubmitted {
+			t.Fatalf("%s moved to %+v on an unproven drop", p.ID, tr)
+		}
+	}
+	if n := w.Following(); n != 2 {
+		t.Fatalf("following %d payments, want 2", n)
+	}
+
+	// The authorization expired: it can never be used now.
+	advance(time.Minute + 15*time.Second)
+	w.Poll(ctx)
+	states.Wait(t, []string{auth.ID}, 20*time.Second, events.StateFailed)
+	if tr := states.Latest(client.ID); tr == nil || tr.State != events.StateSubmitted {
+		t.Fatalf("client transaction moved to %+v before the drop grace", tr)
+	}
+	// The client's transaction stayed unknown for the grace.
+	advance(10 * time.Minute)
+	w.Poll(ctx)
+	states.Wait(t, []string{client.ID}, 20*time.Second, events.StateFailed)
 }

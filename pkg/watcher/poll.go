@@ -169,6 +169,9 @@ func (e *entry) guard(next events.State) func(*events.Transition) error {
 // apply acts on what the chain says about one followed payment.
 func (w *Watcher) apply(ctx context.Context, e *entry, c chains.Confirmation) {
 	log := w.log.With("payment_id", e.tr.ID)
+	if c.Status != chains.Dropped {
+		e.droppedSince = time.Time{}
+	}
 	switch c.Status {
 	case chains.Pending:
 		if c.Message != "" {
@@ -301,6 +304,10 @@ func (w *Watcher) mayMove(ctx context.Context, e *entry, next events.State) erro
 // longer land: sent back when it can still settle, else failed.
 func (w *Watcher) dropped(ctx context.Context, e *entry, c chains.Confirmation) {
 	if ok, why := w.canResettle(e.event, c); !ok {
+		if wait := w.mayStillLand(e, c); wait != "" {
+			w.log.Info("transaction not found, but it may still land; waiting", "payment_id", e.tr.ID, "tx_hash", e.tr.TxHash, "until", wait, "message", c.Message)
+			return
+		}
 		msg := c.Message
 		if msg == "" {
 			msg = "the payment's transaction left the chain"
@@ -322,6 +329,45 @@ func (w *Watcher) dropped(ctx context.Context, e *entry, c chains.Confirmation) 
 		w.log.Info("payment sent back for settlement", "payment_id", e.tr.ID, "tx_hash", e.tr.TxHash, "why", msg)
 		w.done(e)
 	}
+}
+
+// expirySlack is how long after an authorization's validBefore (wall
+// clock) no block can still include a transaction using it: block
+// timestamps do not run far behind the wall clock.
+const expirySlack = time.Minute
+
+// dropGrace is how long a client's EVM transaction must stay unknown to the
+// chain, with its nonce unused, before its payment is failed: a node that
+// lags or lost it from its pool says "unknown" of a transaction that is
+// mined or still lands.
+const dropGrace = 10 * time.Minute
+
+// mayStillLand says until when a payment that cannot be settled again must
+// be waited on although the chain answered Dropped, or "" when the answer
+// proves its transaction can never land: another transaction took its
+// nonce, a Solana blockhash expired (the confirmer says Dropped only then),
+// an authorization expired. Before, one "not found" answer (a lagging or
+// failed-over node) failed a payment whose transaction was then mined:
+// paid on chain, failed for the seller.
+func (w *Watcher) mayStillLand(e *entry, c chains.Confirmation) string {
+	ev := e.event
+	if c.Reason == h402.ReasonNonceAlreadyUsed || ev.Namespace != h402.NamespaceEVM {
+		return ""
+	}
+	now := w.o.Now()
+	if ev.Type == h402.TypeAuthorization {
+		if end := time.Unix(ev.ValidBefore, 0).Add(expirySlack); ev.ValidBefore > 0 && now.Before(end) {
+			return "the authorization expires, " + end.UTC().Format(time.RFC3339)
+		}
+		return ""
+	}
+	if e.droppedSince.IsZero() {
+		e.droppedSince = now
+	}
+	if end := e.droppedSince.Add(dropGrace); now.Before(end) {
+		return "its nonce is used or " + end.UTC().Format(time.RFC3339)
+	}
+	return ""
 }
 
 // canResettle reports whether a dropped payment can be settled again by a

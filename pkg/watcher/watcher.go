@@ -92,6 +92,9 @@ type entry struct {
 	tx    chains.Tx
 	// confirmed is the block hash the watcher last recorded it in.
 	confirmed string
+	// droppedSince is when the chain first answered Dropped without proof
+	// (zero: it did not, or answered otherwise since).
+	droppedSince time.Time
 }
 
 // New makes sure the network's watcher consumer exists.
