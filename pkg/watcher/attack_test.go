@@ -79,8 +79,7 @@ func startWatcher(t *testing.T, env *testenv.JetStream, o watcher.Options, n int
 func TestStaleFailureAnswerDoesNotBlockPayer(t *testing.T) {
 	ctx := context.Background()
 	env := testenv.StartJetStream(t)
-	nc, js := env.Connect(t)
-	states := settlertest.WatchStates(t, nc)
+	_, js := env.Connect(t)
 	log, err := events.OpenStateLog(ctx, js)
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +109,7 @@ func TestStaleFailureAnswerDoesNotBlockPayer(t *testing.T) {
 	if !until.IsZero() {
 		t.Errorf("the payer of a finalized payment is blocked until %s on a stale failure answer", until)
 	}
-	if tr := states.Latest(p.ID); tr == nil || tr.State != events.StateFinalized {
+	if tr, _, err := log.Latest(ctx, p.Namespace, p.NetworkID, p.ID); err != nil || tr == nil || tr.State != events.StateFinalized {
 		t.Errorf("latest state %+v, want finalized", tr)
 	}
 	if n := w.Following(); n != 0 {
@@ -207,7 +206,7 @@ func TestUnprovenDropWaitsForExpiry(t *testing.T) {
 
 	w.Poll(ctx)
 	for _, p := range []*events.PaymentAccepted{auth, client} {
-		if tr := states.Latest(p.ID); tr == nil || tr.State != events.StateSubmitted {
+		if tr, _, err := log.Latest(ctx, p.Namespace, p.NetworkID, p.ID); err != nil || tr == nil || tr.State != events.StateSubmitted {
 			t.Fatalf("%s moved to %+v on an unproven drop", p.ID, tr)
 		}
 	}
@@ -219,11 +218,70 @@ func TestUnprovenDropWaitsForExpiry(t *testing.T) {
 	advance(time.Minute + 15*time.Second)
 	w.Poll(ctx)
 	states.Wait(t, []string{auth.ID}, 20*time.Second, events.StateFailed)
-	if tr := states.Latest(client.ID); tr == nil || tr.State != events.StateSubmitted {
+	if tr, _, err := log.Latest(ctx, client.Namespace, client.NetworkID, client.ID); err != nil || tr == nil || tr.State != events.StateSubmitted {
 		t.Fatalf("client transaction moved to %+v before the drop grace", tr)
 	}
 	// The client's transaction stayed unknown for the grace.
 	advance(10 * time.Minute)
 	w.Poll(ctx)
 	states.Wait(t, []string{client.ID}, 20*time.Second, events.StateFailed)
+}
+
+// TestRedeliveredSubmissionAfterSendBackFromConfirmed: a payment was
+// confirmed, a reorg took its transaction out and a watcher sent it back
+// (`accepted` after `confirmed`), then died before republishing the
+// accepted event and acking the submission. The submission is delivered
+// to another watcher, and the transaction is mined again (geth puts a
+// reorged transaction back in its pool; the answer is scripted, the dev
+// chain does not reorg on demand). The watcher must not write
+// `confirmed` over the send-back: that one lands beyond its guard, so its
+// `finalized` was refused and nobody followed the payment any more, left
+// at confirmed forever without a receipt. It finishes the send-back
+// instead (republishes the accepted event for the settlers) and lets go.
+func TestRedeliveredSubmissionAfterSendBackFromConfirmed(t *testing.T) {
+	ctx := context.Background()
+	env := testenv.StartJetStream(t)
+	_, js := env.Connect(t)
+	log, err := events.OpenStateLog(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, payer, payTo := "0x"+strings.Repeat("a", 40), "0x"+strings.Repeat("b", 40), "0x"+strings.Repeat("c", 40)
+	p := testenv.EVMPayment(1, token, payer, payTo, "1000", time.Now().UTC())
+	p.ValidBefore = time.Now().Add(time.Hour).Unix()
+	p.Authorization.ValidBefore = strconv.FormatInt(p.ValidBefore, 10)
+	testenv.PublishAccepted(t, ctx, js, p)
+	tx := "0x" + strings.Repeat("d", 64)
+	for _, tr := range []events.Transition{
+		{ID: p.ID, State: events.StateSubmitted, TxHash: tx},
+		{ID: p.ID, State: events.StateConfirmed, TxHash: tx, Block: 5},
+		{ID: p.ID, State: events.StateAccepted, Message: "transaction left the chain"}, // SendBack's append; its republish never ran
+	} {
+		if _, err := log.Append(ctx, p.Namespace, p.NetworkID, tr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conf := &scriptedConfirmer{ns: h402.NamespaceEVM, answer: chains.Confirmation{
+		Status: chains.Confirmed, TxHash: tx, Block: 6, BlockHash: "0x" + strings.Repeat("6", 64),
+	}}
+	w := startWatcher(t, env, watcher.Options{Namespace: h402.NamespaceEVM, NetworkID: "8453", Confirmer: conf}, 1)
+	w.Poll(ctx)
+	conf.mu.Lock()
+	conf.answer = chains.Confirmation{Status: chains.Finalized, TxHash: tx, Block: 6, BlockHash: "0x" + strings.Repeat("6", 64), At: time.Now().UTC()}
+	conf.mu.Unlock()
+	w.Poll(ctx)
+
+	if tr, _, err := log.Latest(ctx, p.Namespace, p.NetworkID, p.ID); err != nil || tr == nil || tr.State != events.StateAccepted || tr.Seq != 3 {
+		t.Fatalf("latest transition %+v, want the send-back (accepted, seq 3) for the settlers", tr)
+	}
+	if n := w.Following(); n != 0 {
+		t.Errorf("still following %d payments", n)
+	}
+	subj, err := events.PaymentAcceptedSubject(p.Namespace, p.NetworkID, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := settlertest.SubjectCounts(t, js, events.StreamPayments, subj)[subj]; n != 2 {
+		t.Errorf("%d accepted events on %s, want 2 (the first and the send-back's republish)", n, subj)
+	}
 }

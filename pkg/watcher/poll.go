@@ -26,6 +26,11 @@ var errSuperseded = errors.New("superseded")
 // errNoop: the transition the watcher would write is already recorded.
 var errNoop = errors.New("already recorded")
 
+// errSentBack: the submission the watcher follows was sent back for
+// settlement (an `accepted` transition after it): the settlers own the
+// payment again.
+var errSentBack = errors.New("sent back for settlement")
+
 // pollLoop asks the chain about every followed payment each PollInterval.
 func (w *Watcher) pollLoop(ctx context.Context) {
 	t := time.NewTicker(w.o.PollInterval)
@@ -159,6 +164,12 @@ func (e *entry) guard(next events.State) func(*events.Transition) error {
 		if latest.Seq == e.tr.Seq && (latest.State != events.StateSubmitted || latest.TxHash != e.tr.TxHash) {
 			return errSuperseded
 		}
+		if latest.Seq > e.tr.Seq && latest.State == events.StateAccepted && next != events.StateAccepted {
+			// Never written over: a `confirmed` over a send-back from
+			// `confirmed` lands beyond the guard's reach, and nobody
+			// followed the payment to a terminal state.
+			return errSentBack
+		}
 		if next == events.StateConfirmed && latest.State == events.StateConfirmed {
 			return errNoop // recorded in another block before a reorg moved it: finalized will say where
 		}
@@ -184,7 +195,7 @@ func (w *Watcher) apply(ctx context.Context, e *entry, c chains.Confirmation) {
 		_, err := w.states.AppendIf(ctx, w.o.Namespace, w.o.NetworkID,
 			events.Transition{ID: e.tr.ID, State: events.StateConfirmed, TxHash: c.TxHash, Block: c.Block},
 			e.guard(events.StateConfirmed))
-		if w.outcome(e, err, events.StateConfirmed) {
+		if w.outcome(ctx, e, err, events.StateConfirmed) {
 			e.confirmed = c.BlockHash
 		}
 	case chains.Finalized:
@@ -205,7 +216,7 @@ func (w *Watcher) apply(ctx context.Context, e *entry, c chains.Confirmation) {
 			_, err := w.states.AppendIf(ctx, w.o.Namespace, w.o.NetworkID,
 				events.Transition{ID: e.tr.ID, State: events.StateConfirmed, TxHash: c.TxHash, Block: c.Block},
 				e.guard(events.StateConfirmed))
-			if !w.outcome(e, err, events.StateConfirmed) {
+			if !w.outcome(ctx, e, err, events.StateConfirmed) {
 				return
 			}
 			e.confirmed = c.BlockHash
@@ -217,7 +228,7 @@ func (w *Watcher) apply(ctx context.Context, e *entry, c chains.Confirmation) {
 		_, err := w.states.AppendIf(ctx, w.o.Namespace, w.o.NetworkID,
 			events.Transition{ID: e.tr.ID, State: events.StateFinalized, TxHash: c.TxHash, Block: c.Block, At: at},
 			e.guard(events.StateFinalized))
-		if w.outcome(e, err, events.StateFinalized) {
+		if w.outcome(ctx, e, err, events.StateFinalized) {
 			w.o.Metrics.finality.WithLabelValues(w.network).Observe(w.o.Now().Sub(e.event.AcceptedAt).Seconds())
 			w.done(e)
 		}
@@ -232,13 +243,25 @@ func (w *Watcher) apply(ctx context.Context, e *entry, c chains.Confirmation) {
 
 // outcome handles the result of a guarded append: true when stored (or
 // already recorded); a superseded payment is let go.
-func (w *Watcher) outcome(e *entry, err error, state events.State) bool {
+func (w *Watcher) outcome(ctx context.Context, e *entry, err error, state events.State) bool {
 	switch {
 	case err == nil:
 		w.o.Metrics.transitions.WithLabelValues(w.network, string(state)).Inc()
 		return true
 	case errors.Is(err, errNoop):
 		return true
+	case errors.Is(err, errSentBack):
+		// Its writer may have died before republishing the accepted event
+		// (the redelivery of this submission is how that is finished):
+		// republish it (SendBack is idempotent), then let go.
+		if _, err := w.states.SendBackIf(ctx, e.event, "", e.guard(events.StateAccepted)); err != nil && !errors.Is(err, errSuperseded) && !errors.Is(err, events.ErrIllegalMove) {
+			w.o.Metrics.errors.WithLabelValues(w.network, "store").Inc()
+			w.log.Warn("republish of a sent-back payment failed; will retry", "payment_id", e.tr.ID, "err", err)
+			return false
+		}
+		w.log.Info("payment was sent back for settlement; no longer followed here", "payment_id", e.tr.ID, "tx_hash", e.tr.TxHash)
+		w.done(e)
+		return false
 	case errors.Is(err, errSuperseded), errors.Is(err, events.ErrIllegalMove):
 		w.log.Info("payment moved on; no longer followed here", "payment_id", e.tr.ID, "tx_hash", e.tr.TxHash, "err", err)
 		w.done(e)
@@ -260,7 +283,7 @@ func (w *Watcher) failPayment(ctx context.Context, e *entry, reason h402.Reason,
 		// sent back meanwhile; a lagging node's stale view) must not
 		// block an honest payer nor take its reservation.
 		if err := w.mayMove(ctx, e, events.StateFailed); err != nil {
-			w.outcome(e, err, events.StateFailed)
+			w.outcome(ctx, e, err, events.StateFailed)
 			return
 		}
 		// Stored before the transition, so that a retry blocks again.
@@ -276,7 +299,7 @@ func (w *Watcher) failPayment(ctx context.Context, e *entry, reason h402.Reason,
 	_, err := w.states.AppendIf(ctx, w.o.Namespace, w.o.NetworkID,
 		events.Transition{ID: e.tr.ID, State: events.StateFailed, Reason: reason, Message: message, TxHash: txHash},
 		e.guard(events.StateFailed))
-	if w.outcome(e, err, events.StateFailed) {
+	if w.outcome(ctx, e, err, events.StateFailed) {
 		w.log.Info("payment failed on chain", "payment_id", e.tr.ID, "reason", reason, "message", message)
 		w.done(e)
 	}
@@ -324,7 +347,7 @@ func (w *Watcher) dropped(ctx context.Context, e *entry, c chains.Confirmation) 
 		msg += ": " + c.Message
 	}
 	_, err := w.states.SendBackIf(ctx, e.event, msg, e.guard(events.StateAccepted))
-	if w.outcome(e, err, events.StateAccepted) {
+	if w.outcome(ctx, e, err, events.StateAccepted) {
 		w.o.Metrics.sendBacks.WithLabelValues(w.network).Inc()
 		w.log.Info("payment sent back for settlement", "payment_id", e.tr.ID, "tx_hash", e.tr.TxHash, "why", msg)
 		w.done(e)
