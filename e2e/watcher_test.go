@@ -368,4 +368,3 @@ func (rw *receiptWatch) waitAny(t *testing.T, timeout time.Duration) {
 		}
 	}
 }
-

@@ -18,6 +18,7 @@ import (
 	"github.com/h402/settlement/pkg/events"
 	"github.com/h402/settlement/pkg/exposure"
 	"github.com/h402/settlement/pkg/h402"
+	"github.com/h402/settlement/pkg/settler/settlertest"
 )
 
 // staleCache starts an ingest replica whose cached balances never expire
@@ -252,5 +253,60 @@ func TestSolanaReleaseRereadsBalance(t *testing.T) {
 	}
 	if s, _ := pay(1); s.Status != 400 || s.str("errorReason") != string(h402.ReasonInsufficientFunds) {
 		t.Fatalf("third payment over the fresh balance: %d %v; want 400 insufficient_funds", s.Status, s.Body)
+	}
+}
+
+// TestReleaseDuringReloadIsReadAgain: a busy payer's payments are released
+// one after another as a batch finalizes, so the balance load ingest makes
+// after one release can begin just before the next. Here the second of two
+// settled payments is landed and released while ingest reloads the
+// balance after the first release (its balanceOf call goes through a
+// proxy that runs the release first). The third payment must be decided
+// on a balance read after both releases, not answered 503 (it was, after a
+// single reload: the e2e volume test met it as "balance loaded before the
+// last release"). The fourth, over the balance, is refused.
+func TestReleaseDuringReloadIsReadAgain(t *testing.T) {
+	h := newHarness(t, false)
+	proxy := settlertest.NewRPCProxy(t, h.evm.URL())
+	proxy.Up(t)
+	m, url := h.ingest("a", func(c *config.Config) {
+		c.Ingest.StateCacheTTL = config.Duration(time.Hour)
+		nets := append([]config.Network(nil), c.Networks...)
+		for i := range nets {
+			nets[i].Finality.PollInterval = config.Duration(time.Hour)
+			nets[i].RPC = []string{proxy.URL()}
+		}
+		c.Networks = nets
+	})
+	book := h.book()
+	key := h.freshKey(30_000)
+	pays := h.payRound(url, key, 2, "10000")
+	h.settleAndRelease(book, pays[:1])
+	h.land(pays[1].payload)
+	before := reloads(t, m)
+
+	// The third payment's calls: authorizationState, then (stale after the
+	// first release) authorizationState and balanceOf again: the second
+	// release lands just before that balanceOf, after its load began.
+	proxy.Once("eth_call", func() {
+		proxy.Once("eth_call", func() {
+			proxy.Once("eth_call", func() {
+				if err := book.Release(context.Background(), pays[1].id); err != nil {
+					t.Error(err)
+				}
+			})
+		})
+	})
+	req := h.evmReq(h.evm.Token().Hex(), "10000")
+	s := post(t, url+"/settle", body(h.authorize(req, key), req))
+	if s.Status != 200 || s.str("state") != "accepted" {
+		t.Fatalf("third payment, 10,000 left after two settled and released: %d %v; want accepted", s.Status, s.Body)
+	}
+	if got := reloads(t, m); got < before+2 {
+		t.Errorf("balance reloads = %v, want at least %v (a release during the first reload)", got, before+2)
+	}
+	s = post(t, url+"/settle", body(h.authorize(req, key), req))
+	if s.Status != 400 || s.str("errorReason") != string(h402.ReasonInsufficientFunds) {
+		t.Fatalf("fourth payment over the balance: %d %v; want 400 insufficient_funds", s.Status, s.Body)
 	}
 }

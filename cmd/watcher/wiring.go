@@ -66,6 +66,10 @@ func (m *Main) startLedger(ctx context.Context, log *slog.Logger) ([]func(*http.
 			_ = l.Close()
 			return nil, fmt.Errorf("ledger: stream %s: %w", s, err)
 		}
+		if err := l.CheckOrigin(s, info.Created); err != nil {
+			_ = l.Close()
+			return nil, fmt.Errorf("ledger %s: %w", path, err)
+		}
 		if applied := l.Applied(s); applied > info.State.LastSeq {
 			_ = l.Close()
 			return nil, fmt.Errorf("ledger %s has applied %s up to sequence %d but the stream ends at %d: the file belongs to another event log (delete it to rebuild from this one)",

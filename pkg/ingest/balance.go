@@ -42,31 +42,42 @@ func (s *Service) checkState(ctx context.Context, req *h402.Request, r *chains.R
 	}}, nil
 }
 
+// staleReloads bounds the balance loads of one request after the first:
+// a busy payer's payments are released one after another as a batch
+// finalizes, so a load can begin just before the next release.
+const staleReloads = 4
+
 // againstBalance runs f (a Reserve or a Check of the payment's exposure)
 // against the checked balance. When the balance was loaded before the
 // payer's exposure was last released (exposure.ErrStaleBalance: a payment
 // released as final may have been debited on chain after that load, and
 // would count neither in that balance nor in the exposure), it loads the
 // balance again, newer than the release and bypassing the cache, and runs f
-// once more. A balance still older than the release (a release meanwhile,
-// or clocks apart) is a retryable error.
+// once more, up to staleReloads times (a release meanwhile). A balance
+// still older than the release after that (releases without end, or clocks
+// apart) is a retryable error.
 func (s *Service) againstBalance(ctx context.Context, st *checked, pay *chains.Payment, f func(amount, balance *big.Int, at time.Time) error) error {
 	err := f(st.Exposure(pay), st.Balance, st.BalanceAt)
-	var stale *exposure.StaleBalanceError
-	if !errors.As(err, &stale) || st.reload == nil {
-		return err
+	reloaded := false
+	for range staleReloads {
+		var stale *exposure.StaleBalanceError
+		if !errors.As(err, &stale) || st.reload == nil {
+			break
+		}
+		reloaded = true
+		s.opts.Metrics.observeReload()
+		fresh, rerr := st.reload(ctx, stale.ReleasedAt.Add(time.Nanosecond))
+		if rerr != nil {
+			return rerr
+		}
+		if fresh.Balance == nil {
+			return fmt.Errorf("payment %s: the chain state read again has no balance", pay.ID)
+		}
+		st.State = fresh
+		err = f(fresh.Exposure(pay), fresh.Balance, fresh.BalanceAt)
 	}
-	s.opts.Metrics.observeReload()
-	fresh, err := st.reload(ctx, stale.ReleasedAt.Add(time.Nanosecond))
-	if err != nil {
-		return err
-	}
-	if fresh.Balance == nil {
-		return fmt.Errorf("payment %s: the chain state read again has no balance", pay.ID)
-	}
-	st.State = fresh
-	if err := f(fresh.Exposure(pay), fresh.Balance, fresh.BalanceAt); err != nil {
+	if err != nil && reloaded {
 		return fmt.Errorf("payment %s: %w", pay.ID, err)
 	}
-	return nil
+	return err
 }

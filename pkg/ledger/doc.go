@@ -25,7 +25,10 @@
 //	meta               "seq/<stream>" → uint64 last applied sequence;
 //	                   "skipped/<stream>" → uint64 count of skipped messages;
 //	                   "ignored/<stream>" → uint64 count of messages read and
-//	                   deliberately not projected (repeats, dead letters, reviews).
+//	                   deliberately not projected (repeats, dead letters, reviews);
+//	                   "origin/<stream>" → the creation time (RFC 3339) of
+//	                   the stream the file projects (CheckOrigin; left out
+//	                   of Dump: it says where the content came from).
 //	payments           id → Payment JSON (accepted data, latest state, tx,
 //	                   block, finality time, reason; what it adds to totals).
 //	                   PAYMENTS only.

@@ -35,11 +35,20 @@ func (l *Ledger) follow(ctx context.Context, js jetstream.JetStream, stream stri
 	if from > 0 {
 		cfg = jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from + 1}
 	}
-	if st, err := js.Stream(ctx, stream); err == nil {
-		if info, err := st.Info(ctx); err == nil && info.State.LastSeq < from {
-			l.log.Warn("ledger: the stream is behind the ledger (recreated or purged?); rebuild the ledger",
-				"stream", stream, "stream_last_seq", info.State.LastSeq, "ledger_seq", from)
-		}
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		return fmt.Errorf("ledger: follow %s: %w", stream, err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("ledger: follow %s: %w", stream, err)
+	}
+	if err := l.CheckOrigin(stream, info.Created); err != nil {
+		return fmt.Errorf("ledger: follow %s: %w", stream, err)
+	}
+	if info.State.LastSeq < from {
+		l.log.Warn("ledger: the stream is behind the ledger (purged?); rebuild the ledger",
+			"stream", stream, "stream_last_seq", info.State.LastSeq, "ledger_seq", from)
 	}
 	c, err := js.OrderedConsumer(ctx, stream, cfg)
 	if err != nil {

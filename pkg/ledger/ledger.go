@@ -295,14 +295,49 @@ func (l *Ledger) WaitFor(ctx context.Context, stream string, seq uint64) error {
 	}
 }
 
+// ErrOtherLog is returned by CheckOrigin (and so by Follow and CatchUp)
+// for a file that projects another event log.
+var ErrOtherLog = errors.New("the ledger belongs to another event log")
+
+func originKey(stream string) []byte { return []byte("origin/" + stream) }
+
+// CheckOrigin records created, the creation time of the stream (JetStream's
+// StreamInfo.Created), as the origin of what the file projects from it,
+// and returns ErrOtherLog when another origin is recorded: a file kept
+// from a recreated stream, or copied from another deployment, would
+// otherwise mix two logs (its sequences would skip the new log's first
+// messages and serve payments that are not in it), unless it happened to
+// be ahead of the stream. A file that applied messages before origins were
+// recorded takes the stream's.
+func (l *Ledger) CheckOrigin(stream string, created time.Time) error {
+	if !knownStream(stream) {
+		return fmt.Errorf("%w %q", ErrUnknownStream, stream)
+	}
+	want := created.UTC().Format(time.RFC3339Nano)
+	return l.db.Update(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bucketMeta)
+		if got := m.Get(originKey(stream)); got != nil {
+			if string(got) != want {
+				return fmt.Errorf("%w: it projects stream %s created %s, not the one created %s (delete the file to rebuild from this one)",
+					ErrOtherLog, stream, got, want)
+			}
+			return nil
+		}
+		return m.Put(originKey(stream), []byte(want))
+	})
+}
+
 // Dump writes every bucket, keys in order, one line per key:
 // <bucket> <quoted key> <value> (JSON values as they are stored, counters
 // in decimal, anything else quoted). Two ledgers with the same content dump
-// the same bytes.
+// the same bytes: the streams' origins (CheckOrigin) are left out.
 func (l *Ledger) Dump(w io.Writer) error {
 	return l.db.View(func(tx *bolt.Tx) error {
 		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
 			return b.ForEach(func(k, v []byte) error {
+				if string(name) == string(bucketMeta) && strings.HasPrefix(string(k), "origin/") {
+					return nil
+				}
 				var val string
 				switch {
 				case string(name) == string(bucketMeta) && len(v) == 8:

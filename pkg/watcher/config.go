@@ -33,7 +33,8 @@ type Config struct {
 	Parallel int `yaml:"parallel"`
 	// ResendMargin: an EIP-3009 authorization whose transaction left the
 	// chain is sent back for settlement only when it stays valid at least
-	// this long; otherwise it fails (expired). Default "30s".
+	// this long; otherwise it fails once expired (until then the
+	// transaction may still be mined). Default "30s".
 	ResendMargin config.Duration `yaml:"resendMargin"`
 	// AdminListen serves /metrics and the ledger's HTTP API (/ledger/...).
 	// Default "127.0.0.1:9404"; "off" disables it.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -24,6 +25,11 @@ var errSuperseded = errors.New("superseded")
 
 // errNoop: the transition the watcher would write is already recorded.
 var errNoop = errors.New("already recorded")
+
+// errSentBack: the submission the watcher follows was sent back for
+// settlement (an `accepted` transition after it): the settlers own the
+// payment again.
+var errSentBack = errors.New("sent back for settlement")
 
 // pollLoop asks the chain about every followed payment each PollInterval.
 func (w *Watcher) pollLoop(ctx context.Context) {
@@ -127,6 +133,9 @@ func (w *Watcher) acceptedEvent(ctx context.Context, id string) (*events.Payment
 		return nil, err
 	}
 	m, err := w.stream.GetLastMsgForSubject(ctx, subj)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		m, err = w.legacy.find(ctx, w.js, w.stream, id)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read accepted event of %s: %w", id, err)
 	}
@@ -155,6 +164,12 @@ func (e *entry) guard(next events.State) func(*events.Transition) error {
 		if latest.Seq == e.tr.Seq && (latest.State != events.StateSubmitted || latest.TxHash != e.tr.TxHash) {
 			return errSuperseded
 		}
+		if latest.Seq > e.tr.Seq && latest.State == events.StateAccepted && next != events.StateAccepted {
+			// Never written over: a `confirmed` over a send-back from
+			// `confirmed` lands beyond the guard's reach, and nobody
+			// followed the payment to a terminal state.
+			return errSentBack
+		}
 		if next == events.StateConfirmed && latest.State == events.StateConfirmed {
 			return errNoop // recorded in another block before a reorg moved it: finalized will say where
 		}
@@ -165,6 +180,9 @@ func (e *entry) guard(next events.State) func(*events.Transition) error {
 // apply acts on what the chain says about one followed payment.
 func (w *Watcher) apply(ctx context.Context, e *entry, c chains.Confirmation) {
 	log := w.log.With("payment_id", e.tr.ID)
+	if c.Status != chains.Dropped {
+		e.droppedSince = time.Time{}
+	}
 	switch c.Status {
 	case chains.Pending:
 		if c.Message != "" {
@@ -177,7 +195,7 @@ func (w *Watcher) apply(ctx context.Context, e *entry, c chains.Confirmation) {
 		_, err := w.states.AppendIf(ctx, w.o.Namespace, w.o.NetworkID,
 			events.Transition{ID: e.tr.ID, State: events.StateConfirmed, TxHash: c.TxHash, Block: c.Block},
 			e.guard(events.StateConfirmed))
-		if w.outcome(e, err, events.StateConfirmed) {
+		if w.outcome(ctx, e, err, events.StateConfirmed) {
 			e.confirmed = c.BlockHash
 		}
 	case chains.Finalized:
@@ -198,7 +216,7 @@ func (w *Watcher) apply(ctx context.Context, e *entry, c chains.Confirmation) {
 			_, err := w.states.AppendIf(ctx, w.o.Namespace, w.o.NetworkID,
 				events.Transition{ID: e.tr.ID, State: events.StateConfirmed, TxHash: c.TxHash, Block: c.Block},
 				e.guard(events.StateConfirmed))
-			if !w.outcome(e, err, events.StateConfirmed) {
+			if !w.outcome(ctx, e, err, events.StateConfirmed) {
 				return
 			}
 			e.confirmed = c.BlockHash
@@ -223,7 +241,7 @@ func (w *Watcher) apply(ctx context.Context, e *entry, c chains.Confirmation) {
 		_, err := w.states.AppendIf(ctx, w.o.Namespace, w.o.NetworkID,
 			events.Transition{ID: e.tr.ID, State: events.StateFinalized, TxHash: c.TxHash, Block: c.Block, At: at},
 			e.guard(events.StateFinalized))
-		if w.outcome(e, err, events.StateFinalized) {
+		if w.outcome(ctx, e, err, events.StateFinalized) {
 			w.o.Metrics.finality.WithLabelValues(w.network).Observe(w.o.Now().Sub(e.event.AcceptedAt).Seconds())
 			w.done(e)
 		}
@@ -238,13 +256,25 @@ func (w *Watcher) apply(ctx context.Context, e *entry, c chains.Confirmation) {
 
 // outcome handles the result of a guarded append: true when stored (or
 // already recorded); a superseded payment is let go.
-func (w *Watcher) outcome(e *entry, err error, state events.State) bool {
+func (w *Watcher) outcome(ctx context.Context, e *entry, err error, state events.State) bool {
 	switch {
 	case err == nil:
 		w.o.Metrics.transitions.WithLabelValues(w.network, string(state)).Inc()
 		return true
 	case errors.Is(err, errNoop):
 		return true
+	case errors.Is(err, errSentBack):
+		// Its writer may have died before republishing the accepted event
+		// (the redelivery of this submission is how that is finished):
+		// republish it (SendBack is idempotent), then let go.
+		if _, err := w.states.SendBackIf(ctx, e.event, "", e.guard(events.StateAccepted)); err != nil && !errors.Is(err, errSuperseded) && !errors.Is(err, events.ErrIllegalMove) {
+			w.o.Metrics.errors.WithLabelValues(w.network, "store").Inc()
+			w.log.Warn("republish of a sent-back payment failed; will retry", "payment_id", e.tr.ID, "err", err)
+			return false
+		}
+		w.log.Info("payment was sent back for settlement; no longer followed here", "payment_id", e.tr.ID, "tx_hash", e.tr.TxHash)
+		w.done(e)
+		return false
 	case errors.Is(err, errSuperseded), errors.Is(err, events.ErrIllegalMove):
 		w.log.Info("payment moved on; no longer followed here", "payment_id", e.tr.ID, "tx_hash", e.tr.TxHash, "err", err)
 		w.done(e)
@@ -261,6 +291,14 @@ func (w *Watcher) failPayment(ctx context.Context, e *entry, reason h402.Reason,
 		reason = h402.ReasonUnexpectedSettleError
 	}
 	if w.o.Exposure != nil && w.o.PayerBlock > 0 && settler.PayerCaused(reason) {
+		// Only a payment this watcher may still fail blocks its payer: an
+		// answer about a submission the payment has left (finalized or
+		// sent back meanwhile; a lagging node's stale view) must not
+		// block an honest payer nor take its reservation.
+		if err := w.mayMove(ctx, e, events.StateFailed); err != nil {
+			w.outcome(ctx, e, err, events.StateFailed)
+			return
+		}
 		// Stored before the transition, so that a retry blocks again.
 		until := w.o.Now().Add(w.o.PayerBlock).UTC().Truncate(time.Second)
 		a := exposure.Account{Namespace: e.event.Namespace, NetworkID: e.event.NetworkID, Token: e.event.Token, Payer: e.event.Payer}
@@ -274,16 +312,38 @@ func (w *Watcher) failPayment(ctx context.Context, e *entry, reason h402.Reason,
 	_, err := w.states.AppendIf(ctx, w.o.Namespace, w.o.NetworkID,
 		events.Transition{ID: e.tr.ID, State: events.StateFailed, Reason: reason, Message: message, TxHash: txHash},
 		e.guard(events.StateFailed))
-	if w.outcome(e, err, events.StateFailed) {
+	if w.outcome(ctx, e, err, events.StateFailed) {
 		w.log.Info("payment failed on chain", "payment_id", e.tr.ID, "reason", reason, "message", message)
 		w.done(e)
 	}
+}
+
+// mayMove reports (nil) whether e's guard and the payment's latest state
+// allow the watcher to write next now; else errSuperseded, errNoop or an
+// error wrapping events.ErrIllegalMove, as AppendIf would return. A side
+// effect that must precede the write (a payer block) checks it first.
+func (w *Watcher) mayMove(ctx context.Context, e *entry, next events.State) error {
+	latest, _, err := w.states.Latest(ctx, w.o.Namespace, w.o.NetworkID, e.tr.ID)
+	if err != nil {
+		return err
+	}
+	if err := e.guard(next)(latest); err != nil {
+		return err
+	}
+	if latest != nil && !events.CanMove(latest.State, next) {
+		return fmt.Errorf("%w: payment %s is %s (seq %d), cannot move to %s", events.ErrIllegalMove, e.tr.ID, latest.State, latest.Seq, next)
+	}
+	return nil
 }
 
 // dropped handles a payment whose transaction left the chain or can no
 // longer land: sent back when it can still settle, else failed.
 func (w *Watcher) dropped(ctx context.Context, e *entry, c chains.Confirmation) {
 	if ok, why := w.canResettle(e.event, c); !ok {
+		if wait := w.mayStillLand(e, c); wait != "" {
+			w.log.Info("transaction not found, but it may still land; waiting", "payment_id", e.tr.ID, "tx_hash", e.tr.TxHash, "until", wait, "message", c.Message)
+			return
+		}
 		msg := c.Message
 		if msg == "" {
 			msg = "the payment's transaction left the chain"
@@ -300,11 +360,50 @@ func (w *Watcher) dropped(ctx context.Context, e *entry, c chains.Confirmation) 
 		msg += ": " + c.Message
 	}
 	_, err := w.states.SendBackIf(ctx, e.event, msg, e.guard(events.StateAccepted))
-	if w.outcome(e, err, events.StateAccepted) {
+	if w.outcome(ctx, e, err, events.StateAccepted) {
 		w.o.Metrics.sendBacks.WithLabelValues(w.network).Inc()
 		w.log.Info("payment sent back for settlement", "payment_id", e.tr.ID, "tx_hash", e.tr.TxHash, "why", msg)
 		w.done(e)
 	}
+}
+
+// expirySlack is how long after an authorization's validBefore (wall
+// clock) no block can still include a transaction using it: block
+// timestamps do not run far behind the wall clock.
+const expirySlack = time.Minute
+
+// dropGrace is how long a client's EVM transaction must stay unknown to the
+// chain, with its nonce unused, before its payment is failed: a node that
+// lags or lost it from its pool says "unknown" of a transaction that is
+// mined or still lands.
+const dropGrace = 10 * time.Minute
+
+// mayStillLand says until when a payment that cannot be settled again must
+// be waited on although the chain answered Dropped, or "" when the answer
+// proves its transaction can never land: another transaction took its
+// nonce, a Solana blockhash expired (the confirmer says Dropped only then),
+// an authorization expired. Before, one "not found" answer (a lagging or
+// failed-over node) failed a payment whose transaction was then mined:
+// paid on chain, failed for the seller.
+func (w *Watcher) mayStillLand(e *entry, c chains.Confirmation) string {
+	ev := e.event
+	if c.Reason == h402.ReasonNonceAlreadyUsed || ev.Namespace != h402.NamespaceEVM {
+		return ""
+	}
+	now := w.o.Now()
+	if ev.Type == h402.TypeAuthorization {
+		if end := time.Unix(ev.ValidBefore, 0).Add(expirySlack); ev.ValidBefore > 0 && now.Before(end) {
+			return "the authorization expires, " + end.UTC().Format(time.RFC3339)
+		}
+		return ""
+	}
+	if e.droppedSince.IsZero() {
+		e.droppedSince = now
+	}
+	if end := e.droppedSince.Add(dropGrace); now.Before(end) {
+		return "its nonce is used or " + end.UTC().Format(time.RFC3339)
+	}
+	return ""
 }
 
 // canResettle reports whether a dropped payment can be settled again by a
@@ -350,4 +449,72 @@ func (w *Watcher) publishFinal(ctx context.Context, e *entry, c chains.Confirmat
 	}
 	_, err = w.js.Publish(ctx, w.final, b, jetstream.WithMsgID(events.SettlementFinalMsgID(c.TxHash)), jetstream.WithExpectStream(events.StreamSettlements))
 	return err
+}
+
+// legacyIndex finds version 1 accepted events, which earlier ingests
+// published all on the network's subject (payments.accepted.<ns>.<net>,
+// where settlers still read them): by payment id, their stream sequences,
+// read once when a payment's own subject has none, and then only what was
+// stored since. Without it, a payment accepted before the upgrade was
+// settled but never followed (no terminal state) and got no receipt.
+type legacyIndex struct {
+	subject string
+	mu      sync.Mutex
+	next    uint64 // first stream sequence not read yet
+	seqs    map[string]uint64
+}
+
+// find returns id's version 1 accepted event, or jetstream.ErrMsgNotFound.
+func (l *legacyIndex) find(ctx context.Context, js jetstream.JetStream, st jetstream.Stream, id string) (*jetstream.RawStreamMsg, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	seq, ok := l.seqs[id]
+	if !ok {
+		last, err := st.GetLastMsgForSubject(ctx, l.subject)
+		if err != nil {
+			return nil, err // ErrMsgNotFound: no version 1 event at all
+		}
+		if last.Sequence >= l.next {
+			if err := l.scan(ctx, js, last.Sequence); err != nil {
+				return nil, err
+			}
+		}
+		if seq, ok = l.seqs[id]; !ok {
+			return nil, jetstream.ErrMsgNotFound
+		}
+	}
+	return st.GetMsg(ctx, seq)
+}
+
+// scan indexes the subject's events from l.next up to stream sequence upTo.
+func (l *legacyIndex) scan(ctx context.Context, js jetstream.JetStream, upTo uint64) error {
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{l.subject}, DeliverPolicy: jetstream.DeliverAllPolicy}
+	if l.next > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, l.next
+	}
+	cons, err := js.OrderedConsumer(ctx, events.StreamPayments, cfg)
+	if err != nil {
+		return fmt.Errorf("search %s: %w", l.subject, err)
+	}
+	if l.seqs == nil {
+		l.seqs = map[string]uint64{}
+	}
+	for {
+		msg, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+		if err != nil {
+			return fmt.Errorf("search %s: %w", l.subject, err)
+		}
+		meta, err := msg.Metadata()
+		if err != nil {
+			return fmt.Errorf("search %s: %w", l.subject, err)
+		}
+		// An unreadable one is the settlers' to dead-letter: skipped.
+		if ev, err := events.DecodePaymentAccepted(msg.Data()); err == nil {
+			l.seqs[ev.ID] = meta.Sequence.Stream
+		}
+		l.next = meta.Sequence.Stream + 1
+		if meta.Sequence.Stream >= upTo {
+			return nil
+		}
+	}
 }

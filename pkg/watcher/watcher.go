@@ -80,6 +80,7 @@ type Watcher struct {
 
 	mu        sync.Mutex
 	following map[string]*entry
+	legacy    legacyIndex
 
 	sellerLocks [sellerStripes]sync.Mutex
 }
@@ -93,6 +94,9 @@ type entry struct {
 	tx    chains.Tx
 	// confirmed is the block hash the watcher last recorded it in.
 	confirmed string
+	// droppedSince is when the chain first answered Dropped without proof
+	// (zero: it did not, or answered otherwise since).
+	droppedSince time.Time
 }
 
 // New makes sure the network's watcher consumer exists.
@@ -147,9 +151,14 @@ func New(ctx context.Context, js jetstream.JetStream, o Options) (*Watcher, erro
 	if err != nil {
 		return nil, err
 	}
+	legacy, err := events.PaymentAcceptedFilters(o.Namespace, o.NetworkID)
+	if err != nil {
+		return nil, err
+	}
 	network := string(o.Namespace) + "/" + o.NetworkID
 	return &Watcher{
-		o: o, js: js, cons: cons, states: states, stream: stream, rstream: rstream,
+		legacy: legacyIndex{subject: legacy[0]},
+		o:      o, js: js, cons: cons, states: states, stream: stream, rstream: rstream,
 		network: network, final: final, dedup: rinfo.Config.Duplicates,
 		log:       o.Logger.With("network", network, "replica", o.Config.Replica),
 		following: map[string]*entry{},
