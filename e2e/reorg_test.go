@@ -132,13 +132,14 @@ func TestWatcherBatchWithCanceledAuthorizationAndReorg(t *testing.T) {
 	payers := p.evm.Payers()
 	amount := big.NewInt(25_000)
 	seal := func() { p.evm.Commit() }
+	outer := t // the settler outlives the first subtest
 
 	t.Run("canceled authorization", func(t *testing.T) {
 		seller := freshAddress()
 		// Paid before the settler starts, so that one fetch takes all three
 		// into one batch.
 		ids, nonces := p.payAuthorizations(t, payers[:3], seller, amount)
-		p.startSettler(t)
+		p.startSettler(outer)
 		sub := p.waitStates(t, ids, 60*time.Second, nil, events.StateSubmitted)
 		batch := sub[ids[0]].TxHash
 		for _, id := range ids {
