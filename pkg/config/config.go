@@ -338,3 +338,42 @@ func redactURL(u string) string {
 	}
 	return u
 }
+
+// Section is a binary's own section of a shared config file.
+type Section interface {
+	Default()
+	Validate() error
+}
+
+// DecodeFile decodes a binary's config file as Parse does a shared one into
+// f, a struct embedding base (the shared sections, inline) beside the
+// binary's own section: ${VAR} and ${VAR:-default} expand inside scalar
+// values only, unknown fields are refused, then both parts get defaults
+// and are validated.
+func DecodeFile(b []byte, lookup func(string) (string, bool), f any, base *Config, own Section) error {
+	expanded, err := ExpandYAML(b, lookup)
+	if err != nil {
+		return err
+	}
+	base.Verify = DefaultVerify()
+	if err := DecodeStrict(expanded, f); err != nil {
+		return err
+	}
+	base.Default()
+	own.Default()
+	return errors.Join(base.Validate(), own.Validate())
+}
+
+// ReadFile reads a config file and decodes it with parse, naming the file
+// in errors.
+func ReadFile[T any](path string, lookup func(string) (string, bool), parse func([]byte, func(string) (string, bool)) (*T, error)) (*T, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	f, err := parse(b, lookup)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return f, nil
+}

@@ -1,8 +1,6 @@
 package settler
 
 import (
-	"errors"
-	"fmt"
 	"os"
 
 	"gopkg.in/yaml.v3"
@@ -21,15 +19,7 @@ type File struct {
 
 // LoadFile reads a settler config file (see ParseFile).
 func LoadFile(path string) (*File, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
-	}
-	f, err := ParseFile(b, os.LookupEnv)
-	if err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
-	}
-	return f, nil
+	return config.ReadFile(path, os.LookupEnv, ParseFile)
 }
 
 // ParseFile decodes a settler config as config.Parse does a shared one:
@@ -37,17 +27,8 @@ func LoadFile(path string) (*File, error) {
 // comments), unknown fields are refused, then both parts get their defaults
 // and are validated.
 func ParseFile(b []byte, lookup func(string) (string, bool)) (*File, error) {
-	expanded, err := config.ExpandYAML(b, lookup)
-	if err != nil {
-		return nil, err
-	}
-	f := &File{Config: config.Config{Verify: config.DefaultVerify()}}
-	if err := config.DecodeStrict(expanded, f); err != nil {
-		return nil, err
-	}
-	f.Config.Default()
-	f.Settler.Default()
-	if err := errors.Join(f.Config.Validate(), f.Settler.Validate()); err != nil {
+	f := &File{}
+	if err := config.DecodeFile(b, lookup, f, &f.Config, &f.Settler); err != nil {
 		return nil, err
 	}
 	return f, nil

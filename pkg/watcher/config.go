@@ -126,32 +126,15 @@ func LoadFile(path string) (*File, error) { return LoadFileEnv(path, os.LookupEn
 
 // LoadFileEnv is LoadFile with variables from lookup.
 func LoadFileEnv(path string, lookup func(string) (string, bool)) (*File, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
-	}
-	f, err := ParseFile(b, lookup)
-	if err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
-	}
-	return f, nil
+	return config.ReadFile(path, lookup, ParseFile)
 }
 
 // ParseFile decodes a watcher config as config.Parse does a shared one:
 // ${VAR} and ${VAR:-default} expand inside scalar values only, unknown
 // fields are refused, then both parts get defaults and are validated.
 func ParseFile(b []byte, lookup func(string) (string, bool)) (*File, error) {
-	expanded, err := config.ExpandYAML(b, lookup)
-	if err != nil {
-		return nil, err
-	}
-	f := &File{Config: config.Config{Verify: config.DefaultVerify()}}
-	if err := config.DecodeStrict(expanded, f); err != nil {
-		return nil, err
-	}
-	f.Config.Default()
-	f.Watcher.Default()
-	if err := errors.Join(f.Config.Validate(), f.Watcher.Validate()); err != nil {
+	f := &File{}
+	if err := config.DecodeFile(b, lookup, f, &f.Config, &f.Watcher); err != nil {
 		return nil, err
 	}
 	return f, nil
