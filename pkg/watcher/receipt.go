@@ -14,11 +14,9 @@ import (
 // receipt publishes the receipt of a payment whose terminal transition m
 // carries, then acks m. Whoever wrote the transition (this watcher, a
 // settler that failed the payment, an operator), the receipt is published
-// here, once: on a first delivery of a recent transition the stream's
-// Nats-Msg-Id window catches a copy; on a redelivery (a watcher died
-// between the publish and the ack, maybe longer ago than the window) or a
-// transition older than half the window, the seller's subject is searched
-// from the transition's time first.
+// here, once: for a recent transition the stream's Nats-Msg-Id window
+// catches a copy; for a transition older than half the window, the
+// seller's subject is searched from the transition's time first.
 func (w *Watcher) receipt(ctx context.Context, m jetstream.Msg, tr *events.Transition) {
 	log := w.log.With("payment_id", tr.ID, "state", tr.State)
 	ev, err := w.acceptedEvent(ctx, tr.ID)
@@ -41,10 +39,15 @@ func (w *Watcher) receipt(ctx context.Context, m jetstream.Msg, tr *events.Trans
 		TxHash: tr.TxHash, Block: tr.Block, At: tr.At.UTC(), Resource: ev.Resource,
 		Reason: tr.Reason, Message: tr.Message,
 	}
-	// Search first when a receipt may exist beyond the dedup window: a
-	// redelivery (a watcher died between publish and ack), or an old
-	// transition seen anew (a consumer recreated, a replica catching up).
-	if meta, err := m.Metadata(); err == nil && (meta.NumDelivered > 1 || time.Since(meta.Timestamp) > w.dedup/2) {
+	// Search first only when a receipt published earlier may have left the
+	// Nats-Msg-Id window: the transition is older than half of it (a
+	// watcher died between publish and ack long ago, a consumer was
+	// recreated, a replica catches up). A receipt is published after its
+	// transition is stored, so any earlier copy is younger than the
+	// transition: within the window, the stream itself drops a repeat
+	// (PublishReceipt returns the stored copy). Searching on every
+	// redelivery instead made each retry scan the seller's subject.
+	if meta, err := m.Metadata(); err == nil && time.Since(meta.Timestamp) > w.dedup/2 {
 		found, err := w.findReceipt(ctx, &r, meta.Timestamp.Add(-2*time.Second))
 		if err != nil {
 			w.retryReceipt(m, log, err)
