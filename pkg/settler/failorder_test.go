@@ -8,7 +8,9 @@ import (
 
 	"github.com/h402/settlement/pkg/chains"
 	"github.com/h402/settlement/pkg/events"
+	"github.com/h402/settlement/pkg/exposure"
 	"github.com/h402/settlement/pkg/h402"
+	"github.com/h402/settlement/pkg/settler"
 	"github.com/h402/settlement/pkg/settler/settlertest"
 )
 
@@ -74,5 +76,64 @@ func TestDeadLetterSaysWhetherTheFailureWasStored(t *testing.T) {
 		if got[id] != w {
 			t.Errorf("dead letters of %s: got %q, want %q", id, got[id], w)
 		}
+	}
+}
+
+// TestNoPayerBlockWhenAnotherWriterEndedThePayment: the settler's verdict
+// is payer-caused (insufficient_funds), but another writer finalized the
+// payment first: the settler's `failed` is refused, so the payer must not
+// be blocked (and keeps nothing reserved for it); a payer-caused failure
+// this settler does store still blocks its payer.
+func TestNoPayerBlockWhenAnotherWriterEndedThePayment(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	es, _ := h.payments(t, 2)
+	ended, mine := es[0], es[1]
+	if ended.Payer == mine.Payer {
+		t.Fatal("the test needs two payers")
+	}
+	_, js := h.js.Connect(t)
+	other, err := events.OpenStateLog(context.Background(), js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := h.startOpts(t, func(s chains.Submitter) chains.Submitter {
+		return submitterFunc{Submitter: s, fn: func(ctx context.Context, batch []*events.PaymentAccepted, claims chains.Claims) ([]chains.Result, error) {
+			// A payer-caused verdict for both (a fault the chain gives only
+			// by chance); meanwhile another writer ends one of them.
+			res := make([]chains.Result, len(batch))
+			for i, p := range batch {
+				res[i] = chains.Result{ID: p.ID, Err: h402.Errorf(h402.ReasonInsufficientFunds, "the payer moved its funds")}
+				if p.ID != ended.ID {
+					continue
+				}
+				for _, st := range []events.State{events.StateConfirmed, events.StateFinalized} {
+					if _, aerr := other.Append(ctx, p.Namespace, p.NetworkID, events.Transition{ID: p.ID, State: st,
+						TxHash: "carried-by-another-writer", Block: 7}); aerr != nil {
+						t.Errorf("other writer: %v", aerr)
+					}
+				}
+			}
+			return res, nil
+		}}
+	}, func(o *settler.Options) { o.PayerBlock = time.Hour })
+	settlertest.Publish(t, h.jsc, ended)
+	settlertest.Publish(t, h.jsc, mine)
+	h.states.Wait(t, []string{ended.ID, mine.ID}, 30*time.Second, events.StateFinalized, events.StateFailed)
+	eventually(t, 30*time.Second, "both payments acked or termed", func() bool {
+		info := h.consumerInfo(t)
+		return info.NumAckPending == 0 && info.NumPending == 0
+	})
+	r.stop(t)
+
+	ctx := context.Background()
+	account := func(e *events.PaymentAccepted) exposure.Account {
+		return exposure.Account{Namespace: e.Namespace, NetworkID: e.NetworkID, Token: e.Token, Payer: e.Payer}
+	}
+	if until, err := h.exposure.BlockedUntil(ctx, account(ended)); err != nil || !until.IsZero() {
+		t.Errorf("payer of the payment another writer finalized: blocked until %v (%v), want not blocked", until, err)
+	}
+	if until, err := h.exposure.BlockedUntil(ctx, account(mine)); err != nil || until.IsZero() {
+		t.Errorf("payer of the payment this settler failed: blocked until %v (%v), want blocked", until, err)
 	}
 }

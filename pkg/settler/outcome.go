@@ -120,6 +120,18 @@ func (l *Loop) fail(ctx context.Context, it *item) {
 	// transition, so that a redelivery after an error blocks again.
 	blocked := l.o.Exposure != nil && l.o.PayerBlock > 0 && PayerCaused(reason)
 	if blocked {
+		// Not when the payment can no longer fail (another writer ended
+		// it): the append below is refused, and the payer did nothing to
+		// be blocked for. (A writer slipping in between this read and the
+		// append is still possible; it only blocks on the safe side.)
+		cur, err := l.latest(ctx, it.event.ID)
+		if err != nil {
+			l.unstored(it, err)
+			return
+		}
+		blocked = cur == nil || events.CanMove(cur.State, events.StateFailed)
+	}
+	if blocked {
 		until := time.Now().Add(l.o.PayerBlock).UTC().Truncate(time.Second)
 		a := exposure.Account{Namespace: it.event.Namespace, NetworkID: it.event.NetworkID, Token: it.event.Token, Payer: it.event.Payer}
 		if err := l.o.Exposure.Block(ctx, a, it.event.ID, until); err != nil {
