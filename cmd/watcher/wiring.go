@@ -55,26 +55,9 @@ func (m *Main) startLedger(ctx context.Context, log *slog.Logger) ([]func(*http.
 	if err != nil {
 		return nil, fmt.Errorf("ledger %s: %w", path, err)
 	}
-	for _, s := range ledger.Streams {
-		st, err := m.conn.JS.Stream(ctx, s)
-		if err != nil {
-			_ = l.Close()
-			return nil, fmt.Errorf("ledger: stream %s: %w", s, err)
-		}
-		info, err := st.Info(ctx)
-		if err != nil {
-			_ = l.Close()
-			return nil, fmt.Errorf("ledger: stream %s: %w", s, err)
-		}
-		if err := l.CheckOrigin(s, info.Created); err != nil {
-			_ = l.Close()
-			return nil, fmt.Errorf("ledger %s: %w", path, err)
-		}
-		if applied := l.Applied(s); applied > info.State.LastSeq {
-			_ = l.Close()
-			return nil, fmt.Errorf("ledger %s has applied %s up to sequence %d but the stream ends at %d: the file belongs to another event log (delete it to rebuild from this one)",
-				path, s, applied, info.State.LastSeq)
-		}
+	if _, err := ledger.CheckStreams(ctx, m.conn.JS, l); err != nil {
+		_ = l.Close()
+		return nil, fmt.Errorf("ledger %s: %w", path, err)
 	}
 	followCtx, stopFollow := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -35,20 +35,8 @@ func (l *Ledger) follow(ctx context.Context, js jetstream.JetStream, stream stri
 	if from > 0 {
 		cfg = jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from + 1}
 	}
-	st, err := js.Stream(ctx, stream)
-	if err != nil {
+	if _, err := l.checkStream(ctx, js, stream); err != nil {
 		return fmt.Errorf("ledger: follow %s: %w", stream, err)
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("ledger: follow %s: %w", stream, err)
-	}
-	if err := l.CheckOrigin(stream, info.Created); err != nil {
-		return fmt.Errorf("ledger: follow %s: %w", stream, err)
-	}
-	if info.State.LastSeq < from {
-		l.log.Warn("ledger: the stream is behind the ledger (purged?); rebuild the ledger",
-			"stream", stream, "stream_last_seq", info.State.LastSeq, "ledger_seq", from)
 	}
 	c, err := js.OrderedConsumer(ctx, stream, cfg)
 	if err != nil {
@@ -123,17 +111,9 @@ const maxBatch = 512
 // CatchUp follows the streams until l has applied every message stored when
 // it was called, then returns (rebuilds and one-off syncs).
 func CatchUp(ctx context.Context, js jetstream.JetStream, l *Ledger) error {
-	last := map[string]uint64{}
-	for _, s := range Streams {
-		st, err := js.Stream(ctx, s)
-		if err != nil {
-			return fmt.Errorf("ledger: catch up: stream %s: %w", s, err)
-		}
-		info, err := st.Info(ctx)
-		if err != nil {
-			return fmt.Errorf("ledger: catch up: stream %s: %w", s, err)
-		}
-		last[s] = info.State.LastSeq
+	last, err := CheckStreams(ctx, js, l)
+	if err != nil {
+		return fmt.Errorf("ledger: catch up: %w", err)
 	}
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -165,4 +145,39 @@ func waitOrFail(ctx context.Context, l *Ledger, stream string, seq uint64, errc 
 		}
 		return fmt.Errorf("ledger: catch up %s: follow ended: %w", stream, err)
 	}
+}
+
+// CheckStreams makes sure l projects the streams js holds (CheckOrigin) and
+// has not applied more of any than it stores, which happens to a file kept
+// from another event log; both are ErrOtherLog. It returns each stream's
+// last sequence.
+func CheckStreams(ctx context.Context, js jetstream.JetStream, l *Ledger) (map[string]uint64, error) {
+	last := map[string]uint64{}
+	for _, s := range Streams {
+		seq, err := l.checkStream(ctx, js, s)
+		if err != nil {
+			return nil, err
+		}
+		last[s] = seq
+	}
+	return last, nil
+}
+
+func (l *Ledger) checkStream(ctx context.Context, js jetstream.JetStream, stream string) (uint64, error) {
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: %w", stream, err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: %w", stream, err)
+	}
+	if err := l.CheckOrigin(stream, info.Created); err != nil {
+		return 0, err
+	}
+	if applied := l.Applied(stream); applied > info.State.LastSeq {
+		return 0, fmt.Errorf("%w: it has applied %s up to sequence %d but the stream ends at %d (purged or recreated; delete the file to rebuild)",
+			ErrOtherLog, stream, applied, info.State.LastSeq)
+	}
+	return info.State.LastSeq, nil
 }

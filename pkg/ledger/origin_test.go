@@ -64,3 +64,24 @@ func TestFileOfAnotherLogIsRefused(t *testing.T) {
 		t.Error("rebuilt ledgers differ, or the dump shows the origins")
 	}
 }
+
+// TestFileAheadOfTheStreamsIsRefused: a file that recorded no origin (made
+// before origins were kept) but has applied more of a stream than the
+// stream holds belongs to another log: CheckStreams, which the watcher runs
+// at start-up and Follow per stream, refuses it.
+func TestFileAheadOfTheStreamsIsRefused(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	env := testenv.StartJetStream(t)
+	_, js := env.Connect(t)
+	l := tempLedger(t)
+	if err := l.Apply(events.StreamPayments, 1000, "payments.dead.evm.8453", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ledger.CheckStreams(ctx, js, l); !errors.Is(err, ledger.ErrOtherLog) {
+		t.Fatalf("CheckStreams of a file ahead of the streams: %v, want %v", err, ledger.ErrOtherLog)
+	}
+	if err := ledger.Follow(ctx, js, l); !errors.Is(err, ledger.ErrOtherLog) {
+		t.Fatalf("Follow of a file ahead of the streams: %v, want %v", err, ledger.ErrOtherLog)
+	}
+}
