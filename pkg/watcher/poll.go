@@ -348,11 +348,7 @@ func (w *Watcher) dropped(ctx context.Context, e *entry, c chains.Confirmation) 
 		if msg == "" {
 			msg = "the payment's transaction left the chain"
 		}
-		reason := c.Reason
-		if reason == "" || reason == h402.ReasonUnexpectedSettleError {
-			reason = h402.ReasonUnexpectedSettleError
-		}
-		w.failPayment(ctx, e, reason, msg+"; "+why, e.tr.TxHash)
+		w.failPayment(ctx, e, c.Reason, msg+"; "+why, e.tr.TxHash) // an empty reason becomes unexpected_settle_error
 		return
 	}
 	msg := "transaction " + e.tr.TxHash + " left the chain"
@@ -488,33 +484,15 @@ func (l *legacyIndex) find(ctx context.Context, js jetstream.JetStream, st jetst
 
 // scan indexes the subject's events from l.next up to stream sequence upTo.
 func (l *legacyIndex) scan(ctx context.Context, js jetstream.JetStream, upTo uint64) error {
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{l.subject}, DeliverPolicy: jetstream.DeliverAllPolicy}
-	if l.next > 0 {
-		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, l.next
-	}
-	cons, err := js.OrderedConsumer(ctx, events.StreamPayments, cfg)
-	if err != nil {
-		return fmt.Errorf("search %s: %w", l.subject, err)
-	}
 	if l.seqs == nil {
 		l.seqs = map[string]uint64{}
 	}
-	for {
-		msg, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
-		if err != nil {
-			return fmt.Errorf("search %s: %w", l.subject, err)
-		}
-		meta, err := msg.Metadata()
-		if err != nil {
-			return fmt.Errorf("search %s: %w", l.subject, err)
-		}
+	return events.ScanSubject(ctx, js, events.StreamPayments, l.subject, events.ScanFrom{Seq: l.next}, upTo, func(seq uint64, data []byte) bool {
 		// An unreadable one is the settlers' to dead-letter: skipped.
-		if ev, err := events.DecodePaymentAccepted(msg.Data()); err == nil {
-			l.seqs[ev.ID] = meta.Sequence.Stream
+		if ev, err := events.DecodePaymentAccepted(data); err == nil {
+			l.seqs[ev.ID] = seq
 		}
-		l.next = meta.Sequence.Stream + 1
-		if meta.Sequence.Stream >= upTo {
-			return nil
-		}
-	}
+		l.next = seq + 1
+		return false
+	})
 }

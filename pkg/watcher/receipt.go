@@ -21,9 +21,9 @@ func (w *Watcher) receipt(ctx context.Context, m jetstream.Msg, tr *events.Trans
 	log := w.log.With("payment_id", tr.ID, "state", tr.State)
 	ev, err := w.acceptedEvent(ctx, tr.ID)
 	if errors.Is(err, jetstream.ErrMsgNotFound) || errors.Is(err, events.ErrMalformed) || errors.Is(err, events.ErrUnknownVersion) {
-		// No readable accepted event on the payment's subject (an event of
-		// version 1, on its network's subject, or one a settler could not
-		// read and failed): nothing to say who paid whom. Left for an operator.
+		// No readable accepted event (one a settler could not read and
+		// failed, or none at all): nothing to say who paid whom. Left for
+		// an operator.
 		w.o.Metrics.errors.WithLabelValues(w.network, "receipt").Inc()
 		log.Error("terminal payment without a readable accepted event: no receipt", "err", err)
 		_ = m.Term()
@@ -103,30 +103,13 @@ func (w *Watcher) findReceipt(ctx context.Context, r *events.Receipt, since time
 	if last.Time.Before(since) {
 		return false, nil
 	}
-	cons, err := w.js.OrderedConsumer(ctx, events.StreamReceipts, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{subj},
-		DeliverPolicy:  jetstream.DeliverByStartTimePolicy,
-		OptStartTime:   &since,
+	found := false
+	err = events.ScanSubject(ctx, w.js, events.StreamReceipts, subj, events.ScanFrom{Time: since}, last.Sequence, func(_ uint64, data []byte) bool {
+		id, ok := receiptID(data)
+		found = ok && id == r.ID
+		return found
 	})
-	if err != nil {
-		return false, fmt.Errorf("search %s: %w", subj, err)
-	}
-	for {
-		msg, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
-		if err != nil {
-			return false, fmt.Errorf("search %s: %w", subj, err)
-		}
-		if id, ok := receiptID(msg.Data()); ok && id == r.ID {
-			return true, nil
-		}
-		meta, err := msg.Metadata()
-		if err != nil {
-			return false, fmt.Errorf("search %s: %w", subj, err)
-		}
-		if meta.Sequence.Stream >= last.Sequence {
-			return false, nil
-		}
-	}
+	return found, err
 }
 
 func receiptID(b []byte) (string, bool) {
