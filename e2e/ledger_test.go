@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,6 +39,12 @@ func dumpLedger(t *testing.T, path string) []byte {
 // no difference, and finds the payment removed on purpose from a copy.
 func (p *pipeline) checkLedgers(t *testing.T, ws []*watcherProc, all []paid) {
 	t.Helper()
+	// The ledger API as the watcher process serves it.
+	sample := all[0]
+	a := p.getURL(t, "http://"+ws[1].admin+"/ledger/payments/"+sample.id)
+	if pay, _ := a.Body["payment"].(map[string]any); a.Status != http.StatusOK || pay["state"] != string(events.StateFinalized) {
+		t.Errorf("GET /ledger/payments/%s on %s: %s, want 200 with the payment finalized", sample.id, ws[1].name, a)
+	}
 	for _, w := range ws {
 		w.stop(t)
 	}
@@ -64,6 +71,38 @@ func (p *pipeline) checkLedgers(t *testing.T, ws []*watcherProc, all []paid) {
 			t.Errorf("ledger: payment %s is %+v (%v), want finalized with its tx", x.id, pay, err)
 			break
 		}
+	}
+	// What the watcher wrote for the ledger beside the transitions: each
+	// payment's receipt, and the cost of every final transaction.
+	bySeller := map[string]int{}
+	for _, x := range all {
+		if _, err := l.Receipt(x.id); err != nil {
+			t.Errorf("ledger: receipt of %s: %v", x.id, err)
+			break
+		}
+		pay, _, _ := l.Payment(x.id)
+		if pay != nil {
+			bySeller[pay.PayTo]++
+		}
+	}
+	for payTo, n := range bySeller {
+		rs, _, err := l.Receipts(payTo, ledger.Range{Limit: 1000})
+		if err != nil || len(rs) != min(n, 1000) {
+			t.Errorf("ledger: receipts of seller %s: %d (%v), want %d", payTo, len(rs), err, min(n, 1000))
+		}
+	}
+	gas, err := l.Gas()
+	if err != nil {
+		t.Fatal(err)
+	}
+	paidNets := map[string]bool{}
+	for _, g := range gas {
+		if g.Facilitator.Txs > 0 && g.Facilitator.Fee != "" && g.Facilitator.Fee != "0" {
+			paidNets[g.Network] = true
+		}
+	}
+	if len(paidNets) != 2 {
+		t.Errorf("ledger: facilitator gas and fees recorded for %v, want both networks: %+v", paidNets, gas)
 	}
 	var b bytes.Buffer
 	if err := l.Dump(&b); err != nil {

@@ -220,7 +220,13 @@ func (p *pipeline) post(t *testing.T, route string, body []byte, headers ...stri
 
 func (p *pipeline) get(t *testing.T, route string) answer {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, p.url+route, nil)
+	return p.getURL(t, p.url+route)
+}
+
+// getURL gets a JSON object from any process of the pipeline.
+func (p *pipeline) getURL(t *testing.T, url string) answer {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
 	return do(t, req)
 }
 
