@@ -44,11 +44,12 @@ func (p *pipeline) fundUSDC(t *testing.T, from *ecdsa.PrivateKey, to common.Addr
 
 // TestPayerSpendsWholeBalanceInRounds: a payer whose balance covers four
 // payments pays in rounds, each finalized (and its exposure released)
-// before the next: all four are accepted and paid, and the fifth is refused
+// before the next (ingest's settleWait: finalized answers only then): all four are accepted and paid, and the fifth is refused
 // insufficient_funds. Before the watcher, a settled amount counted twice
 // (once on chain, once as exposure), and the third round was refused.
 func TestPayerSpendsWholeBalanceInRounds(t *testing.T) {
-	p := startPipelineWith(t, pipelineOptions{blockPeriod: time.Second})
+	// /settle answers once the watcher (its own process) stored `finalized`.
+	p := startPipelineWith(t, pipelineOptions{blockPeriod: time.Second, settleWait: "finalized"})
 	p.startSettler(t)
 	p.startWatcher(t, "watcher", t.TempDir()+"/ledger.db")
 	key, err := crypto.GenerateKey()
@@ -73,8 +74,9 @@ func TestPayerSpendsWholeBalanceInRounds(t *testing.T) {
 		if a.Status != http.StatusOK || a.Body["success"] != true {
 			t.Fatalf("round %d refused: %s", round, a)
 		}
-		id := a.str("paymentId")
-		p.waitStates(t, []string{id}, 90*time.Second, nil, events.StateFinalized)
+		if a.str("state") != string(events.StateFinalized) || a.str("finalizedAt") == "" || a.str("transaction") == "" {
+			t.Fatalf("round %d: /settle with settleWait finalized answered %s, want the finalized payment with its tx and time", round, a)
+		}
 	}
 	if got := p.tokenBalance(t, seller); got.Cmp(new(big.Int).Mul(price, big.NewInt(4))) != 0 {
 		t.Fatalf("seller holds %s after four rounds, want 4 USDC", got)

@@ -78,6 +78,8 @@ type pipelineOptions struct {
 	// finalityDepth is the EVM dev chain's finality depth, which the
 	// network config's `depth` commitment follows (0: the dev chain's default).
 	finalityDepth uint64
+	// settleWait is ingest's settleWait (default none).
+	settleWait string
 }
 
 func startPipelineWith(t *testing.T, o pipelineOptions) *pipeline {
@@ -108,6 +110,9 @@ func startPipelineWith(t *testing.T, o pipelineOptions) *pipeline {
 		p.env = append(p.env, "H402_SOLANA_FEE_PAYER_KEYS="+strings.Join(keys, ","))
 	}
 	p.cfg = testenv.Config(t, p.js.Server.ClientURL(), networks...)
+	if o.settleWait != "" {
+		p.cfg.Ingest.SettleWait, p.cfg.Ingest.SettleWaitTimeout = o.settleWait, config.Duration(90*time.Second)
+	}
 	p.cfgPath = p.writeConfig()
 
 	p.ingest = startProc(t, "ingest", bins.ingest, p.env, "-config", p.cfgPath)
