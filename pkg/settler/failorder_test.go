@@ -24,42 +24,8 @@ import (
 func TestDeadLetterSaysWhetherTheFailureWasStored(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	es, _ := h.payments(t, 2)
-	ended, mine := es[0], es[1]
-	_, js := h.js.Connect(t)
-	other, err := events.OpenStateLog(context.Background(), js)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := h.start(t, func(s chains.Submitter) chains.Submitter {
-		return submitterFunc{Submitter: s, fn: func(ctx context.Context, batch []*events.PaymentAccepted, claims chains.Claims) ([]chains.Result, error) {
-			// The chain's verdict is final for both (a fault a real chain
-			// gives only by chance: a permanent revert); meanwhile the
-			// other writer ends one of them.
-			res := make([]chains.Result, len(batch))
-			for i, p := range batch {
-				res[i] = chains.Result{ID: p.ID, Err: h402.Errorf(h402.ReasonInvalidTransactionState, "the chain refused %s", p.ID)}
-				if p.ID != ended.ID {
-					continue
-				}
-				for _, st := range []events.State{events.StateConfirmed, events.StateFinalized} {
-					if _, aerr := other.Append(ctx, p.Namespace, p.NetworkID, events.Transition{ID: p.ID, State: st,
-						TxHash: "carried-by-another-writer", Block: 7}); aerr != nil {
-						t.Errorf("other writer: %v", aerr)
-					}
-				}
-			}
-			return res, nil
-		}}
-	})
-	settlertest.Publish(t, h.jsc, ended)
-	settlertest.Publish(t, h.jsc, mine)
-	h.states.Wait(t, []string{ended.ID, mine.ID}, 30*time.Second, events.StateFinalized, events.StateFailed)
-	eventually(t, 30*time.Second, "both payments acked or termed", func() bool {
-		info := h.consumerInfo(t)
-		return info.NumAckPending == 0 && info.NumPending == 0
-	})
-	r.stop(t)
+	ended, mine := endedByAnotherWriter(t, h, h402.ReasonInvalidTransactionState, nil)
+	es := []*events.PaymentAccepted{ended, mine}
 
 	if got := h.stateCounts(t, es)[ended.ID]; got != 2 {
 		t.Errorf("%s: stored transitions: got %d (%+v), want 2 (the other writer's)", ended.ID, got, h.states.All(ended.ID))
@@ -87,11 +53,31 @@ func TestDeadLetterSaysWhetherTheFailureWasStored(t *testing.T) {
 func TestNoPayerBlockWhenAnotherWriterEndedThePayment(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	es, _ := h.payments(t, 2)
-	ended, mine := es[0], es[1]
+	ended, mine := endedByAnotherWriter(t, h, h402.ReasonInsufficientFunds, func(o *settler.Options) { o.PayerBlock = time.Hour })
 	if ended.Payer == mine.Payer {
 		t.Fatal("the test needs two payers")
 	}
+
+	ctx := context.Background()
+	account := func(e *events.PaymentAccepted) exposure.Account {
+		return exposure.Account{Namespace: e.Namespace, NetworkID: e.NetworkID, Token: e.Token, Payer: e.Payer}
+	}
+	if until, err := h.exposure.BlockedUntil(ctx, account(ended)); err != nil || !until.IsZero() {
+		t.Errorf("payer of the payment another writer finalized: blocked until %v (%v), want not blocked", until, err)
+	}
+	if until, err := h.exposure.BlockedUntil(ctx, account(mine)); err != nil || until.IsZero() {
+		t.Errorf("payer of the payment this settler failed: blocked until %v (%v), want blocked", until, err)
+	}
+}
+
+// endedByAnotherWriter runs a settler (options edited by edit) whose chain
+// gives a final verdict with reason for two payments while another writer
+// finalizes the first of them first (a fault a real chain gives only by
+// chance), and returns the two payments once both are done.
+func endedByAnotherWriter(t *testing.T, h *harness, reason h402.Reason, edit func(*settler.Options)) (ended, mine *events.PaymentAccepted) {
+	t.Helper()
+	es, _ := h.payments(t, 2)
+	ended, mine = es[0], es[1]
 	_, js := h.js.Connect(t)
 	other, err := events.OpenStateLog(context.Background(), js)
 	if err != nil {
@@ -99,11 +85,9 @@ func TestNoPayerBlockWhenAnotherWriterEndedThePayment(t *testing.T) {
 	}
 	r := h.startOpts(t, func(s chains.Submitter) chains.Submitter {
 		return submitterFunc{Submitter: s, fn: func(ctx context.Context, batch []*events.PaymentAccepted, claims chains.Claims) ([]chains.Result, error) {
-			// A payer-caused verdict for both (a fault the chain gives only
-			// by chance); meanwhile another writer ends one of them.
 			res := make([]chains.Result, len(batch))
 			for i, p := range batch {
-				res[i] = chains.Result{ID: p.ID, Err: h402.Errorf(h402.ReasonInsufficientFunds, "the payer moved its funds")}
+				res[i] = chains.Result{ID: p.ID, Err: h402.Errorf(reason, "the chain refused %s", p.ID)}
 				if p.ID != ended.ID {
 					continue
 				}
@@ -116,7 +100,7 @@ func TestNoPayerBlockWhenAnotherWriterEndedThePayment(t *testing.T) {
 			}
 			return res, nil
 		}}
-	}, func(o *settler.Options) { o.PayerBlock = time.Hour })
+	}, edit)
 	settlertest.Publish(t, h.jsc, ended)
 	settlertest.Publish(t, h.jsc, mine)
 	h.states.Wait(t, []string{ended.ID, mine.ID}, 30*time.Second, events.StateFinalized, events.StateFailed)
@@ -125,15 +109,5 @@ func TestNoPayerBlockWhenAnotherWriterEndedThePayment(t *testing.T) {
 		return info.NumAckPending == 0 && info.NumPending == 0
 	})
 	r.stop(t)
-
-	ctx := context.Background()
-	account := func(e *events.PaymentAccepted) exposure.Account {
-		return exposure.Account{Namespace: e.Namespace, NetworkID: e.NetworkID, Token: e.Token, Payer: e.Payer}
-	}
-	if until, err := h.exposure.BlockedUntil(ctx, account(ended)); err != nil || !until.IsZero() {
-		t.Errorf("payer of the payment another writer finalized: blocked until %v (%v), want not blocked", until, err)
-	}
-	if until, err := h.exposure.BlockedUntil(ctx, account(mine)); err != nil || until.IsZero() {
-		t.Errorf("payer of the payment this settler failed: blocked until %v (%v), want blocked", until, err)
-	}
+	return ended, mine
 }
