@@ -77,7 +77,7 @@ type Confirmation struct {
 
 // Confirmer follows submitted payments of one chain family to finality;
 // the watcher runs one per network. pkg/chains/evm and pkg/chains/solana
-// implement it (with compile-time guards) in the watcher issue.
+// implement it (with compile-time guards).
 type Confirmer interface {
 	Namespace() h402.Namespace
 	// Confirm looks up a set of submitted payments (at most a chain-family
