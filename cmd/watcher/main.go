@@ -66,7 +66,6 @@ type NewConfirmer func(ctx context.Context, n *config.Network, env *Env) (chains
 // Env is what confirmer builders get.
 type Env struct {
 	Failover *failover.Metrics
-	Logger   *slog.Logger
 }
 
 // Main is the watcher program, driven by main and by tests.
@@ -145,7 +144,7 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("exposure bucket: %w", err)
 	}
 	book := exposure.New(exposureKV)
-	env := &Env{Failover: failover.NewMetrics(m.Registry), Logger: log}
+	env := &Env{Failover: failover.NewMetrics(m.Registry)}
 	metrics := watcher.NewMetrics(m.Registry)
 	for i := range f.Networks {
 		n := &f.Networks[i]

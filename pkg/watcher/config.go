@@ -122,12 +122,7 @@ type File struct {
 }
 
 // LoadFile reads a watcher config file (see ParseFile).
-func LoadFile(path string) (*File, error) { return LoadFileEnv(path, os.LookupEnv) }
-
-// LoadFileEnv is LoadFile with variables from lookup.
-func LoadFileEnv(path string, lookup func(string) (string, bool)) (*File, error) {
-	return config.ReadFile(path, lookup, ParseFile)
-}
+func LoadFile(path string) (*File, error) { return config.ReadFile(path, os.LookupEnv, ParseFile) }
 
 // ParseFile decodes a watcher config as config.Parse does a shared one:
 // ${VAR} and ${VAR:-default} expand inside scalar values only, unknown

@@ -1,6 +1,8 @@
 package watcher
 
 import (
+	"github.com/h402/settlement/pkg/config"
+
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +18,7 @@ func TestShippedConfigsParse(t *testing.T) {
 		return "", false
 	}
 	for path, margin := range map[string]time.Duration{"../../configs/devnet.yaml": 30 * time.Second, "../../configs/production.example.yaml": time.Minute} {
-		f, err := LoadFileEnv(path, env)
+		f, err := config.ReadFile(path, env, ParseFile)
 		if err != nil {
 			t.Fatalf("%s: %v", path, err)
 		}
