@@ -1,0 +1,216 @@
+package buyer
+
+import (
+	"errors"
+	"fmt"
+	"math/big"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/h402/settlement/pkg/h402"
+)
+
+// Policy says which requirements the Transport may pay.
+type Policy struct {
+	// Networks the buyer pays on, most preferred first; any name of
+	// Offer.Names matches ("eip155:84532", "base-sepolia", "evm:84532",
+	// "solana:localnet", a Solana CAIP-2 id). Empty: any network a key is
+	// configured for, in the seller's order.
+	Networks []string
+	// Budgets lists the tokens the buyer pays in, most preferred first
+	// (after network preference). A token without a budget is never paid.
+	Budgets []Budget
+}
+
+// Budget is the buyer's limit for one token, in exact smallest units.
+type Budget struct {
+	// Token is the token contract (EVM, compared case-insensitively) or mint.
+	Token string
+	// Decimals are the token's, used only for an h402 requirement written
+	// humanReadable without tokenDecimals (0: such a requirement is refused).
+	Decimals int
+	// MaxPerRequest is the price cap: the most one request may pay. Required.
+	MaxPerRequest *big.Int
+	// MaxTotal is the most the Transport pays in this token over its life;
+	// nil: no total limit.
+	MaxTotal *big.Int
+}
+
+func (p *Policy) validate() error {
+	if len(p.Budgets) == 0 {
+		return errors.New("policy: no budget: name at least one token with its price cap")
+	}
+	for i, b := range p.Budgets {
+		switch {
+		case b.Token == "":
+			return fmt.Errorf("policy: budgets[%d].token: empty", i)
+		case b.MaxPerRequest == nil || b.MaxPerRequest.Sign() <= 0:
+			return fmt.Errorf("policy: budgets[%d].maxPerRequest: must be positive (got %v)", i, b.MaxPerRequest)
+		case b.MaxTotal != nil && b.MaxTotal.Sign() < 0:
+			return fmt.Errorf("policy: budgets[%d].maxTotal: negative (got %v)", i, b.MaxTotal)
+		case b.Decimals < 0 || b.Decimals > 36:
+			return fmt.Errorf("policy: budgets[%d].decimals: out of 0..36 (got %d)", i, b.Decimals)
+		}
+	}
+	return nil
+}
+
+// tokenKey is the budget key of a token: EVM addresses lower-cased.
+func tokenKey(token string) string {
+	if strings.HasPrefix(token, "0x") || strings.HasPrefix(token, "0X") {
+		return strings.ToLower(token)
+	}
+	return token
+}
+
+func (p *Policy) budget(token string) (int, *Budget) {
+	k := tokenKey(token)
+	for i := range p.Budgets {
+		if tokenKey(p.Budgets[i].Token) == k {
+			return i, &p.Budgets[i]
+		}
+	}
+	return -1, nil
+}
+
+// networkRank is the offer's place in the network preference, -1 when not allowed.
+func (p *Policy) networkRank(o *Offer) int {
+	if len(p.Networks) == 0 {
+		return 0
+	}
+	names := o.Names()
+	for i, n := range p.Networks {
+		if slices.Contains(names, n) {
+			return i
+		}
+	}
+	return -1
+}
+
+// candidate is an acceptable offer with its sort keys.
+type candidate struct {
+	offer   *Offer
+	amount  *big.Int
+	network int
+	budget  int
+}
+
+// candidates returns the offers that pass the policy and the keys, most
+// preferred first, and a reason for each offer that does not.
+func (p *Policy) candidates(pr *PaymentRequired, can func(h402.Namespace) bool) ([]candidate, []string) {
+	var out []candidate
+	var reasons []string
+	for i := range pr.Offers {
+		o := &pr.Offers[i]
+		why := func(format string, args ...any) {
+			reasons = append(reasons, fmt.Sprintf("accepts[%d] (%s %s): ", o.Index, clip(o.Network), clip(o.Token))+fmt.Sprintf(format, args...))
+		}
+		if o.Scheme != h402.SchemeExact {
+			why("scheme %q is not exact", clip(o.Scheme))
+			continue
+		}
+		if o.Namespace == "" || !can(o.Namespace) {
+			why("no key for namespace %q", o.Namespace)
+			continue
+		}
+		rank := p.networkRank(o)
+		if rank < 0 {
+			why("network not allowed by the policy")
+			continue
+		}
+		bi, b := p.budget(o.Token)
+		if b == nil {
+			why("token not in the policy's budgets")
+			continue
+		}
+		amount := o.Amount
+		if amount == nil && o.h402 != nil {
+			if b.Decimals == 0 {
+				why("amount is humanReadable without tokenDecimals and the budget gives no decimals")
+				continue
+			}
+			a, err := o.h402.Amount(b.Decimals)
+			if err != nil {
+				why("amount: %v", err)
+				continue
+			}
+			amount = a
+		}
+		if amount == nil {
+			why("no amount")
+			continue
+		}
+		if amount.Cmp(b.MaxPerRequest) > 0 {
+			why("price %s is over the cap %s per request", amount, b.MaxPerRequest)
+			continue
+		}
+		out = append(out, candidate{offer: o, amount: amount, network: rank, budget: bi})
+	}
+	slices.SortStableFunc(out, func(a, b candidate) int {
+		if a.network != b.network {
+			return a.network - b.network
+		}
+		if a.budget != b.budget {
+			return a.budget - b.budget
+		}
+		return a.amount.Cmp(b.amount)
+	})
+	return out, reasons
+}
+
+// ledger counts what was spent per token, safe for concurrent use.
+type ledger struct {
+	mu    sync.Mutex
+	spent map[string]*big.Int
+}
+
+// reserve counts the first candidate that fits its token's total, and
+// returns it; a LimitError when every candidate is over its total.
+func (l *ledger) reserve(p *Policy, cs []candidate) (candidate, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.spent == nil {
+		l.spent = map[string]*big.Int{}
+	}
+	var over *LimitError
+	for _, c := range cs {
+		b := &p.Budgets[c.budget]
+		k := tokenKey(b.Token)
+		spent := l.spent[k]
+		if spent == nil {
+			spent = new(big.Int)
+		}
+		next := new(big.Int).Add(spent, c.amount)
+		if b.MaxTotal != nil && next.Cmp(b.MaxTotal) > 0 {
+			if over == nil {
+				over = &LimitError{Token: b.Token, Amount: new(big.Int).Set(c.amount), Spent: new(big.Int).Set(spent), Limit: new(big.Int).Set(b.MaxTotal)}
+			}
+			continue
+		}
+		l.spent[k] = next
+		return c, nil
+	}
+	return candidate{}, over
+}
+
+// release gives back a reservation whose payment never left the process.
+func (l *ledger) release(token string, amount *big.Int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k := tokenKey(token)
+	if s := l.spent[k]; s != nil {
+		s.Sub(s, amount)
+	}
+}
+
+// totals returns a copy of what was spent per token (EVM tokens lower-cased).
+func (l *ledger) totals() map[string]*big.Int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[string]*big.Int, len(l.spent))
+	for k, v := range l.spent {
+		out[k] = new(big.Int).Set(v)
+	}
+	return out
+}

@@ -1,0 +1,350 @@
+package buyer
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"sync"
+	"time"
+
+	ethereum "github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/accounts/abi"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethclient"
+	solanago "github.com/gagliardetto/solana-go"
+	"github.com/gagliardetto/solana-go/rpc"
+
+	"github.com/h402/settlement/pkg/chains/evm"
+	"github.com/h402/settlement/pkg/chains/solana"
+	"github.com/h402/settlement/pkg/config"
+	"github.com/h402/settlement/pkg/h402"
+)
+
+// EVM is the buyer's EVM key and how to reach its chains.
+type EVM struct {
+	Key *ecdsa.PrivateKey
+	// RPC, optional, is a JSON-RPC URL of the chain paid on: the EIP-3009
+	// validity window is then taken from the chain head when it runs ahead
+	// of the wall clock (dev chains do), and a token's EIP-712 domain is
+	// read from its name() and version() when neither the requirement's
+	// extra nor Domains give it.
+	RPC string
+	// Domains gives the EIP-712 domain per token address, for h402
+	// requirements that do not carry extra.name/version.
+	Domains map[string]Domain
+}
+
+// Domain is a token's EIP-712 domain name and version.
+type Domain struct{ Name, Version string }
+
+// Solana is the buyer's Solana key and RPC.
+type Solana struct {
+	Key solanago.PrivateKey
+	// RPC is a JSON-RPC URL of the cluster paid on (recent blockhash, the
+	// mint's token program and decimals). Required.
+	RPC string
+	// ComputeUnitPrice in micro-lamports per CU (default 1).
+	ComputeUnitPrice uint64
+}
+
+// signed is a payment ready to send.
+type signed struct {
+	header, value string
+	payer         string
+}
+
+// x402V2Payment is the PAYMENT-SIGNATURE content, in @x402/core's field
+// order; Accepted, Resource and Extensions are echoed as the seller sent them.
+type x402V2Payment struct {
+	X402Version int                   `json:"x402Version"`
+	Payload     h402.X402ExactPayload `json:"payload"`
+	Extensions  json.RawMessage       `json:"extensions,omitempty"`
+	Resource    json.RawMessage       `json:"resource,omitempty"`
+	Accepted    json.RawMessage       `json:"accepted"`
+}
+
+// encode wraps an exact payload in the offer's dialect.
+func encode(pr *PaymentRequired, o *Offer, p h402.X402ExactPayload, h402Header string) (string, string, error) {
+	switch o.Dialect {
+	case DialectH402:
+		return h402.HeaderPayment, h402Header, nil
+	case DialectX402V1:
+		b, err := json.Marshal(h402.X402V1PaymentPayload{X402Version: h402.X402V1, Scheme: o.Scheme, Network: o.Network, Payload: p})
+		return h402.HeaderPayment, h402.EncodeBase64(b), err
+	case DialectX402V2:
+		b, err := json.Marshal(x402V2Payment{X402Version: h402.X402V2, Payload: p, Extensions: nonNull(pr.Extensions), Resource: nonNull(pr.Resource), Accepted: o.raw})
+		return h402.HeaderPaymentSig, h402.EncodeBase64(b), err
+	}
+	return "", "", fmt.Errorf("dialect %q", o.Dialect)
+}
+
+func nonNull(r json.RawMessage) json.RawMessage {
+	if len(r) == 0 || string(r) == "null" {
+		return nil
+	}
+	return r
+}
+
+// requirement is the offer as an h402 requirement for the chain signers.
+func requirement(o *Offer, amount *big.Int) *h402.PaymentRequirements {
+	if o.h402 != nil {
+		r := *o.h402
+		return &r
+	}
+	d := h402.NewDecimal(amount)
+	return &h402.PaymentRequirements{
+		Namespace: o.Namespace, Scheme: h402.SchemeExact, NetworkID: o.NetworkID,
+		TokenAddress: o.Token, PayToAddress: o.PayTo, AmountRequired: &d, AmountRequiredFormat: h402.FormatSmallestUnit,
+		Resource: o.Resource, Extra: o.Extra,
+	}
+}
+
+// evmSigner signs EIP-3009 authorizations.
+type evmSigner struct {
+	cfg EVM
+
+	mu      sync.Mutex
+	client  *ethclient.Client
+	domains map[string]Domain // read from chain
+}
+
+func (s *evmSigner) rpc(ctx context.Context) (*ethclient.Client, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.client == nil {
+		c, err := ethclient.DialContext(ctx, s.cfg.RPC)
+		if err != nil {
+			return nil, fmt.Errorf("dial EVM RPC: %w", err)
+		}
+		s.client = c
+	}
+	return s.client, nil
+}
+
+// now is the later of the wall clock and the chain head's time.
+func (s *evmSigner) now(ctx context.Context) (time.Time, error) {
+	now := time.Now()
+	if s.cfg.RPC == "" {
+		return now, nil
+	}
+	c, err := s.rpc(ctx)
+	if err != nil {
+		return now, err
+	}
+	head, err := c.HeaderByNumber(ctx, nil)
+	if err != nil {
+		return now, fmt.Errorf("read the chain head: %w", err)
+	}
+	if t := time.Unix(int64(head.Time), 0); t.After(now) {
+		now = t
+	}
+	return now, nil
+}
+
+// domain finds the token's EIP-712 domain: the requirement's extra, the
+// configured Domains, then the token contract.
+func (s *evmSigner) domain(ctx context.Context, o *Offer) (Domain, error) {
+	var extra h402.Extra
+	if len(o.Extra) > 0 && string(o.Extra) != "null" {
+		if err := json.Unmarshal(o.Extra, &extra); err != nil {
+			return Domain{}, fmt.Errorf("extra: %w", err)
+		}
+	}
+	if extra.Name != "" && extra.Version != "" {
+		return Domain{extra.Name, extra.Version}, nil
+	}
+	key := tokenKey(o.Token)
+	for k, d := range s.cfg.Domains {
+		if tokenKey(k) == key {
+			return d, nil
+		}
+	}
+	if s.cfg.RPC == "" {
+		return Domain{}, errors.New("the requirement gives no EIP-712 name/version, EVM.Domains has none for the token, and there is no RPC to read them")
+	}
+	s.mu.Lock()
+	d, ok := s.domains[key]
+	s.mu.Unlock()
+	if ok {
+		return d, nil
+	}
+	c, err := s.rpc(ctx)
+	if err != nil {
+		return Domain{}, err
+	}
+	token := common.HexToAddress(o.Token)
+	if d.Name, err = callString(ctx, c, token, "06fdde03"); err != nil { // name()
+		return Domain{}, fmt.Errorf("read the token's name(): %w", err)
+	}
+	if d.Version, err = callString(ctx, c, token, "54fd4d50"); err != nil { // version()
+		return Domain{}, fmt.Errorf("read the token's version(): %w", err)
+	}
+	s.mu.Lock()
+	if s.domains == nil {
+		s.domains = map[string]Domain{}
+	}
+	s.domains[key] = d
+	s.mu.Unlock()
+	return d, nil
+}
+
+var stringArgs = func() abi.Arguments {
+	t, _ := abi.NewType("string", "", nil)
+	return abi.Arguments{{Type: t}}
+}()
+
+func callString(ctx context.Context, c *ethclient.Client, to common.Address, selector string) (string, error) {
+	data, _ := hex.DecodeString(selector)
+	out, err := c.CallContract(ctx, ethereum.CallMsg{To: &to, Data: data}, nil)
+	if err != nil {
+		return "", err
+	}
+	vals, err := stringArgs.Unpack(out)
+	if err != nil || len(vals) != 1 {
+		return "", fmt.Errorf("answer is not an ABI string: %v", err)
+	}
+	s, _ := vals[0].(string)
+	return s, nil
+}
+
+func (s *evmSigner) sign(ctx context.Context, pr *PaymentRequired, o *Offer, amount *big.Int) (signed, error) {
+	if _, ok := new(big.Int).SetString(o.NetworkID, 10); !ok {
+		return signed{}, fmt.Errorf("EVM network %q has no decimal chain id", o.NetworkID)
+	}
+	if !common.IsHexAddress(o.Token) || !common.IsHexAddress(o.PayTo) {
+		return signed{}, errors.New("token or payTo is not an EVM address")
+	}
+	d, err := s.domain(ctx, o)
+	if err != nil {
+		return signed{}, err
+	}
+	now, err := s.now(ctx)
+	if err != nil {
+		return signed{}, err
+	}
+	timeout := time.Duration(o.MaxTimeoutSeconds) * time.Second
+	if timeout <= 0 {
+		timeout = evm.DefaultValidity
+	}
+	opts := evm.AuthorizationOptions{Value: amount}
+	switch o.Dialect {
+	case DialectX402V1: // as @x402/evm's v1 client: ten minutes back
+		opts.ValidAfter, opts.ValidBefore = now.Add(-600*time.Second), now.Add(timeout)
+	case DialectX402V2: // as @x402/evm's client: validAfter 0
+		opts.ValidAfter, opts.ValidBefore = time.Unix(0, 0), now.Add(timeout)
+	}
+	token := &config.Token{Address: o.Token, Kind: config.KindEIP3009, EIP712Name: d.Name, EIP712Version: d.Version}
+	p, header, err := evm.SignAuthorization(requirement(o, amount), s.cfg.Key, token, now, opts)
+	if err != nil {
+		return signed{}, err
+	}
+	a := p.Payload.(*h402.EVMAuthorizationPayload)
+	x := h402.X402ExactPayload{Signature: a.Signature, Authorization: &h402.X402Authorization{
+		From:        common.HexToAddress(a.Authorization.From).Hex(),
+		To:          common.HexToAddress(a.Authorization.To).Hex(),
+		Value:       a.Authorization.Value,
+		ValidAfter:  a.Authorization.ValidAfter,
+		ValidBefore: a.Authorization.ValidBefore,
+		Nonce:       a.Authorization.Nonce,
+	}}
+	name, value, err := encode(pr, o, x, header)
+	return signed{header: name, value: value, payer: crypto.PubkeyToAddress(s.cfg.Key.PublicKey).Hex()}, err
+}
+
+// solanaSigner signs payment transactions.
+type solanaSigner struct {
+	cfg    Solana
+	client *rpc.Client
+
+	mu    sync.Mutex
+	mints map[string]config.Token
+}
+
+// mint reads a mint's token program and decimals (cached).
+func (s *solanaSigner) mint(ctx context.Context, address string) (config.Token, error) {
+	if address == h402.SolanaNativeToken {
+		return config.Token{Address: address, Decimals: 9, Kind: config.KindNative}, nil
+	}
+	s.mu.Lock()
+	t, ok := s.mints[address]
+	s.mu.Unlock()
+	if ok {
+		return t, nil
+	}
+	key, err := solanago.PublicKeyFromBase58(address)
+	if err != nil {
+		return t, fmt.Errorf("mint %q: %w", clip(address), err)
+	}
+	out, err := s.client.GetAccountInfo(ctx, key)
+	if err != nil {
+		return t, fmt.Errorf("read mint %s: %w", address, err)
+	}
+	data := out.GetBinary()
+	if out.Value == nil || len(data) < 45 {
+		return t, fmt.Errorf("mint %s: account is not a mint", address)
+	}
+	t = config.Token{Address: address, Decimals: int(data[44])}
+	switch out.Value.Owner {
+	case solana.TokenProgramID:
+		t.Kind = config.KindSPL
+	case solana.Token2022ProgramID:
+		t.Kind = config.KindToken2022
+	default:
+		return t, fmt.Errorf("mint %s is owned by %s, not a token program", address, out.Value.Owner)
+	}
+	s.mu.Lock()
+	if s.mints == nil {
+		s.mints = map[string]config.Token{}
+	}
+	s.mints[address] = t
+	s.mu.Unlock()
+	return t, nil
+}
+
+func (s *solanaSigner) sign(ctx context.Context, pr *PaymentRequired, o *Offer, amount *big.Int) (signed, error) {
+	token, err := s.mint(ctx, o.Token)
+	if err != nil {
+		return signed{}, err
+	}
+	req := requirement(o, amount)
+	if got, err := req.Amount(token.Decimals); err != nil || got.Cmp(amount) != 0 {
+		return signed{}, fmt.Errorf("the amount in the mint's %d decimals is %v (%v), not the %s the policy accepted", token.Decimals, got, err, amount)
+	}
+	if o.Dialect != DialectH402 {
+		if e, err := req.ParsedExtra(); err != nil || e.FeePayer == "" {
+			return signed{}, errors.New("an x402 Solana requirement names its fee payer in extra.feePayer; this one does not")
+		}
+	}
+	bh, err := s.client.GetLatestBlockhash(ctx, rpc.CommitmentConfirmed)
+	if err != nil {
+		return signed{}, fmt.Errorf("read a recent blockhash: %w", err)
+	}
+	// A random memo, as @x402/svm adds: two payments of the same amount to
+	// the same seller within one blockhash are then different messages.
+	var nonce [16]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return signed{}, err
+	}
+	price := s.cfg.ComputeUnitPrice
+	if price == 0 {
+		price = 1
+	}
+	p, err := solana.SignPayment(req, &token, s.cfg.Key, bh.Value.Blockhash, solana.PayOptions{ComputeUnitPrice: price, Memo: hex.EncodeToString(nonce[:])})
+	if err != nil {
+		return signed{}, err
+	}
+	header, err := h402.EncodePaymentHeader(p)
+	if err != nil {
+		return signed{}, err
+	}
+	x := h402.X402ExactPayload{Transaction: p.Payload.(*h402.SolanaSignTransactionPayload).Transaction}
+	name, value, err := encode(pr, o, x, header)
+	return signed{header: name, value: value, payer: s.cfg.Key.PublicKey().String()}, err
+}
+

@@ -1,0 +1,283 @@
+package buyer
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"math/big"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ethereum/go-ethereum/crypto"
+)
+
+func get(t *testing.T, c *http.Client, url string) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET: %v", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}
+
+func TestPaysEveryDialect(t *testing.T) {
+	for _, tc := range []struct {
+		dialect Dialect
+		network string
+		header  string
+	}{
+		{DialectH402, "evm:84532", "X-PAYMENT-RESPONSE"},
+		{DialectX402V1, "base-sepolia", "X-PAYMENT-RESPONSE"},
+		{DialectX402V2, "eip155:84532", "PAYMENT-RESPONSE"},
+	} {
+		t.Run(string(tc.dialect), func(t *testing.T) {
+			seller := &testSeller{t: t, dialect: tc.dialect, offers: []offer{{tc.network, testToken, 10_000}}}
+			srv := seller.start()
+			key := newKey(t)
+			var hooked []*Payment
+			tr := newTransport(t, key, Policy{Networks: []string{"eip155:84532"}, Budgets: []Budget{usdc(10_000, 0)}}, func(p *Payment) { hooked = append(hooked, p) })
+			resp, body := get(t, tr.Client(), srv.URL+"/report")
+			if resp.StatusCode != http.StatusOK || body != "report for " {
+				t.Fatalf("got %d %q, want 200 and the report", resp.StatusCode, body)
+			}
+			if n := seller.requests.Load(); n != 2 {
+				t.Errorf("seller requests: got %d, want 2 (the 402 and the paid retry)", n)
+			}
+			p := PaymentOf(resp)
+			if p == nil {
+				t.Fatal("PaymentOf: nil for a paid response")
+			}
+			payer := crypto.PubkeyToAddress(key.PublicKey).Hex()
+			if p.Offer.Dialect != tc.dialect || p.Amount.Int64() != 10_000 || p.Payer != payer || p.Err != nil {
+				t.Errorf("payment: got dialect %s amount %s payer %s err %v, want %s 10000 %s nil", p.Offer.Dialect, p.Amount, p.Payer, p.Err, tc.dialect, payer)
+			}
+			if p.Settlement == nil || !p.Settlement.Success || p.Settlement.PaymentID != "evm.84532.auth.1" || !strings.EqualFold(p.Settlement.Payer, payer) {
+				t.Errorf("settlement from %s: got %+v", tc.header, p.Settlement)
+			}
+			if len(hooked) != 1 || hooked[0] != p {
+				t.Errorf("OnPayment: got %d calls, want 1 with the same payment", len(hooked))
+			}
+			if got := tr.Spent()[strings.ToLower(testToken)]; got == nil || got.Int64() != 10_000 {
+				t.Errorf("spent: got %v, want 10000", got)
+			}
+			if got := seller.paid[0].Dialect; string(got) != string(tc.dialect) {
+				t.Errorf("ingest would decode the payment as %s, want %s", got, tc.dialect)
+			}
+		})
+	}
+}
+
+func TestChoosesByPolicy(t *testing.T) {
+	offers := []offer{
+		{"eip155:1", testToken, 100},         // network not allowed
+		{"eip155:84532", testToken2, 50},     // second token, less preferred
+		{"eip155:84532", testToken, 9_000},   // over the cap
+		{"eip155:43113", testToken, 300},     // allowed, less preferred network
+		{"eip155:84532", testToken, 200},     // chosen: preferred network and token
+		{"eip155:84532", "0x2222222222222222222222222222222222222222", 1}, // no budget
+	}
+	seller := &testSeller{t: t, dialect: DialectX402V2, offers: offers}
+	srv := seller.start()
+	tr := newTransport(t, newKey(t), Policy{
+		Networks: []string{"base-sepolia", "avalanche-fuji"},
+		Budgets:  []Budget{usdc(1_000, 0), {Token: testToken2, MaxPerRequest: big.NewInt(1_000)}},
+	}, nil)
+	resp, _ := get(t, tr.Client(), srv.URL)
+	p := PaymentOf(resp)
+	if resp.StatusCode != http.StatusOK || p == nil || p.Offer.Index != 4 {
+		t.Fatalf("got %d, payment %+v; want accepts[4] paid", resp.StatusCode, p)
+	}
+
+	// Nothing acceptable: the reasons name each offer.
+	seller2 := &testSeller{t: t, dialect: DialectX402V2, offers: offers[:1]}
+	srv2 := seller2.start()
+	_, err := tr.Client().Get(srv2.URL)
+	var na *NoAcceptableError
+	if !errors.As(err, &na) || len(na.Reasons) != 1 || !strings.Contains(na.Reasons[0], "network not allowed") {
+		t.Fatalf("got %v, want NoAcceptableError naming the network", err)
+	}
+	if n := seller2.requests.Load(); n != 1 {
+		t.Errorf("seller requests: got %d, want 1 (nothing paid, nothing retried)", n)
+	}
+}
+
+func TestLimits(t *testing.T) {
+	t.Run("per request", func(t *testing.T) {
+		seller := &testSeller{t: t, dialect: DialectH402, offers: []offer{{"evm:84532", testToken, 1_001}}}
+		srv := seller.start()
+		tr := newTransport(t, newKey(t), Policy{Budgets: []Budget{usdc(1_000, 0)}}, nil)
+		_, err := tr.Client().Get(srv.URL)
+		var na *NoAcceptableError
+		if !errors.As(err, &na) || !strings.Contains(na.Error(), "over the cap 1000") {
+			t.Fatalf("got %v, want NoAcceptableError over the cap", err)
+		}
+	})
+	t.Run("total", func(t *testing.T) {
+		seller := &testSeller{t: t, dialect: DialectH402, offers: []offer{{"evm:84532", testToken, 600}}}
+		srv := seller.start()
+		tr := newTransport(t, newKey(t), Policy{Budgets: []Budget{usdc(1_000, 1_000)}}, nil)
+		if resp, _ := get(t, tr.Client(), srv.URL); resp.StatusCode != http.StatusOK {
+			t.Fatalf("first payment: got %d", resp.StatusCode)
+		}
+		_, err := tr.Client().Get(srv.URL)
+		var le *LimitError
+		if !errors.As(err, &le) || le.Spent.Int64() != 600 || le.Limit.Int64() != 1_000 || le.Reason() != ReasonOverLimit {
+			t.Fatalf("second payment: got %v, want LimitError spent 600 limit 1000", err)
+		}
+		if got := tr.Spent()[strings.ToLower(testToken)].Int64(); got != 600 {
+			t.Errorf("spent: got %d, want 600", got)
+		}
+	})
+	t.Run("concurrent spending stays within the total", func(t *testing.T) {
+		seller := &testSeller{t: t, dialect: DialectX402V2, offers: []offer{{"eip155:84532", testToken, 100}}}
+		srv := seller.start()
+		tr := newTransport(t, newKey(t), Policy{Budgets: []Budget{usdc(100, 500)}}, nil)
+		c := tr.Client()
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		ok, over := 0, 0
+		for range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				resp, err := c.Get(srv.URL)
+				mu.Lock()
+				defer mu.Unlock()
+				var le *LimitError
+				switch {
+				case err == nil && resp.StatusCode == http.StatusOK:
+					resp.Body.Close()
+					ok++
+				case errors.As(err, &le):
+					over++
+				default:
+					t.Errorf("unexpected: %v", err)
+				}
+			}()
+		}
+		wg.Wait()
+		if ok != 5 || over != 11 {
+			t.Errorf("got %d paid and %d over the limit, want 5 and 11", ok, over)
+		}
+		if got := tr.Spent()[strings.ToLower(testToken)].Int64(); got != 500 {
+			t.Errorf("spent: got %d, want 500", got)
+		}
+		if len(seller.paid) != 5 {
+			t.Errorf("seller received %d payments, want 5", len(seller.paid))
+		}
+	})
+}
+
+// onceReader is a body without GetBody: it can be read once.
+type onceReader struct{ io.Reader }
+
+func (onceReader) Close() error { return nil }
+
+func TestPostBodyReplayed(t *testing.T) {
+	payload := `{"query":"everything"}`
+	for _, tc := range []struct {
+		name string
+		req  func(url string) *http.Request
+	}{
+		{"with GetBody", func(url string) *http.Request {
+			r, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(payload))
+			return r
+		}},
+		{"without GetBody", func(url string) *http.Request {
+			r, _ := http.NewRequest(http.MethodPost, url, onceReader{strings.NewReader(payload)})
+			return r
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			seller := &testSeller{t: t, dialect: DialectH402, offers: []offer{{"evm:84532", testToken, 10}}}
+			srv := seller.start()
+			tr := newTransport(t, newKey(t), Policy{Budgets: []Budget{usdc(10, 0)}}, nil)
+			resp, err := tr.Client().Do(tc.req(srv.URL))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || string(b) != "report for "+payload {
+				t.Fatalf("got %d %q", resp.StatusCode, b)
+			}
+			if len(seller.bodies) != 1 || seller.bodies[0] != payload {
+				t.Errorf("the paid request's body: got %q, want %q", seller.bodies, payload)
+			}
+		})
+	}
+	t.Run("too large to keep", func(t *testing.T) {
+		seller := &testSeller{t: t, dialect: DialectH402, offers: []offer{{"evm:84532", testToken, 10}}}
+		srv := seller.start()
+		tr, err := New(Config{EVM: &EVM{Key: newKey(t), Domains: map[string]Domain{testToken: {testName, testVersion}}}, Policy: Policy{Budgets: []Budget{usdc(10, 0)}}, MaxBodyBytes: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest(http.MethodPost, srv.URL, onceReader{bytes.NewReader([]byte(payload))})
+		_, err = tr.Client().Do(req)
+		if !errors.Is(err, ErrBodyNotReplayable) {
+			t.Fatalf("got %v, want ErrBodyNotReplayable", err)
+		}
+		if len(tr.Spent()) != 0 && tr.Spent()[strings.ToLower(testToken)].Sign() != 0 {
+			t.Errorf("spent %v for a payment never signed", tr.Spent())
+		}
+	})
+}
+
+func TestSecond402NotRetried(t *testing.T) {
+	seller := &testSeller{t: t, dialect: DialectX402V2, offers: []offer{{"eip155:84532", testToken, 10}}, refuse: true}
+	srv := seller.start()
+	tr := newTransport(t, newKey(t), Policy{Budgets: []Budget{usdc(10, 0)}}, nil)
+	resp, body := get(t, tr.Client(), srv.URL)
+	if resp.StatusCode != http.StatusPaymentRequired || body != "{}" {
+		t.Fatalf("got %d %q, want the seller's second 402 with its body", resp.StatusCode, body)
+	}
+	if n := seller.requests.Load(); n != 2 {
+		t.Errorf("seller requests: got %d, want 2 (paid once, never again)", n)
+	}
+	p := PaymentOf(resp)
+	var re *RefusedError
+	if p == nil || !errors.As(p.Err, &re) || re.SellerReason != "insufficient_funds" || re.Status != 402 {
+		t.Fatalf("payment: got %+v, want a RefusedError with the seller's reason", p)
+	}
+	// A signed payment left the process: it stays counted.
+	if got := tr.Spent()[strings.ToLower(testToken)].Int64(); got != 10 {
+		t.Errorf("spent: got %d, want 10", got)
+	}
+}
+
+func TestSignFailureReleases(t *testing.T) {
+	seller := &testSeller{t: t, dialect: DialectH402, offers: []offer{{"evm:84532", testToken, 10}}}
+	srv := seller.start()
+	// No EIP-712 domain anywhere and no RPC to read it.
+	tr, err := New(Config{EVM: &EVM{Key: newKey(t)}, Policy: Policy{Budgets: []Budget{usdc(10, 10)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = tr.Client().Get(srv.URL)
+	var se *SignError
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "EIP-712") {
+		t.Fatalf("got %v, want SignError about the EIP-712 domain", err)
+	}
+	if got := tr.Spent()[strings.ToLower(testToken)]; got.Sign() != 0 {
+		t.Errorf("spent after a failed signing: got %s, want 0", got)
+	}
+}
+
+func TestNoKeyForNamespace(t *testing.T) {
+	body := []byte(`{"h402Version":1,"accepts":[{"namespace":"solana","scheme":"exact","networkId":"localnet","tokenAddress":"So11111111111111111111111111111111111111112","payToAddress":"x","amountRequired":"1","amountRequiredFormat":"smallestUnit"}]}`)
+	srv := httpServer(t, http.StatusPaymentRequired, nil, body)
+	tr := newTransport(t, newKey(t), Policy{Budgets: []Budget{{Token: "So11111111111111111111111111111111111111112", MaxPerRequest: big.NewInt(1)}}}, nil)
+	_, err := tr.Client().Get(srv)
+	var na *NoAcceptableError
+	if !errors.As(err, &na) || !strings.Contains(na.Error(), `no key for namespace "solana"`) {
+		t.Fatalf("got %v", err)
+	}
+}
