@@ -347,4 +347,3 @@ func (s *solanaSigner) sign(ctx context.Context, pr *PaymentRequired, o *Offer, 
 	name, value, err := encode(pr, o, x, header)
 	return signed{header: name, value: value, payer: s.cfg.Key.PublicKey().String()}, err
 }
-

@@ -76,11 +76,11 @@ func TestPaysEveryDialect(t *testing.T) {
 
 func TestChoosesByPolicy(t *testing.T) {
 	offers := []offer{
-		{"eip155:1", testToken, 100},         // network not allowed
-		{"eip155:84532", testToken2, 50},     // second token, less preferred
-		{"eip155:84532", testToken, 9_000},   // over the cap
-		{"eip155:43113", testToken, 300},     // allowed, less preferred network
-		{"eip155:84532", testToken, 200},     // chosen: preferred network and token
+		{"eip155:1", testToken, 100},                                      // network not allowed
+		{"eip155:84532", testToken2, 50},                                  // second token, less preferred
+		{"eip155:84532", testToken, 9_000},                                // over the cap
+		{"eip155:43113", testToken, 300},                                  // allowed, less preferred network
+		{"eip155:84532", testToken, 200},                                  // chosen: preferred network and token
 		{"eip155:84532", "0x2222222222222222222222222222222222222222", 1}, // no budget
 	}
 	seller := &testSeller{t: t, dialect: DialectX402V2, offers: offers}
