@@ -24,7 +24,8 @@ import (
 // TestBuyerRoundTripper pays sellers with pkg/buyer's RoundTripper through
 // the whole pipeline (ingest, settler and watcher processes): a minimal Go
 // seller speaking h402 that settles through ingest (EVM, and Solana with
-// the client or the facilitator paying the fee), and a seller built on
+// the client or the facilitator paying the fee), one speaking x402 v1
+// (EVM), and a seller built on
 // the published @x402/express 2.27 paymentMiddleware with ingest as its
 // facilitator (an EVM and a Solana route). Each payment serves the content,
 // lands on chain exactly once and reaches finalized.
@@ -96,6 +97,26 @@ func TestBuyerRoundTripper(t *testing.T) {
 			t.Errorf("paid by tx %s, ingest reports %s", log.TxHash.Hex(), st.TxHash)
 		}
 	})
+	t.Run("x402 v1 EVM", func(t *testing.T) {
+		seller := freshAddress()
+		tok := p.usdc()
+		srv := x402V1Seller(t, p, h402.X402V1Requirements{
+			Scheme: "exact", Network: "base-sepolia", MaxAmountRequired: h402.NewDecimal(big.NewInt(amount)),
+			Resource: "https://seller.example/report", Description: "a report", MimeType: "text/plain",
+			PayTo: seller.Hex(), MaxTimeoutSeconds: 120, Asset: p.evm.Token().Hex(),
+			Extra: json.RawMessage(`{"name":"` + tok.EIP712Name + `","version":"` + tok.EIP712Version + `"}`),
+		})
+		got := pay(t, srv+"/report", "report")
+		if got.Offer.Dialect != buyer.DialectX402V1 || got.Settlement.Network != "base-sepolia" {
+			t.Errorf("payment: got dialect %s, settlement %+v", got.Offer.Dialect, got.Settlement)
+		}
+		id := tap.lastID(t, p)
+		st := finalized(t, id)
+		log := p.landsOnceEVM(t, seller, big.NewInt(amount))
+		if !strings.EqualFold(log.TxHash.Hex(), st.TxHash) {
+			t.Errorf("paid by tx %s, ingest reports %s", log.TxHash.Hex(), st.TxHash)
+		}
+	})
 	for _, feePayer := range []bool{false, true} {
 		name := "h402 Solana client pays the fee"
 		if feePayer {
@@ -152,12 +173,12 @@ func TestBuyerRoundTripper(t *testing.T) {
 
 	hookMu.Lock()
 	defer hookMu.Unlock()
-	if len(hooked) != 5 {
-		t.Errorf("OnPayment: got %d calls, want 5", len(hooked))
+	if len(hooked) != 6 {
+		t.Errorf("OnPayment: got %d calls, want 6", len(hooked))
 	}
 	spent := tr.Spent()
-	if got := spent[strings.ToLower(p.evm.Token().Hex())]; got == nil || got.Int64() != 2*amount {
-		t.Errorf("EVM spent: got %v, want %d", got, 2*amount)
+	if got := spent[strings.ToLower(p.evm.Token().Hex())]; got == nil || got.Int64() != 3*amount {
+		t.Errorf("EVM spent: got %v, want %d", got, 3*amount)
 	}
 	if got := spent[p.solUSDC().Address]; got == nil || got.Int64() != 3*amount {
 		t.Errorf("Solana spent: got %v, want %d", got, 3*amount)
@@ -181,6 +202,38 @@ func h402Seller(t *testing.T, p *pipeline, req h402.PaymentRequirements) string 
 		if a.Status != http.StatusOK || a.Body["success"] != true {
 			w.WriteHeader(http.StatusPaymentRequired)
 			json.NewEncoder(w).Encode(map[string]any{"h402Version": 1, "error": a.str("errorReason"), "accepts": []h402.PaymentRequirements{req}})
+			return
+		}
+		w.Header().Set(h402.HeaderPaymentResponse, h402.EncodeBase64(a.Raw))
+		w.Write([]byte("the report"))
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// x402V1Seller is h402Seller in x402 v1: a 402 body {x402Version: 1,
+// accepts}, and the X-PAYMENT settled through ingest in the x402 v1 body.
+func x402V1Seller(t *testing.T, p *pipeline, req h402.X402V1Requirements) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		header := r.Header.Get(h402.HeaderPayment)
+		refuse := func(reason string) {
+			w.WriteHeader(http.StatusPaymentRequired)
+			json.NewEncoder(w).Encode(map[string]any{"x402Version": 1, "error": reason, "accepts": []h402.X402V1Requirements{req}})
+		}
+		if header == "" {
+			refuse("X-PAYMENT header is required")
+			return
+		}
+		payload, err := h402.DecodeBase64(header)
+		if err != nil {
+			refuse("invalid_payload")
+			return
+		}
+		body, _ := json.Marshal(map[string]any{"x402Version": 1, "paymentPayload": json.RawMessage(payload), "paymentRequirements": req})
+		a := p.postQuiet(body)
+		if a.Status != http.StatusOK || a.Body["success"] != true {
+			refuse(a.str("errorReason"))
 			return
 		}
 		w.Header().Set(h402.HeaderPaymentResponse, h402.EncodeBase64(a.Raw))
