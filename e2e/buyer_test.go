@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"crypto/ecdsa"
 	"encoding/json"
+	"errors"
 	"io"
 	"math/big"
 	"net/http"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
 	solanago "github.com/gagliardetto/solana-go"
 
 	"github.com/h402/settlement/pkg/buyer"
@@ -54,6 +57,7 @@ func TestBuyerRoundTripper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer tr.Close()
 	client := tr.Client()
 
 	// pay GETs url, checks the content was served and returns the payment.
@@ -159,6 +163,32 @@ func TestBuyerRoundTripper(t *testing.T) {
 			id := tap.lastID(t, p)
 			finalized(t, id)
 			p.landsOnceEVM(t, evmSeller, big.NewInt(amount))
+		})
+		t.Run("EVM route refuses a payer without funds", func(t *testing.T) {
+			poor, err := buyer.New(buyer.Config{
+				Base: http.DefaultTransport, EVM: &buyer.EVM{Key: newEVMKey(t), RPC: p.evm.URL()},
+				Policy: buyer.Policy{Budgets: []buyer.Budget{{Token: p.evm.Token().Hex(), MaxPerRequest: big.NewInt(50_000)}}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer poor.Close()
+			resp, err := poor.Client().Get(url + "/evm/report")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			got := buyer.PaymentOf(resp)
+			var refused *buyer.RefusedError
+			if resp.StatusCode != http.StatusPaymentRequired || got == nil || !errors.As(got.Err, &refused) {
+				t.Fatalf("got %d, payment %+v; want the second 402 handed back with a RefusedError", resp.StatusCode, got)
+			}
+			if refused.SellerReason != "insufficient_funds" {
+				t.Errorf("refusal: got %v, want the seller's reason insufficient_funds", refused)
+			}
+			if b := p.tokenBalance(t, evmSeller); b.Int64() != amount {
+				t.Errorf("seller balance after the refused payment: got %s, want still %d", b, amount)
+			}
 		})
 		t.Run("Solana route", func(t *testing.T) {
 			got := pay(t, url+"/solana/report", `"paid":true`)
@@ -310,4 +340,14 @@ func (p *paymentTap) lastID(t *testing.T, pl *pipeline) string {
 	}
 	t.Fatalf("payment header holds neither an authorization nor a transaction: %s", b)
 	return ""
+}
+
+// newEVMKey is a fresh EVM key that holds nothing.
+func newEVMKey(t *testing.T) *ecdsa.PrivateKey {
+	t.Helper()
+	k, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

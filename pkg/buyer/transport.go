@@ -108,6 +108,22 @@ func (t *Transport) Client() *http.Client { return &http.Client{Transport: t} }
 // lower-cased), payments in flight included.
 func (t *Transport) Spent() map[string]*big.Int { return t.ledger.totals() }
 
+// Close releases the RPC connections of the signers. The Transport must
+// not be used afterwards.
+func (t *Transport) Close() {
+	if t.evm != nil {
+		t.evm.mu.Lock()
+		if t.evm.client != nil {
+			t.evm.client.Close()
+			t.evm.client = nil
+		}
+		t.evm.mu.Unlock()
+	}
+	if t.solana != nil {
+		_ = t.solana.client.Close()
+	}
+}
+
 type paymentKey struct{}
 
 // PaymentOf returns the payment the Transport made for resp's request, or

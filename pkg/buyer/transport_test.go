@@ -232,24 +232,48 @@ func TestPostBodyReplayed(t *testing.T) {
 }
 
 func TestSecond402NotRetried(t *testing.T) {
-	seller := &testSeller{t: t, dialect: DialectX402V2, offers: []offer{{"eip155:84532", testToken, 10}}, refuse: true}
-	srv := seller.start()
+	for _, tc := range []struct {
+		dialect Dialect
+		network string
+		body    string
+	}{
+		{DialectH402, "evm:84532", `"h402Version":1`},
+		{DialectX402V1, "base-sepolia", `"x402Version":1`},
+		{DialectX402V2, "eip155:84532", "{}"},
+	} {
+		t.Run(string(tc.dialect), func(t *testing.T) {
+			seller := &testSeller{t: t, dialect: tc.dialect, offers: []offer{{tc.network, testToken, 10}}, refuse: true}
+			srv := seller.start()
+			tr := newTransport(t, newKey(t), Policy{Budgets: []Budget{usdc(10, 0)}}, nil)
+			resp, body := get(t, tr.Client(), srv.URL)
+			if resp.StatusCode != http.StatusPaymentRequired || !strings.Contains(body, tc.body) {
+				t.Fatalf("got %d %q, want the seller's second 402 with its body", resp.StatusCode, body)
+			}
+			if n := seller.requests.Load(); n != 2 {
+				t.Errorf("seller requests: got %d, want 2 (paid once, never again)", n)
+			}
+			p := PaymentOf(resp)
+			var re *RefusedError
+			if p == nil || !errors.As(p.Err, &re) || re.SellerReason != "insufficient_funds" || re.Status != 402 {
+				t.Fatalf("payment: got %+v, want a RefusedError with the seller's reason", p)
+			}
+			// A signed payment left the process: it stays counted.
+			if got := tr.Spent()[strings.ToLower(testToken)].Int64(); got != 10 {
+				t.Errorf("spent: got %d, want 10", got)
+			}
+		})
+	}
+}
+
+func TestUnpaidResponsePassesThrough(t *testing.T) {
+	srv := httpServer(t, http.StatusOK, nil, []byte("free"))
 	tr := newTransport(t, newKey(t), Policy{Budgets: []Budget{usdc(10, 0)}}, nil)
-	resp, body := get(t, tr.Client(), srv.URL)
-	if resp.StatusCode != http.StatusPaymentRequired || body != "{}" {
-		t.Fatalf("got %d %q, want the seller's second 402 with its body", resp.StatusCode, body)
+	resp, body := get(t, tr.Client(), srv)
+	if resp.StatusCode != http.StatusOK || body != "free" || PaymentOf(resp) != nil {
+		t.Fatalf("got %d %q payment %v, want 200 free and no payment", resp.StatusCode, body, PaymentOf(resp))
 	}
-	if n := seller.requests.Load(); n != 2 {
-		t.Errorf("seller requests: got %d, want 2 (paid once, never again)", n)
-	}
-	p := PaymentOf(resp)
-	var re *RefusedError
-	if p == nil || !errors.As(p.Err, &re) || re.SellerReason != "insufficient_funds" || re.Status != 402 {
-		t.Fatalf("payment: got %+v, want a RefusedError with the seller's reason", p)
-	}
-	// A signed payment left the process: it stays counted.
-	if got := tr.Spent()[strings.ToLower(testToken)].Int64(); got != 10 {
-		t.Errorf("spent: got %d, want 10", got)
+	if len(tr.Spent()) != 0 {
+		t.Errorf("spent %v without paying", tr.Spent())
 	}
 }
 
