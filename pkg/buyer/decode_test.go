@@ -82,9 +82,6 @@ func TestDecodePaymentRequiredRefusesBadInput(t *testing.T) {
 		{"empty accepts", "", `{"h402Version":1,"accepts":[]}`, "accepts is empty"},
 		{"h402 version 2", "", `{"h402Version":2,"accepts":[{}]}`, "want 1"},
 		{"x402 v2 in a body", "", `{"x402Version":2,"accepts":[{}]}`, "PAYMENT-REQUIRED header"},
-		{"negative amount", "", `{"x402Version":1,"accepts":[{"scheme":"exact","network":"base","maxAmountRequired":"-1"}]}`, "negative"},
-		{"float amount", "", `{"x402Version":1,"accepts":[{"scheme":"exact","network":"base","maxAmountRequired":1e6}]}`, "plain decimal"},
-		{"unknown network", "", `{"x402Version":1,"accepts":[{"scheme":"exact","network":"moon","maxAmountRequired":"1"}]}`, "moon"},
 		{"header not base64", "!!!", "", "not base64"},
 		{"header v1", h402.EncodeBase64([]byte(`{"x402Version":1,"accepts":[{}]}`)), "", "want 2"},
 		{"too many offers", "", `{"h402Version":1,"accepts":[` + strings.Repeat(`{},`, 64) + `{}]}`, "more than 64"},
@@ -97,6 +94,46 @@ func TestDecodePaymentRequiredRefusesBadInput(t *testing.T) {
 			_, err := ReadPaymentRequired(h, []byte(tc.body))
 			if !errors.Is(err, ErrBadPaymentRequired) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want ErrBadPaymentRequired saying %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// A bad offer is refused with its reason; the others in the same 402 are
+// still considered.
+func TestBadOfferDoesNotSpoilOthers(t *testing.T) {
+	good := `{"scheme":"exact","network":"base-sepolia","maxAmountRequired":"10","payTo":"` + testPayTo + `","asset":"` + testToken + `","maxTimeoutSeconds":60,"extra":{"name":"USDC","version":"2"}}`
+	for _, tc := range []struct {
+		name, bad, want string
+	}{
+		{"negative amount", `{"scheme":"exact","network":"base","maxAmountRequired":"-1"}`, "negative"},
+		{"float amount", `{"scheme":"exact","network":"base","maxAmountRequired":1e6}`, "plain decimal"},
+		{"unknown network", `{"scheme":"exact","network":"moon","maxAmountRequired":"1"}`, "moon"},
+		{"not an object", `"pay me"`, "cannot unmarshal"},
+		{"zero amount", `{"scheme":"exact","network":"base","maxAmountRequired":"0"}`, "zero"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := []byte(`{"x402Version":1,"accepts":[` + tc.bad + `,` + good + `]}`)
+			pr, err := ReadPaymentRequired(http.Header{}, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(pr.Offers) != 2 || pr.Offers[0].Problem == nil || !strings.Contains(pr.Offers[0].Problem.Error(), tc.want) || pr.Offers[1].Problem != nil {
+				t.Fatalf("offers: got %+v, want the first with a problem saying %q", pr.Offers, tc.want)
+			}
+			// Only the bad one left: refused with its reason.
+			srv := httpServer(t, http.StatusPaymentRequired, nil, []byte(`{"x402Version":1,"accepts":[`+tc.bad+`]}`))
+			tr := newTransport(t, newKey(t), Policy{Budgets: []Budget{usdc(10, 0)}}, nil)
+			_, err = tr.Client().Get(srv)
+			var na *NoAcceptableError
+			if !errors.As(err, &na) || !strings.Contains(na.Error(), tc.want) {
+				t.Fatalf("got %v, want NoAcceptableError saying %q", err, tc.want)
+			}
+			// With the good one beside it, the good one is chosen.
+			pol := Policy{Budgets: []Budget{usdc(10, 0)}}
+			cs, reasons := pol.candidates(pr, func(h402.Namespace) bool { return true })
+			if len(cs) != 1 || cs[0].offer.Index != 1 || len(reasons) != 1 {
+				t.Errorf("candidates: got %d (reasons %q), want accepts[1] alone", len(cs), reasons)
 			}
 		})
 	}

@@ -106,6 +106,10 @@ func (p *Policy) candidates(pr *PaymentRequired, can func(h402.Namespace) bool) 
 		why := func(format string, args ...any) {
 			reasons = append(reasons, fmt.Sprintf("accepts[%d] (%s %s): ", o.Index, clip(o.Network), clip(o.Token))+fmt.Sprintf(format, args...))
 		}
+		if o.Problem != nil {
+			why("%v", o.Problem)
+			continue
+		}
 		if o.Scheme != h402.SchemeExact {
 			why("scheme %q is not exact", clip(o.Scheme))
 			continue

@@ -62,6 +62,11 @@ type Offer struct {
 	MaxTimeoutSeconds int
 	Extra             json.RawMessage
 
+	// Problem says why the offer cannot be paid at all (an entry that does
+	// not decode, an unknown network, a bad amount); nil otherwise. One bad
+	// offer does not spoil the others.
+	Problem error
+
 	h402 *h402.PaymentRequirements // DialectH402
 	raw  json.RawMessage           // the entry as sent (x402 v2 echoes it)
 }
@@ -126,18 +131,19 @@ func DecodePaymentRequiredHeader(v string) (*PaymentRequired, error) {
 	for i, raw := range m.Accepts {
 		var r h402.X402V2Requirements
 		if err := json.Unmarshal(raw, &r); err != nil {
-			return nil, fmt.Errorf("%w: accepts[%d]: %w", ErrBadPaymentRequired, i, err)
+			pr.Offers = append(pr.Offers, Offer{Dialect: DialectX402V2, Index: i, raw: raw, Problem: err})
+			continue
 		}
 		o := Offer{
 			Dialect: DialectX402V2, Index: i, Scheme: r.Scheme, Network: r.Network,
 			Token: r.Asset, PayTo: r.PayTo, Resource: res.URL, MaxTimeoutSeconds: r.MaxTimeoutSeconds,
 			Extra: r.Extra, raw: raw,
 		}
-		if err := o.setNetwork(r.Network); err != nil {
-			return nil, fmt.Errorf("%w: accepts[%d]: %w", ErrBadPaymentRequired, i, err)
-		}
-		if o.Amount, err = smallest(r.Amount); err != nil {
-			return nil, fmt.Errorf("%w: accepts[%d].amount: %w", ErrBadPaymentRequired, i, err)
+		o.Problem = o.setNetwork(r.Network)
+		if o.Problem == nil {
+			if o.Amount, err = smallest(r.Amount); err != nil {
+				o.Problem = fmt.Errorf("amount: %w", err)
+			}
 		}
 		pr.Offers = append(pr.Offers, o)
 	}
@@ -173,19 +179,20 @@ func DecodePaymentRequiredBody(body []byte) (*PaymentRequired, error) {
 		for i, raw := range head.Accepts {
 			var r h402.X402V1Requirements
 			if err := json.Unmarshal(raw, &r); err != nil {
-				return nil, fmt.Errorf("%w: accepts[%d]: %w", ErrBadPaymentRequired, i, err)
+				pr.Offers = append(pr.Offers, Offer{Dialect: DialectX402V1, Index: i, raw: raw, Problem: err})
+				continue
 			}
 			o := Offer{
 				Dialect: DialectX402V1, Index: i, Scheme: r.Scheme, Network: r.Network,
 				Token: r.Asset, PayTo: r.PayTo, Resource: r.Resource, MaxTimeoutSeconds: r.MaxTimeoutSeconds,
 				Extra: r.Extra, raw: raw,
 			}
-			if err := o.setNetwork(r.Network); err != nil {
-				return nil, fmt.Errorf("%w: accepts[%d]: %w", ErrBadPaymentRequired, i, err)
-			}
-			var err error
-			if o.Amount, err = smallest(r.MaxAmountRequired); err != nil {
-				return nil, fmt.Errorf("%w: accepts[%d].maxAmountRequired: %w", ErrBadPaymentRequired, i, err)
+			o.Problem = o.setNetwork(r.Network)
+			if o.Problem == nil {
+				var err error
+				if o.Amount, err = smallest(r.MaxAmountRequired); err != nil {
+					o.Problem = fmt.Errorf("maxAmountRequired: %w", err)
+				}
 			}
 			pr.Offers = append(pr.Offers, o)
 		}
@@ -198,7 +205,8 @@ func DecodePaymentRequiredBody(body []byte) (*PaymentRequired, error) {
 		for i, raw := range head.Accepts {
 			r := new(h402.PaymentRequirements)
 			if err := json.Unmarshal(raw, r); err != nil {
-				return nil, fmt.Errorf("%w: accepts[%d]: %w", ErrBadPaymentRequired, i, err)
+				pr.Offers = append(pr.Offers, Offer{Dialect: DialectH402, Index: i, raw: raw, Problem: err})
+				continue
 			}
 			o := Offer{
 				Dialect: DialectH402, Index: i, Scheme: r.Scheme, Namespace: r.Namespace, NetworkID: r.NetworkID,
@@ -209,7 +217,7 @@ func DecodePaymentRequiredBody(body []byte) (*PaymentRequired, error) {
 				o.MaxTimeoutSeconds = *r.EstimatedProcessingTime
 			}
 			if r.Namespace != h402.NamespaceEVM && r.Namespace != h402.NamespaceSolana {
-				o.Namespace = "" // not payable; the policy says why
+				o.Problem = fmt.Errorf("namespace %q is neither evm nor solana", clip(string(r.Namespace)))
 			}
 			// A humanReadable amount without tokenDecimals needs the
 			// budget's decimals: Amount stays nil until the choice.
@@ -217,7 +225,7 @@ func DecodePaymentRequiredBody(body []byte) (*PaymentRequired, error) {
 				if a, err := r.Amount(0); err == nil {
 					o.Amount = a
 				} else if r.TokenDecimals != nil || r.MaxAmountRequired != nil {
-					return nil, fmt.Errorf("%w: accepts[%d]: %w", ErrBadPaymentRequired, i, err)
+					o.Problem = fmt.Errorf("amount: %w", err)
 				}
 			}
 			pr.Offers = append(pr.Offers, o)

@@ -199,6 +199,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		p.Err = refusal(resp.StatusCode, resp.Header, b, settlement)
 	case settlement != nil && !settlement.Success:
 		p.Err = &RefusedError{Status: resp.StatusCode, SellerReason: clip(settlement.ErrorReason), Message: clip(settlement.Error + settlement.ErrorMessage)}
+	case resp.StatusCode >= 400:
+		p.Err = &RefusedError{Status: resp.StatusCode, Message: "the seller failed the paid request"}
 	case serr != nil:
 		p.Err = fmt.Errorf("buyer: the seller's payment response: %w", serr)
 	}
