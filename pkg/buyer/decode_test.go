@@ -160,3 +160,30 @@ func readFixture(t testing.TB, name string) string {
 	}
 	return strings.TrimSpace(string(b))
 }
+
+// An h402 amount written humanReadable without tokenDecimals is priced in
+// the budget's decimals, exactly; without them it is refused.
+func TestHumanReadableAmountUsesBudgetDecimals(t *testing.T) {
+	body := []byte(`{"h402Version":1,"accepts":[{"namespace":"evm","scheme":"exact","networkId":"84532","tokenAddress":"` + testToken + `","payToAddress":"` + testPayTo + `","amountRequired":"0.01","amountRequiredFormat":"humanReadable"}]}`)
+	pr, err := ReadPaymentRequired(http.Header{}, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pr.Offers[0].Amount != nil {
+		t.Fatalf("amount without decimals: got %s, want nil until a budget says", pr.Offers[0].Amount)
+	}
+	can := func(h402.Namespace) bool { return true }
+	b := usdc(10_000, 0)
+	b.Decimals = 6
+	cs, _ := (&Policy{Budgets: []Budget{b}}).candidates(pr, can)
+	if len(cs) != 1 || cs[0].amount.Int64() != 10_000 {
+		t.Fatalf("with 6 decimals: got %v, want 10000 smallest units", cs)
+	}
+	b.MaxPerRequest = big.NewInt(9_999)
+	if cs, reasons := (&Policy{Budgets: []Budget{b}}).candidates(pr, can); len(cs) != 0 || !strings.Contains(reasons[0], "over the cap 9999") {
+		t.Errorf("cap 9999: got %v %q", cs, reasons)
+	}
+	if cs, reasons := (&Policy{Budgets: []Budget{usdc(10_000, 0)}}).candidates(pr, can); len(cs) != 0 || !strings.Contains(reasons[0], "no decimals") {
+		t.Errorf("no decimals: got %v %q", cs, reasons)
+	}
+}
