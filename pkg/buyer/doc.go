@@ -19,10 +19,10 @@
 // through Config.OnPayment; Transport.Spent gives the totals.
 //
 // Spending is counted conservatively. The amount is reserved against the
-// total before anything is signed, and released only when no signed payment
-// left the process (the requirement could not be signed, or the request
-// body cannot be sent again). Once a signed payment was sent it stays
-// counted, whatever the seller answers: a signed EIP-3009 authorization or
+// total before anything is signed (under one lock, so concurrent requests
+// never spend past the total together), and released only when signing
+// failed, so that no signed payment exists. Once a payment is signed it
+// stays counted, whatever the seller answers: a signed EIP-3009 authorization or
 // Solana transaction can still be settled by anyone holding it until it
 // expires, and no answer of a seller proves that it was not (a 402 after
 // payment may come from a seller that kept the payment). Money at risk is

@@ -31,7 +31,8 @@ type Config struct {
 	// when the request has no GetBody (default DefaultMaxBodyBytes).
 	MaxBodyBytes int64
 	// OnPayment, when set, is called once for every payment sent, after
-	// the seller answered it (or the request failed). It must not block.
+	// the seller answered it (or the request failed), from the goroutine
+	// of that request: concurrently for concurrent requests. It must not block.
 	OnPayment func(*Payment)
 }
 
@@ -160,13 +161,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if len(cs) == 0 {
 		return nil, &NoAcceptableError{Reasons: reasons}
 	}
+	if again == nil {
+		return nil, ErrBodyNotReplayable
+	}
 	c, err := t.ledger.reserve(&t.policy, cs)
 	if err != nil {
 		return nil, err
-	}
-	if again == nil {
-		t.ledger.release(c.offer.Token, c.amount)
-		return nil, ErrBodyNotReplayable
 	}
 	s, err := t.sign(req.Context(), pr, c)
 	if err != nil {
