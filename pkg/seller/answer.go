@@ -14,6 +14,8 @@ const (
 	ReasonSettlementTimeout      h402.Reason = "settlement_timeout"
 	ReasonResponseTooLarge       h402.Reason = "response_too_large"
 	ReasonPaymentFailed          h402.Reason = "payment_failed"
+
+	reasonInvalidX402Version h402.Reason = "invalid_x402_version"
 )
 
 // priced is a request's route and its offers as requirements for the
@@ -136,6 +138,9 @@ type refusalInfo struct {
 
 // refuse answers 402 in dialect d: the payment was refused.
 func (m *Middleware) refuse(w http.ResponseWriter, p *priced, d h402.Dialect, ri refusalInfo) {
+	if ri.reason == h402.ReasonInvalidVersion && d != h402.DialectH402 {
+		ri.reason = reasonInvalidX402Version // x402's name for it
+	}
 	switch d {
 	case h402.DialectX402V1:
 		writeJSON(w, http.StatusPaymentRequired, x402Refusal{X402Version: h402.X402V1, Error: string(ri.reason), Message: ri.message,
