@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math/big"
 	"net/http"
@@ -32,6 +33,10 @@ type shop struct {
 	runs atomic.Int64
 	fail atomic.Bool // the handler answers 500
 	paid chan *seller.Payment
+	// stateAtPaid is the payment's state at ingest when OnPaid ran, that
+	// is before the answer was written (set when checkAtPaid is).
+	checkAtPaid atomic.Bool
+	stateAtPaid atomic.Value
 }
 
 // sellerPrice is what every route of the shop costs, in smallest units.
@@ -45,6 +50,12 @@ func (p *pipeline) startShop(t *testing.T, payTo common.Address, mode seller.Mod
 		Token: seller.Token{Address: p.evm.Token().Hex(), Decimals: tok.Decimals, Symbol: tok.Symbol, EIP712Name: tok.EIP712Name, EIP712Version: tok.EIP712Version},
 		PayTo: payTo.Hex(), Amount: sellerPrice.String(), MaxTimeoutSeconds: 300,
 	}
+	return p.startShopWith(t, offer, mode)
+}
+
+// startShopWith starts a shop whose reports cost offer.
+func (p *pipeline) startShopWith(t *testing.T, offer seller.Offer, mode seller.Mode) *shop {
+	t.Helper()
 	s := &shop{paid: make(chan *seller.Payment, 16)}
 	mw, err := seller.New(seller.Config{
 		FacilitatorURL: p.url,
@@ -53,7 +64,12 @@ func (p *pipeline) startShop(t *testing.T, payTo common.Address, mode seller.Mod
 		Routes: []seller.Route{
 			{Pattern: "GET /reports/*", Description: "a report", MimeType: "application/json", Offers: []seller.Offer{offer}},
 		},
-		OnPaid: func(_ *http.Request, pay *seller.Payment) { s.paid <- pay },
+		OnPaid: func(_ *http.Request, pay *seller.Payment) {
+			if s.checkAtPaid.Load() {
+				s.stateAtPaid.Store(ingestState(p.url, pay.ID))
+			}
+			s.paid <- pay
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -74,6 +90,18 @@ func (p *pipeline) startShop(t *testing.T, payTo common.Address, mode seller.Mod
 	})))
 	t.Cleanup(s.srv.Close)
 	return s
+}
+
+// ingestState is the payment's state at ingest ("" when it cannot be read).
+func ingestState(url, id string) string {
+	resp, err := http.Get(url + "/payments/" + id)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	var st status
+	_ = json.NewDecoder(resp.Body).Decode(&st)
+	return string(st.State)
 }
 
 // get requests path from the shop with headers as name, value pairs.
@@ -308,9 +336,10 @@ func TestSellerMiddleware(t *testing.T) {
 	t.Run("mode finalized answers once the payment is final", func(t *testing.T) {
 		payTo := freshAddress()
 		s := p.startShop(t, payTo, seller.ModeFinalized)
+		s.checkAtPaid.Store(true)
 		out := fetchSeller(t, map[string]any{"client": "@x402/fetch", "scheme": "@x402/evm", "network": "eip155:84532",
 			"url": s.srv.URL + "/reports/final", "privateKey": keyHex(payers[4])})
-		// The moment the answer is back, the payment is already final.
+		// Before the answer was written, the payment was already final.
 		pr := out.PaymentResponse
 		if out.Status != http.StatusOK || pr == nil || !pr.Success {
 			t.Fatalf("@x402/fetch in mode finalized: %d %s %+v", out.Status, out.Body, pr)
@@ -326,6 +355,39 @@ func TestSellerMiddleware(t *testing.T) {
 		if paid.State != string(events.StateFinalized) || paid.Transaction == "" {
 			t.Errorf("OnPaid in mode finalized: %+v", paid)
 		}
+		if got, _ := s.stateAtPaid.Load().(string); got != string(events.StateFinalized) {
+			t.Errorf("payment state at ingest before the answer was written: %q, want finalized", got)
+		}
 		p.landsOnceEVM(t, payTo, sellerPrice)
 	})
+}
+
+// TestSellerMiddlewareSolana: npm @x402/fetch 2.27 with the @x402/svm exact
+// client pays our middleware on the Solana localnet (served under the
+// devnet's CAIP-2 id, which @x402/svm requires), the facilitator paying the
+// fee (extra.feePayer); the payment lands once and reaches finalized.
+func TestSellerMiddlewareSolana(t *testing.T) {
+	p := startPipeline(t, true)
+	p.startSettler(t)
+	p.startWatcher(t, "seller-watcher", filepath.Join(t.TempDir(), "ledger.db"))
+	const amount = 25_000
+	payTo := p.sol.Seller() // @x402/svm creates no token account: the localnet's seller has one
+	before := p.splBalance(t, payTo)
+	tok := p.solUSDC()
+	s := p.startShopWith(t, seller.Offer{
+		Namespace: h402.NamespaceSolana, NetworkID: p.solNetwork().NetworkID, CAIP2: h402.CAIP2SolanaDevnet,
+		Token: seller.Token{Address: tok.Address, Decimals: tok.Decimals, Symbol: tok.Symbol},
+		PayTo: payTo.String(), Amount: fmt.Sprint(amount), FeePayer: p.solNetwork().FeePayers[0],
+	}, seller.ModeAccepted)
+	out := fetchSeller(t, map[string]any{"client": "@x402/fetch", "scheme": "@x402/svm", "network": h402.CAIP2SolanaDevnet,
+		"url": s.srv.URL + "/reports/sol", "privateKey": keygenJSON(p.sol.Payers()[0]), "rpcUrl": p.sol.URL()})
+	pr := out.PaymentResponse
+	if out.Status != http.StatusOK || !strings.Contains(out.Body, `"report":"/reports/sol"`) || pr == nil || !pr.Success || pr.Network != h402.CAIP2SolanaDevnet {
+		t.Fatalf("@x402/fetch with @x402/svm: %d %s, PAYMENT-RESPONSE %+v", out.Status, out.Body, pr)
+	}
+	if got := s.runs.Load(); got != 1 {
+		t.Errorf("handler runs: got %d, want 1", got)
+	}
+	st := p.waitStates(t, []string{pr.PaymentID}, 90*time.Second, nil, events.StateFinalized)[pr.PaymentID]
+	p.landsOnceSolana(t, payTo, before, amount, st.TxHash)
 }
