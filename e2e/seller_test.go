@@ -374,11 +374,26 @@ func TestSellerMiddlewareSolana(t *testing.T) {
 	payTo := p.sol.Seller() // @x402/svm creates no token account: the localnet's seller has one
 	before := p.splBalance(t, payTo)
 	tok := p.solUSDC()
-	s := p.startShopWith(t, seller.Offer{
+	// The fee payer comes from the facilitator's GET /supported.
+	cfg := seller.Config{FacilitatorURL: p.url, Routes: []seller.Route{{Offers: []seller.Offer{{
 		Namespace: h402.NamespaceSolana, NetworkID: p.solNetwork().NetworkID, CAIP2: h402.CAIP2SolanaDevnet,
 		Token: seller.Token{Address: tok.Address, Decimals: tok.Decimals, Symbol: tok.Symbol},
-		PayTo: payTo.String(), Amount: fmt.Sprint(amount), FeePayer: p.solNetwork().FeePayers[0],
-	}, seller.ModeAccepted)
+		PayTo: payTo.String(), Amount: fmt.Sprint(amount),
+	}}}}}
+	if err := seller.Discover(context.Background(), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	offer := cfg.Routes[0].Offers[0]
+	if offer.FeePayer != p.solNetwork().FeePayers[0] {
+		t.Fatalf("Discover: fee payer %q, want the facilitator's %q", offer.FeePayer, p.solNetwork().FeePayers[0])
+	}
+	bad := cfg
+	bad.Routes = []seller.Route{{Offers: []seller.Offer{offer}}}
+	bad.Routes[0].Offers[0].Token.Address = "So11111111111111111111111111111111111111112"
+	if err := seller.Discover(context.Background(), &bad); err == nil || !strings.Contains(err.Error(), "does not serve token") {
+		t.Errorf("Discover of a token the facilitator does not serve: %v", err)
+	}
+	s := p.startShopWith(t, offer, seller.ModeAccepted)
 	out := fetchSeller(t, map[string]any{"client": "@x402/fetch", "scheme": "@x402/svm", "network": h402.CAIP2SolanaDevnet,
 		"url": s.srv.URL + "/reports/sol", "privateKey": keygenJSON(p.sol.Payers()[0]), "rpcUrl": p.sol.URL()})
 	pr := out.PaymentResponse

@@ -64,6 +64,7 @@ func FuzzDecodeFacilitatorAnswers(f *testing.F) {
 	f.Add(413, []byte(`{"reason":"payload_too_large","error":"big"}`))
 	f.Add(200, []byte(`{"id":"x","state":"finalized","finalizedAt":"2026-01-01T00:00:00Z"}`))
 	f.Add(200, []byte(`[]`))
+	f.Add(200, []byte(`{"kinds":[{"x402Version":2,"scheme":"exact","network":"solana:x","extra":{"feePayer":"F"}}],"h402":[{"namespace":"evm","networkId":"1","tokens":["0x1"]}]}`))
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
 		if v, err := DecodeVerify(status, body); err == nil {
 			if v.IsValid == nil || (!*v.IsValid && v.InvalidReason == "") {
@@ -85,6 +86,11 @@ func FuzzDecodeFacilitatorAnswers(f *testing.F) {
 			}
 		} else if !isUnavailable(err) {
 			t.Fatalf("status: %v is not an *UnavailableError", err)
+		}
+		if sup, err := DecodeSupported(status, body); err == nil {
+			_ = sup.serves(&Offer{Namespace: h402.NamespaceEVM, NetworkID: "1", Token: Token{Address: "0x1"}})
+		} else if !isUnavailable(err) {
+			t.Fatalf("supported: %v is not an *UnavailableError", err)
 		}
 		_ = withStatus(body, &Status{State: "finalized", TxHash: "0x1", Block: 1})
 	})
