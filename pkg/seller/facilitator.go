@@ -93,52 +93,43 @@ func (e *UnavailableError) Error() string {
 
 func (e *UnavailableError) Unwrap() error { return e.Err }
 
-// DecodeVerify decodes the answer to POST /verify: a verdict on 200 or
-// 400, a refusal ({reason, error}) on another 4xx; anything else, and any
-// answer that does not parse, is an *UnavailableError.
+// DecodeVerify decodes the answer to POST /verify: a verdict on 200, an
+// invalid verdict or a refusal ({reason, error}) on a 4xx about the request;
+// anything else, a 4xx claiming validity, and any answer that does not
+// parse, is an *UnavailableError.
 func DecodeVerify(status int, body []byte) (*Verdict, error) {
+	if status != http.StatusOK && !clientError(status) {
+		return nil, &UnavailableError{Call: "verify", Status: status, Err: errors.New("unexpected answer")}
+	}
 	v := new(Verdict)
-	switch {
-	case status == http.StatusOK || status == http.StatusBadRequest:
-		if err := decodeObject(body, v); err != nil || v.IsValid == nil {
-			if r := decodeRefusal(status, body); r != nil {
-				return &Verdict{IsValid: new(bool), InvalidReason: r.Reason, ErrorMessage: r.Error}, nil
-			}
-			return nil, &UnavailableError{Call: "verify", Status: status, Err: errors.New("the answer is not a verify response")}
-		}
+	if err := decodeObject(body, v); err == nil && v.IsValid != nil && (!*v.IsValid || status == http.StatusOK) {
 		if !*v.IsValid && v.InvalidReason == "" {
 			v.InvalidReason = h402.ReasonUnexpectedVerifyError
 		}
 		return v, nil
-	case clientError(status):
-		if r := decodeRefusal(status, body); r != nil {
-			return &Verdict{IsValid: new(bool), InvalidReason: r.Reason, ErrorMessage: r.Error}, nil
-		}
 	}
-	return nil, &UnavailableError{Call: "verify", Status: status, Err: errors.New("unexpected answer")}
+	if r := decodeRefusal(status, body); r != nil && status != http.StatusOK {
+		return &Verdict{IsValid: new(bool), InvalidReason: r.Reason, ErrorMessage: r.Error}, nil
+	}
+	return nil, &UnavailableError{Call: "verify", Status: status, Err: errors.New("the answer is not a verify response")}
 }
 
 // DecodeSettle decodes the answer to POST /settle, as DecodeVerify does.
 func DecodeSettle(status int, body []byte) (*Settlement, error) {
+	if status != http.StatusOK && !clientError(status) {
+		return nil, &UnavailableError{Call: "settle", Status: status, Err: errors.New("unexpected answer")}
+	}
 	s := new(Settlement)
-	switch {
-	case status == http.StatusOK || status == http.StatusBadRequest:
-		if err := decodeObject(body, s); err != nil || s.Success == nil {
-			if r := decodeRefusal(status, body); r != nil {
-				return &Settlement{Success: new(bool), ErrorReason: r.Reason, Error: r.Error}, nil
-			}
-			return nil, &UnavailableError{Call: "settle", Status: status, Err: errors.New("the answer is not a settle response")}
-		}
+	if err := decodeObject(body, s); err == nil && s.Success != nil && (!*s.Success || status == http.StatusOK) {
 		if !*s.Success && s.ErrorReason == "" {
 			s.ErrorReason = h402.ReasonUnexpectedSettleError
 		}
 		return s, nil
-	case clientError(status):
-		if r := decodeRefusal(status, body); r != nil {
-			return &Settlement{Success: new(bool), ErrorReason: r.Reason, Error: r.Error}, nil
-		}
 	}
-	return nil, &UnavailableError{Call: "settle", Status: status, Err: errors.New("unexpected answer")}
+	if r := decodeRefusal(status, body); r != nil && status != http.StatusOK {
+		return &Settlement{Success: new(bool), ErrorReason: r.Reason, Error: r.Error}, nil
+	}
+	return nil, &UnavailableError{Call: "settle", Status: status, Err: errors.New("the answer is not a settle response")}
 }
 
 // DecodeStatus decodes GET /payments/{id} (200 only).
@@ -235,8 +226,35 @@ func (f *facilitator) call(ctx context.Context, name, method, path string, body 
 	return resp.StatusCode, b, nil
 }
 
+// attempts and retryDelay bound the retries of /verify and /settle when the
+// facilitator could not answer: the request's idempotency key makes a
+// repeat get the first answer, never a second payment.
+const (
+	attempts   = 3
+	retryDelay = 200 * time.Millisecond
+)
+
+// retried calls the facilitator up to attempts times while it is unavailable.
+func (f *facilitator) retried(ctx context.Context, name, path string, body []byte, key string) (int, []byte, error) {
+	delay := retryDelay
+	for i := 1; ; i++ {
+		status, b, err := f.call(ctx, name, http.MethodPost, path, body, key)
+		if err == nil || i == attempts {
+			return status, b, err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return status, b, err
+		case <-t.C:
+		}
+		delay *= 2
+	}
+}
+
 func (f *facilitator) verify(ctx context.Context, body []byte, key string) (*Verdict, []byte, error) {
-	status, b, err := f.call(ctx, "verify", http.MethodPost, "/verify", body, key)
+	status, b, err := f.retried(ctx, "verify", "/verify", body, key)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -245,7 +263,7 @@ func (f *facilitator) verify(ctx context.Context, body []byte, key string) (*Ver
 }
 
 func (f *facilitator) settle(ctx context.Context, body []byte, key string) (*Settlement, []byte, error) {
-	status, b, err := f.call(ctx, "settle", http.MethodPost, "/settle", body, key)
+	status, b, err := f.retried(ctx, "settle", "/settle", body, key)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -67,14 +67,14 @@ func FuzzDecodeFacilitatorAnswers(f *testing.F) {
 	f.Add(200, []byte(`{"kinds":[{"x402Version":2,"scheme":"exact","network":"solana:x","extra":{"feePayer":"F"}}],"h402":[{"namespace":"evm","networkId":"1","tokens":["0x1"]}]}`))
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
 		if v, err := DecodeVerify(status, body); err == nil {
-			if v.IsValid == nil || (!*v.IsValid && v.InvalidReason == "") {
+			if v.IsValid == nil || (!*v.IsValid && v.InvalidReason == "") || (*v.IsValid && status != 200) {
 				t.Fatalf("verdict without validity or reason: %+v", v)
 			}
 		} else if !isUnavailable(err) {
 			t.Fatalf("verify: %v is not an *UnavailableError", err)
 		}
 		if s, err := DecodeSettle(status, body); err == nil {
-			if s.Success == nil || (!*s.Success && s.ErrorReason == "") {
+			if s.Success == nil || (!*s.Success && s.ErrorReason == "") || (*s.Success && status != 200) {
 				t.Fatalf("settlement without success or reason: %+v", s)
 			}
 		} else if !isUnavailable(err) {

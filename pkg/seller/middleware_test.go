@@ -307,6 +307,10 @@ func TestRefusalsNeverServe(t *testing.T) {
 	}{
 		{name: "verify refuses", fac: &facilitatorScript{verify: answerJSON(200, `{"isValid":false,"invalidReason":"insufficient_funds","invalidMessage":"the payer holds 5"}`)},
 			wantStatus: 402, wantReason: "insufficient_funds"},
+		{name: "verify refuses with 413 (ingest's body limit)", fac: &facilitatorScript{verify: answerJSON(413, `{"isValid":false,"invalidReason":"payload_too_large","errorMessage":"request body is larger than 65536 bytes"}`)},
+			wantStatus: 402, wantReason: "payload_too_large"},
+		{name: "a 4xx claiming validity is no verdict", fac: &facilitatorScript{verify: answerJSON(400, `{"isValid":true}`)},
+			wantStatus: 503, wantReason: string(ReasonFacilitatorUnavailable)},
 		{name: "settle refuses: the buffered answer is discarded", fac: &facilitatorScript{verify: validVerify,
 			settle: answerJSON(200, `{"success":false,"errorReason":"payment_already_used","errorMessage":"used by another request","transaction":"","network":"eip155:84532","paymentId":"evm.84532.auth.y","state":"accepted"}`)},
 			wantStatus: 402, wantReason: "payment_already_used", wantRuns: 1, wantSettle: 1},
@@ -315,7 +319,7 @@ func TestRefusalsNeverServe(t *testing.T) {
 		{name: "facilitator garbage", fac: &facilitatorScript{verify: answerJSON(200, `{"ok":1}`)}, wantStatus: 503, wantReason: string(ReasonFacilitatorUnavailable)},
 		{name: "API key refused", fac: &facilitatorScript{verify: answerJSON(401, `{"reason":"unauthorized","error":"a valid API key is required"}`)}, wantStatus: 503, wantReason: string(ReasonFacilitatorUnavailable)},
 		{name: "settle unreachable after the handler", fac: &facilitatorScript{verify: validVerify, settle: answerJSON(503, `{}`)},
-			wantStatus: 503, wantReason: string(ReasonFacilitatorUnavailable), wantRuns: 1, wantSettle: 1},
+			wantStatus: 503, wantReason: string(ReasonFacilitatorUnavailable), wantRuns: 1, wantSettle: 3},
 		{name: "handler fails: not settled", fac: &facilitatorScript{verify: validVerify, settle: acceptedSettle},
 			handler: func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "the report for nobody", 500) }, wantStatus: 500, wantRuns: 1},
 		{name: "answer too large: not settled", fac: &facilitatorScript{verify: validVerify, settle: acceptedSettle},
@@ -358,6 +362,27 @@ func TestRefusalsNeverServe(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestSettleRetriedWithTheSameKey(t *testing.T) {
+	var settles atomic.Int64
+	fac := &facilitatorScript{verify: validVerify, settle: func(w http.ResponseWriter, r *http.Request) {
+		if settles.Add(1) == 1 {
+			answerJSON(503, `{"reason":"service_unavailable","error":"retry shortly"}`)(w, r)
+			return
+		}
+		acceptedSettle(w, r)
+	}}
+	s := newTestShop(t, fac, nil, nil)
+	resp, body := s.get(t, "/reports/q1", h402.HeaderPaymentSig, s.v2Payment(t, "/reports/q1"))
+	if resp.StatusCode != 200 || s.runs.Load() != 1 {
+		t.Fatalf("got %d %s (runs %d), want 200 after a retried settle", resp.StatusCode, body, s.runs.Load())
+	}
+	fac.mu.Lock()
+	defer fac.mu.Unlock()
+	if len(fac.calls) != 3 || fac.calls[1].key != fac.calls[2].key || fac.calls[0].key != fac.calls[2].key {
+		t.Errorf("calls %+v: want verify and two settles under one key", fac.calls)
 	}
 }
 
