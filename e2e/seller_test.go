@@ -251,6 +251,35 @@ func TestSellerMiddleware(t *testing.T) {
 		p.waitStates(t, []string{id}, 60*time.Second, nil, events.StateFinalized)
 	})
 
+	t.Run("one payment in two concurrent requests is served once", func(t *testing.T) {
+		payTo := freshAddress()
+		s := p.startShop(t, payTo, seller.ModeAccepted)
+		header, id := p.h402Payment(t, s, "/reports/race", payers[5])
+		codes := make(chan int, 2)
+		for range 2 {
+			go func() {
+				req, _ := http.NewRequest(http.MethodGet, s.srv.URL+"/reports/race", nil)
+				req.Header.Set(h402.HeaderPayment, header)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					codes <- 0
+					return
+				}
+				resp.Body.Close()
+				codes <- resp.StatusCode
+			}()
+		}
+		got := map[int]int{}
+		for range 2 {
+			got[<-codes]++
+		}
+		if got[http.StatusOK] != 1 || got[http.StatusPaymentRequired] != 1 {
+			t.Errorf("answers: %v, want one 200 and one 402", got)
+		}
+		p.landsOnceEVM(t, payTo, sellerPrice)
+		p.waitStates(t, []string{id}, 60*time.Second, nil, events.StateFinalized)
+	})
+
 	t.Run("402 answers decode in every dialect", func(t *testing.T) {
 		payTo := freshAddress()
 		s := p.startShop(t, payTo, seller.ModeAccepted)

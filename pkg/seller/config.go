@@ -76,7 +76,8 @@ type Config struct {
 // Route prices the requests its pattern matches.
 type Route struct {
 	// Pattern is "[METHOD ]PATH": "GET /reports/*", "/files/**". A
-	// method, when given, must equal the request's. In the path, * and ?
+	// method, when given, must equal the request's (GET also matches HEAD,
+	// which net/http routes to GET handlers). In the path, * and ?
 	// and [...] match within one segment (path.Match); a final /** matches
 	// any rest, including nested segments and nothing.
 	Pattern string

@@ -2,6 +2,7 @@ package seller
 
 import (
 	"errors"
+	"net/http"
 	"path"
 	"strings"
 )
@@ -31,7 +32,9 @@ func parsePattern(p string) (method, glob string, err error) {
 
 // match reports whether the route prices a request with method and urlPath.
 func (r *route) match(method, urlPath string) bool {
-	if r.method != "" && r.method != method {
+	// GET also prices HEAD, as net/http's ServeMux routes HEAD to GET
+	// handlers: a HEAD must not run a priced handler unpaid.
+	if r.method != "" && r.method != method && !(r.method == http.MethodGet && method == http.MethodHead) {
 		return false
 	}
 	if prefix, ok := strings.CutSuffix(r.path, "/**"); ok {

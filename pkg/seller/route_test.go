@@ -12,6 +12,8 @@ func TestRouteMatch(t *testing.T) {
 	}{
 		{"GET /reports/*", "GET", "/reports/q1", true},
 		{"GET /reports/*", "POST", "/reports/q1", false},
+		{"GET /reports/*", "HEAD", "/reports/q1", true}, // as ServeMux routes HEAD to GET
+		{"POST /reports/*", "HEAD", "/reports/q1", false},
 		{"GET /reports/*", "GET", "/reports/2024/q1", false}, // * stays within a segment
 		{"GET /reports/*", "GET", "/reports", false},
 		{"/reports/*", "DELETE", "/reports/q1", true}, // no method: any
