@@ -86,7 +86,7 @@ func (p *pipeline) startShopWith(t *testing.T, offer seller.Offer, mode seller.M
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]string{"report": r.URL.Path, "payer": pay.Payer})
+		_ = json.NewEncoder(w).Encode(map[string]string{"report": r.URL.Path, "payer": pay.Payer, "paymentId": pay.ID})
 	})))
 	t.Cleanup(s.srv.Close)
 	return s
@@ -191,6 +191,9 @@ func TestSellerMiddleware(t *testing.T) {
 		}
 		if got := s.runs.Load(); got != 1 {
 			t.Errorf("handler runs: got %d, want 1", got)
+		}
+		if !strings.Contains(string(body), `"paymentId":"`+id+`"`) {
+			t.Errorf("the handler did not see payment id %s: %s", id, body)
 		}
 		b, err := h402.DecodeBase64(resp.Header.Get(h402.HeaderPaymentResponse))
 		if err != nil {

@@ -152,6 +152,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, p *priced, ne
 	pay := &Payment{
 		Dialect: dialect, Network: h402.NetworkRef{Namespace: o.Namespace, NetworkID: o.NetworkID},
 		Token: o.Token.Address, PayTo: o.PayTo, Amount: new(big.Int).Set(o.amount), Payer: v.Payer, IdempotencyKey: key,
+		ID: v.PaymentID,
 	}
 	switch dialect {
 	case h402.DialectX402V1:

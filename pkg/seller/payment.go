@@ -193,9 +193,11 @@ type Payment struct {
 	// IdempotencyKey names this request at the facilitator.
 	IdempotencyKey string
 
-	// Set once settled (OnPaid): the facilitator's payment id, the state
-	// reached, and the transaction when known.
-	ID          string
+	// ID is the facilitator's payment id: told by /verify (this project's
+	// ingest does; another facilitator may not), confirmed by /settle.
+	ID string
+	// Set once settled (OnPaid): the state reached, and the transaction
+	// when known.
 	State       string
 	Transaction string
 }
@@ -203,8 +205,8 @@ type Payment struct {
 type paymentKey struct{}
 
 // PaymentFrom returns the verified payment of the request whose context
-// is ctx; the handler runs before settlement, so ID, State and Transaction
-// are empty there (OnPaid gets them).
+// is ctx; the handler runs before settlement, so State and Transaction are
+// empty there (OnPaid gets them).
 func PaymentFrom(ctx context.Context) (*Payment, bool) {
 	p, ok := ctx.Value(paymentKey{}).(*Payment)
 	if !ok {
