@@ -12,4 +12,11 @@
 // then writes the handler's answer with X-PAYMENT-RESPONSE or
 // PAYMENT-RESPONSE. Every failure is answered in the payment's dialect with a
 // machine reason and a sentence; unpaid content is never written.
+//
+// Discover completes a Config from the facilitator's GET /supported (the
+// Solana fee payer, and a check that every offer's network and token are
+// served). The README's "Selling" section documents the choices: the
+// dual-dialect 402 body, one random idempotency key per incoming request,
+// 504 when a submitted/finalized wait runs out, 503 when the facilitator
+// cannot answer.
 package seller
