@@ -174,9 +174,10 @@ type fetched struct {
 
 // TestSellerMiddleware runs our seller middleware against the real
 // pipeline (ingest, settler, watcher as processes) and pays it with h402
-// payloads, npm @x402/fetch 2.27 (x402 v2) and npm x402 1.2.0 (x402 v1).
+// payloads, npm @x402/fetch 2.27 (x402 v2, EVM and Solana) and npm x402
+// 1.2.0 (x402 v1).
 func TestSellerMiddleware(t *testing.T) {
-	p := startPipeline(t, false)
+	p := startPipeline(t, true)
 	p.startSettler(t)
 	p.startWatcher(t, "seller-watcher", filepath.Join(t.TempDir(), "ledger.db"))
 	payers := p.evm.Payers()
@@ -392,49 +393,46 @@ func TestSellerMiddleware(t *testing.T) {
 		}
 		p.landsOnceEVM(t, payTo, sellerPrice)
 	})
-}
 
-// TestSellerMiddlewareSolana: npm @x402/fetch 2.27 with the @x402/svm exact
-// client pays our middleware on the Solana localnet (served under the
-// devnet's CAIP-2 id, which @x402/svm requires), the facilitator paying the
-// fee (extra.feePayer); the payment lands once and reaches finalized.
-func TestSellerMiddlewareSolana(t *testing.T) {
-	p := startPipeline(t, true)
-	p.startSettler(t)
-	p.startWatcher(t, "seller-watcher", filepath.Join(t.TempDir(), "ledger.db"))
-	const amount = 25_000
-	payTo := p.sol.Seller() // @x402/svm creates no token account: the localnet's seller has one
-	before := p.splBalance(t, payTo)
-	tok := p.solUSDC()
-	// The fee payer comes from the facilitator's GET /supported.
-	cfg := seller.Config{FacilitatorURL: p.url, Routes: []seller.Route{{Offers: []seller.Offer{{
-		Namespace: h402.NamespaceSolana, NetworkID: p.solNetwork().NetworkID, CAIP2: h402.CAIP2SolanaDevnet,
-		Token: seller.Token{Address: tok.Address, Decimals: tok.Decimals, Symbol: tok.Symbol},
-		PayTo: payTo.String(), Amount: fmt.Sprint(amount),
-	}}}}}
-	if err := seller.Discover(context.Background(), &cfg); err != nil {
-		t.Fatal(err)
-	}
-	offer := cfg.Routes[0].Offers[0]
-	if offer.FeePayer != p.solNetwork().FeePayers[0] {
-		t.Fatalf("Discover: fee payer %q, want the facilitator's %q", offer.FeePayer, p.solNetwork().FeePayers[0])
-	}
-	bad := cfg
-	bad.Routes = []seller.Route{{Offers: []seller.Offer{offer}}}
-	bad.Routes[0].Offers[0].Token.Address = "So11111111111111111111111111111111111111112"
-	if err := seller.Discover(context.Background(), &bad); err == nil || !strings.Contains(err.Error(), "does not serve token") {
-		t.Errorf("Discover of a token the facilitator does not serve: %v", err)
-	}
-	s := p.startShopWith(t, offer, seller.ModeAccepted)
-	out := fetchSeller(t, map[string]any{"client": "@x402/fetch", "scheme": "@x402/svm", "network": h402.CAIP2SolanaDevnet,
-		"url": s.srv.URL + "/reports/sol", "privateKey": keygenJSON(p.sol.Payers()[0]), "rpcUrl": p.sol.URL()})
-	pr := out.PaymentResponse
-	if out.Status != http.StatusOK || !strings.Contains(out.Body, `"report":"/reports/sol"`) || pr == nil || !pr.Success || pr.Network != h402.CAIP2SolanaDevnet {
-		t.Fatalf("@x402/fetch with @x402/svm: %d %s, PAYMENT-RESPONSE %+v", out.Status, out.Body, pr)
-	}
-	if got := s.runs.Load(); got != 1 {
-		t.Errorf("handler runs: got %d, want 1", got)
-	}
-	st := p.waitStates(t, []string{pr.PaymentID}, 90*time.Second, nil, events.StateFinalized)[pr.PaymentID]
-	p.landsOnceSolana(t, payTo, before, amount, st.TxHash)
+	// npm @x402/fetch 2.27 with the @x402/svm exact client pays on the
+	// Solana localnet (served under the devnet's CAIP-2 id, which @x402/svm
+	// requires), the facilitator paying the fee (extra.feePayer, found by
+	// Discover in GET /supported).
+	t.Run("npm @x402/fetch with @x402/svm pays on Solana", func(t *testing.T) {
+		const amount = 25_000
+		payTo := p.sol.Seller() // @x402/svm creates no token account: the localnet's seller has one
+		before := p.splBalance(t, payTo)
+		tok := p.solUSDC()
+		// The fee payer comes from the facilitator's GET /supported.
+		cfg := seller.Config{FacilitatorURL: p.url, Routes: []seller.Route{{Offers: []seller.Offer{{
+			Namespace: h402.NamespaceSolana, NetworkID: p.solNetwork().NetworkID, CAIP2: h402.CAIP2SolanaDevnet,
+			Token: seller.Token{Address: tok.Address, Decimals: tok.Decimals, Symbol: tok.Symbol},
+			PayTo: payTo.String(), Amount: fmt.Sprint(amount),
+		}}}}}
+		if err := seller.Discover(context.Background(), &cfg); err != nil {
+			t.Fatal(err)
+		}
+		offer := cfg.Routes[0].Offers[0]
+		if offer.FeePayer != p.solNetwork().FeePayers[0] {
+			t.Fatalf("Discover: fee payer %q, want the facilitator's %q", offer.FeePayer, p.solNetwork().FeePayers[0])
+		}
+		bad := cfg
+		bad.Routes = []seller.Route{{Offers: []seller.Offer{offer}}}
+		bad.Routes[0].Offers[0].Token.Address = "So11111111111111111111111111111111111111112"
+		if err := seller.Discover(context.Background(), &bad); err == nil || !strings.Contains(err.Error(), "does not serve token") {
+			t.Errorf("Discover of a token the facilitator does not serve: %v", err)
+		}
+		s := p.startShopWith(t, offer, seller.ModeAccepted)
+		out := fetchSeller(t, map[string]any{"client": "@x402/fetch", "scheme": "@x402/svm", "network": h402.CAIP2SolanaDevnet,
+			"url": s.srv.URL + "/reports/sol", "privateKey": keygenJSON(p.sol.Payers()[0]), "rpcUrl": p.sol.URL()})
+		pr := out.PaymentResponse
+		if out.Status != http.StatusOK || !strings.Contains(out.Body, `"report":"/reports/sol"`) || pr == nil || !pr.Success || pr.Network != h402.CAIP2SolanaDevnet {
+			t.Fatalf("@x402/fetch with @x402/svm: %d %s, PAYMENT-RESPONSE %+v", out.Status, out.Body, pr)
+		}
+		if got := s.runs.Load(); got != 1 {
+			t.Errorf("handler runs: got %d, want 1", got)
+		}
+		st := p.waitStates(t, []string{pr.PaymentID}, 90*time.Second, nil, events.StateFinalized)[pr.PaymentID]
+		p.landsOnceSolana(t, payTo, before, amount, st.TxHash)
+	})
 }
