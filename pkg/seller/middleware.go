@@ -268,8 +268,8 @@ func (m *Middleware) wait(ctx context.Context, id string) (*Status, error) {
 		switch {
 		case err == nil && (st.State == "failed" || reached(m.cfg.Mode, st.State)):
 			return st, nil
-		case err != nil:
-			lastErr = err
+		default:
+			lastErr = err // nil once the facilitator answers again
 		}
 		t := time.NewTimer(delay)
 		select {
