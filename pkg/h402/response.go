@@ -24,7 +24,8 @@ type VerifyResponse struct {
 	TxHash        string `json:"txHash,omitempty"`
 	Type          string `json:"type,omitempty"`
 	// PaymentID and State name the payment that already used this replay
-	// key (payment_already_used), so an honest seller can look it up.
+	// key (payment_already_used), so an honest seller can look it up. On a
+	// valid answer, PaymentID is the id the payment gets once settled.
 	PaymentID string `json:"paymentId,omitempty"`
 	State     string `json:"state,omitempty"`
 }

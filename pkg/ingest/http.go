@@ -196,6 +196,11 @@ func (h *handler) verify(w *statusWriter, r *http.Request) {
 		if !o.Payment.Settle {
 			v.Type = h402.VerifyTypeTransaction
 		}
+		if o.Err == nil {
+			// The id this payment gets once settled (its replay key), so a
+			// seller can name it before /settle (pkg/seller's handlers).
+			v.PaymentID = o.Payment.ID
+		}
 	}
 	code := http.StatusOK
 	if o.Err != nil {
