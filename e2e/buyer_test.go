@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"encoding/json"
 	"errors"
@@ -22,6 +23,7 @@ import (
 	"github.com/h402/settlement/pkg/chains/evm"
 	"github.com/h402/settlement/pkg/events"
 	"github.com/h402/settlement/pkg/h402"
+	"github.com/h402/settlement/pkg/seller"
 )
 
 // TestBuyerRoundTripper pays sellers with pkg/buyer's RoundTripper through
@@ -201,17 +203,59 @@ func TestBuyerRoundTripper(t *testing.T) {
 		})
 	})
 
+	// Our buyer pays our seller middleware (x402 v2 from its
+	// PAYMENT-REQUIRED header), which waits for the payment to be
+	// submitted before it serves: EVM, and Solana with the facilitator's
+	// fee payer found by Discover.
+	t.Run("pkg/seller middleware", func(t *testing.T) {
+		evmSeller := freshAddress()
+		s := p.startShop(t, evmSeller, seller.ModeSubmitted)
+		got := pay(t, s.srv.URL+"/reports/go", `"report":"/reports/go"`)
+		id := tap.lastID(t, p)
+		if got.Offer.Dialect != buyer.DialectX402V2 || got.Settlement.PaymentID != id || got.Amount.Cmp(sellerPrice) != 0 {
+			t.Errorf("payment: got dialect %s, settlement %+v, amount %s; want x402v2, payment %s of %s", got.Offer.Dialect, got.Settlement, got.Amount, id, sellerPrice)
+		}
+		if paid := <-s.paid; paid.ID != id || !strings.EqualFold(paid.Payer, got.Payer) {
+			t.Errorf("the seller saw payment %+v, the buyer paid %s as %s", paid, id, got.Payer)
+		}
+		if st, ok := p.paymentStatus(t, id); !ok || st.TxHash == "" {
+			t.Errorf("served before the payment was submitted: %+v", st)
+		}
+		st := finalized(t, id)
+		log := p.landsOnceEVM(t, evmSeller, sellerPrice)
+		if !strings.EqualFold(log.TxHash.Hex(), st.TxHash) {
+			t.Errorf("paid by tx %s, ingest reports %s", log.TxHash.Hex(), st.TxHash)
+		}
+
+		solSeller := p.sol.Seller()
+		before := p.splBalance(t, solSeller)
+		tok := p.solUSDC()
+		cfg := seller.Config{FacilitatorURL: p.url, Routes: []seller.Route{{Offers: []seller.Offer{{
+			Namespace: h402.NamespaceSolana, NetworkID: p.solNetwork().NetworkID, CAIP2: h402.CAIP2SolanaDevnet,
+			Token: seller.Token{Address: tok.Address, Decimals: tok.Decimals, Symbol: tok.Symbol},
+			PayTo: solSeller.String(), Amount: sellerPrice.String(),
+		}}}}}
+		if err := seller.Discover(context.Background(), &cfg); err != nil {
+			t.Fatal(err)
+		}
+		ss := p.startShopWith(t, cfg.Routes[0].Offers[0], seller.ModeSubmitted)
+		pay(t, ss.srv.URL+"/reports/sol", `"report":"/reports/sol"`)
+		id = tap.lastID(t, p)
+		st = finalized(t, id)
+		p.landsOnceSolana(t, solSeller, before, sellerPrice.Uint64(), st.TxHash)
+	})
+
 	hookMu.Lock()
 	defer hookMu.Unlock()
-	if len(hooked) != 6 {
-		t.Errorf("OnPayment: got %d calls, want 6", len(hooked))
+	if len(hooked) != 8 {
+		t.Errorf("OnPayment: got %d calls, want 8", len(hooked))
 	}
 	spent := tr.Spent()
-	if got := spent[strings.ToLower(p.evm.Token().Hex())]; got == nil || got.Int64() != 3*amount {
-		t.Errorf("EVM spent: got %v, want %d", got, 3*amount)
+	if got := spent[strings.ToLower(p.evm.Token().Hex())]; got == nil || got.Int64() != 3*amount+sellerPrice.Int64() {
+		t.Errorf("EVM spent: got %v, want %d", got, 3*amount+sellerPrice.Int64())
 	}
-	if got := spent[p.solUSDC().Address]; got == nil || got.Int64() != 3*amount {
-		t.Errorf("Solana spent: got %v, want %d", got, 3*amount)
+	if got := spent[p.solUSDC().Address]; got == nil || got.Int64() != 3*amount+sellerPrice.Int64() {
+		t.Errorf("Solana spent: got %v, want %d", got, 3*amount+sellerPrice.Int64())
 	}
 }
 
