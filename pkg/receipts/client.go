@@ -1,0 +1,273 @@
+package receipts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/h402/settlement/pkg/events"
+	"github.com/h402/settlement/pkg/h402"
+)
+
+// Config selects a seller's receipts and names its consumer.
+type Config struct {
+	// PayTo is the seller's address (EVM hex, any case; Solana base58).
+	PayTo string
+	// Namespace of PayTo: "evm" or "solana".
+	Namespace h402.Namespace
+	// Networks to receive (network ids, e.g. "8453"); empty: every network
+	// of the namespace. Receipts of other networks are acked unhandled.
+	Networks []string
+	// Consumer is the durable consumer's name, e.g. "seller-<name>": one
+	// subject token, and the name the seller's NATS permissions allow.
+	Consumer string
+	// AckWait bounds how long a delivered receipt stays with this client
+	// before the server offers it again; default 30s.
+	AckWait time.Duration
+	// FetchWait is how long one pull waits for a receipt; default 5s.
+	FetchWait time.Duration
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.AckWait == 0 {
+		c.AckWait = 30 * time.Second
+	}
+	if c.FetchWait == 0 {
+		c.FetchWait = 5 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Client delivers one seller's receipts to a handler exactly once, in
+// sellerSeq order per subject, across restarts (package doc).
+type Client[Tx any] struct {
+	js       jetstream.JetStream
+	cfg      Config
+	consumer jetstream.ConsumerConfig
+	store    Store[Tx]
+	handle   Handler[Tx]
+	log      *slog.Logger
+	// resetAt remembers, per subject, the checkpoint from which the
+	// consumer was last sent back to fill a gap: a second gap from the same
+	// checkpoint means the receipt is not in the stream.
+	resetAt map[string]uint64
+}
+
+// New checks cfg and returns a client; nothing is contacted before Run.
+func New[Tx any](js jetstream.JetStream, cfg Config, store Store[Tx], handle Handler[Tx]) (*Client[Tx], error) {
+	cfg.setDefaults()
+	if store == nil || handle == nil {
+		return nil, errors.New("receipts: a store and a handler are required")
+	}
+	if cfg.Namespace != h402.NamespaceEVM && cfg.Namespace != h402.NamespaceSolana {
+		return nil, fmt.Errorf("receipts: namespace: want evm or solana (got %q)", cfg.Namespace)
+	}
+	cc, err := events.ReceiptsConsumer(cfg.Consumer, cfg.PayTo, cfg.Namespace, cfg.Networks, cfg.AckWait)
+	if err != nil {
+		return nil, fmt.Errorf("receipts: %w", err)
+	}
+	return &Client[Tx]{js: js, cfg: cfg, consumer: cc, store: store, handle: handle, log: cfg.Logger, resetAt: map[string]uint64{}}, nil
+}
+
+// Run receives receipts until ctx ends (then it returns nil) or until an
+// error stops it: a gap (ErrGap), an unreadable receipt (ErrBadReceipt), a
+// conflict (ErrConflict), a handler or store error, or a consumer it cannot
+// create. The receipt in hand is then left unacked, and the next Run gets
+// it again first.
+func (c *Client[Tx]) Run(ctx context.Context) error {
+	cons, err := c.ensure(ctx, true)
+	if err != nil {
+		return stopped(ctx, err)
+	}
+	failures := 0
+	for ctx.Err() == nil {
+		fctx, cancel := context.WithTimeout(ctx, c.cfg.FetchWait)
+		batch, err := cons.Fetch(1, jetstream.FetchContext(fctx))
+		if err == nil {
+			for msg := range batch.Messages() {
+				if err := c.process(ctx, cons, msg); err != nil {
+					cancel()
+					return stopped(ctx, err)
+				}
+			}
+			err = batch.Error()
+		}
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err == nil, errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
+			failures = 0
+			continue
+		}
+		// The consumer was deleted, or the server is away: make sure the
+		// consumer exists (created again from the stream's start; the
+		// checkpoints skip what was handled) and pull again.
+		failures++
+		c.log.Warn("receipts: pull failed; checking the consumer", "consumer", c.cfg.Consumer, "attempt", failures, "err", err)
+		if !pause(ctx, failures) {
+			return nil
+		}
+		if cons, err = c.ensure(ctx, false); err != nil {
+			if failures >= 10 {
+				return stopped(ctx, err)
+			}
+			c.log.Warn("receipts: consumer not ready", "consumer", c.cfg.Consumer, "err", err)
+		}
+	}
+	return nil
+}
+
+// stopped is nil when ctx ended (the error was the shutdown's), else err.
+func stopped(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// pause waits a little longer after each failure, or until ctx ends.
+func pause(ctx context.Context, failures int) bool {
+	d := time.Duration(min(failures, 20)) * 100 * time.Millisecond
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// ensure creates the consumer or updates its settings; at start it also
+// sends it back to its ack floor, so that a receipt a killed client held is
+// delivered again now rather than after AckWait.
+func (c *Client[Tx]) ensure(ctx context.Context, start bool) (jetstream.Consumer, error) {
+	cons, err := c.js.CreateOrUpdateConsumer(ctx, events.StreamReceipts, c.consumer)
+	if err != nil {
+		return nil, fmt.Errorf("receipts: consumer %s on %s: %w", c.cfg.Consumer, events.StreamReceipts, err)
+	}
+	if start {
+		if _, err := c.js.ResetConsumer(ctx, events.StreamReceipts, c.cfg.Consumer); err != nil {
+			return nil, fmt.Errorf("receipts: reset consumer %s to its ack floor: %w", c.cfg.Consumer, err)
+		}
+	}
+	return cons, nil
+}
+
+// process handles one delivered message: skip (ack) what the checkpoint
+// has, apply the next receipt and its checkpoint in one transaction then
+// ack, and on a jump read the stream again from the checkpoint.
+func (c *Client[Tx]) process(ctx context.Context, cons jetstream.Consumer, msg jetstream.Msg) error {
+	meta, err := msg.Metadata()
+	if err != nil {
+		return fmt.Errorf("%w: %s: metadata: %v", ErrBadReceipt, msg.Subject(), err)
+	}
+	subj, seq := msg.Subject(), meta.Sequence.Stream
+	r, err := c.decode(subj, msg.Data())
+	if err != nil {
+		return fmt.Errorf("%w (%s, stream sequence %d): %v", ErrBadReceipt, subj, seq, err)
+	}
+	if len(c.cfg.Networks) > 1 && !slices.Contains(c.cfg.Networks, r.NetworkID) {
+		c.ack(ctx, msg, subj, seq)
+		return nil
+	}
+	var (
+		gap     *Checkpoint
+		handled bool
+	)
+	err = c.store.Update(ctx, func(tx Tx) error {
+		gap, handled = nil, false
+		cp, err := c.store.Checkpoint(tx, subj)
+		if err != nil {
+			return err
+		}
+		switch {
+		case r.SellerSeq == cp.SellerSeq && r.ID != cp.ID:
+			return fmt.Errorf("%w: %s sellerSeq %d is payment %s at stream sequence %d, the handled one was %s",
+				ErrConflict, subj, r.SellerSeq, r.ID, seq, cp.ID)
+		case r.SellerSeq <= cp.SellerSeq:
+			return nil
+		case r.SellerSeq > cp.SellerSeq+1:
+			gap = &cp
+			return nil
+		}
+		if err := c.handle(ctx, tx, r); err != nil {
+			return fmt.Errorf("receipts: handler, receipt %s (%s sellerSeq %d): %w", r.ID, subj, r.SellerSeq, err)
+		}
+		handled = true
+		return c.store.SetCheckpoint(tx, subj, Checkpoint{SellerSeq: r.SellerSeq, StreamSeq: seq, ID: r.ID})
+	})
+	if err != nil {
+		return err
+	}
+	if gap != nil {
+		return c.fill(ctx, subj, *gap, r.SellerSeq, seq)
+	}
+	if handled {
+		delete(c.resetAt, subj)
+	}
+	c.ack(ctx, msg, subj, seq)
+	return nil
+}
+
+// decode reads a receipt and makes sure it belongs on its subject and to
+// this seller.
+func (c *Client[Tx]) decode(subj string, data []byte) (*events.Receipt, error) {
+	r, err := events.DecodeReceipt(data)
+	if err != nil {
+		return nil, err
+	}
+	want, err := events.ReceiptSubject(r.PayTo, r.Namespace, r.NetworkID)
+	if err != nil {
+		return nil, err
+	}
+	if want != subj {
+		return nil, fmt.Errorf("receipt %s belongs on %s, not %s", r.ID, want, subj)
+	}
+	same := r.PayTo == c.cfg.PayTo || c.cfg.Namespace == h402.NamespaceEVM && strings.EqualFold(r.PayTo, c.cfg.PayTo)
+	if !same || r.Namespace != c.cfg.Namespace {
+		return nil, fmt.Errorf("receipt %s pays %s:%s, not this seller", r.ID, r.Namespace, r.PayTo)
+	}
+	return r, nil
+}
+
+// ack confirms a processed receipt. A lost ack is harmless: the receipt
+// comes again and the checkpoint skips it.
+func (c *Client[Tx]) ack(ctx context.Context, msg jetstream.Msg, subj string, seq uint64) {
+	if err := msg.DoubleAck(ctx); err != nil && ctx.Err() == nil {
+		c.log.Warn("receipts: ack not confirmed; it will come again and be skipped", "subject", subj, "stream_seq", seq, "err", err)
+	}
+}
+
+// fill handles a jump on subj (got arrived at stream sequence seq while the
+// checkpoint is cp): the consumer is sent back to just after the
+// checkpoint's stream position, so the missing receipts come again in
+// order (and receipts of other subjects are skipped by their checkpoints).
+// The message in hand is not acked. When the stream holds nothing between,
+// or the same jump comes back after a reset, the receipts are missing.
+func (c *Client[Tx]) fill(ctx context.Context, subj string, cp Checkpoint, got, seq uint64) error {
+	gapErr := &GapError{Subject: subj, Want: cp.SellerSeq + 1, Got: got, StreamSeq: seq}
+	if last, ok := c.resetAt[subj]; (ok && last == cp.SellerSeq) || cp.StreamSeq+1 >= seq {
+		return gapErr
+	}
+	c.resetAt[subj] = cp.SellerSeq
+	from := cp.StreamSeq + 1
+	c.log.Warn("receipts: sellerSeq jumped; reading the stream again from the checkpoint",
+		"subject", subj, "want", cp.SellerSeq+1, "got", got, "from_stream_seq", from)
+	if _, err := c.js.ResetConsumerToSequence(ctx, events.StreamReceipts, c.cfg.Consumer, from); err != nil {
+		return fmt.Errorf("receipts: read %s again from stream sequence %d: %w (%v)", subj, from, err, gapErr)
+	}
+	return nil
+}
