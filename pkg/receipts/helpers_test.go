@@ -123,7 +123,7 @@ func checkStore(t *testing.T, store *receipts.BoltStore, want map[string][]strin
 	err := store.DB().View(func(tx *bolt.Tx) error {
 		if d := tx.Bucket(dupBucket); d != nil && d.Stats().KeyN > 0 {
 			_ = d.ForEach(func(_, v []byte) error {
-				t.Errorf("handled twice: %s", v)
+				t.Errorf("handled twice: %s sellerSeq %d", v[:len(v)-9], binary.BigEndian.Uint64(v[len(v)-8:]))
 				return nil
 			})
 		}
