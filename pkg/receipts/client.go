@@ -62,6 +62,9 @@ type Client[Tx any] struct {
 	// consumer was last sent back to fill a gap: a second gap from the same
 	// checkpoint means the receipt is not in the stream.
 	resetAt map[string]uint64
+	// resync: an ack was not confirmed; the consumer goes back to its ack
+	// floor before the next pull instead of holding the receipt for AckWait.
+	resync bool
 }
 
 // New checks cfg and returns a client; nothing is contacted before Run.
@@ -82,9 +85,12 @@ func New[Tx any](js jetstream.JetStream, cfg Config, store Store[Tx], handle Han
 
 // Run receives receipts until ctx ends (then it returns nil) or until an
 // error stops it: a gap (ErrGap), an unreadable receipt (ErrBadReceipt), a
-// conflict (ErrConflict), a handler or store error, or a consumer it cannot
-// create. The receipt in hand is then left unacked, and the next Run gets
-// it again first.
+// conflict (ErrConflict), a handler or store error, or, at start, a
+// consumer it cannot create. The receipt in hand is then left unacked, and
+// the next Run gets it again first. Later trouble with the server (a
+// reconnect, a deleted consumer) is retried until ctx ends. Run one client
+// per consumer at a time: a second is harmless to exactly-once (the
+// checkpoint decides) but each start sends the shared consumer back.
 func (c *Client[Tx]) Run(ctx context.Context) error {
 	cons, err := c.ensure(ctx, true)
 	if err != nil {
@@ -92,6 +98,14 @@ func (c *Client[Tx]) Run(ctx context.Context) error {
 	}
 	failures := 0
 	for ctx.Err() == nil {
+		if c.resync {
+			// Bounded: a request sent across a reconnect can go unanswered.
+			rctx, cancel := context.WithTimeout(ctx, c.cfg.FetchWait)
+			if _, err := c.js.ResetConsumer(rctx, events.StreamReceipts, c.cfg.Consumer); err == nil {
+				c.resync = false
+			}
+			cancel()
+		}
 		fctx, cancel := context.WithTimeout(ctx, c.cfg.FetchWait)
 		batch, err := cons.Fetch(1, jetstream.FetchContext(fctx))
 		if err == nil {
@@ -119,12 +133,16 @@ func (c *Client[Tx]) Run(ctx context.Context) error {
 		if !pause(ctx, failures) {
 			return nil
 		}
-		if cons, err = c.ensure(ctx, false); err != nil {
-			if failures >= 10 {
-				return stopped(ctx, err)
-			}
-			c.log.Warn("receipts: consumer not ready", "consumer", c.cfg.Consumer, "err", err)
+		ectx, ecancel := context.WithTimeout(ctx, c.cfg.FetchWait)
+		next, err := c.ensure(ectx, true)
+		ecancel()
+		if err != nil {
+			// The connection reconnects by itself: keep trying (the
+			// first ensure, at start, reports a misconfiguration at once).
+			c.log.Warn("receipts: consumer not ready", "consumer", c.cfg.Consumer, "attempt", failures, "err", err)
+			continue
 		}
+		cons = next
 	}
 	return nil
 }
@@ -150,15 +168,16 @@ func pause(ctx context.Context, failures int) bool {
 	}
 }
 
-// ensure creates the consumer or updates its settings; at start it also
-// sends it back to its ack floor, so that a receipt a killed client held is
-// delivered again now rather than after AckWait.
-func (c *Client[Tx]) ensure(ctx context.Context, start bool) (jetstream.Consumer, error) {
+// ensure creates the consumer or updates its settings and, with reset,
+// sends it back to its ack floor, so that a receipt whose ack was lost (a
+// killed client, a server away) is delivered again now rather than after
+// AckWait; the checkpoint skips it.
+func (c *Client[Tx]) ensure(ctx context.Context, reset bool) (jetstream.Consumer, error) {
 	cons, err := c.js.CreateOrUpdateConsumer(ctx, events.StreamReceipts, c.consumer)
 	if err != nil {
 		return nil, fmt.Errorf("receipts: consumer %s on %s: %w", c.cfg.Consumer, events.StreamReceipts, err)
 	}
-	if start {
+	if reset {
 		if _, err := c.js.ResetConsumer(ctx, events.StreamReceipts, c.cfg.Consumer); err != nil {
 			return nil, fmt.Errorf("receipts: reset consumer %s to its ack floor: %w", c.cfg.Consumer, err)
 		}
@@ -247,6 +266,7 @@ func (c *Client[Tx]) decode(subj string, data []byte) (*events.Receipt, error) {
 // comes again and the checkpoint skips it.
 func (c *Client[Tx]) ack(ctx context.Context, msg jetstream.Msg, subj string, seq uint64) {
 	if err := msg.DoubleAck(ctx); err != nil && ctx.Err() == nil {
+		c.resync = true
 		c.log.Warn("receipts: ack not confirmed; it will come again and be skipped", "subject", subj, "stream_seq", seq, "err", err)
 	}
 }

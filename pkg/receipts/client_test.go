@@ -6,16 +6,20 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/h402/settlement/pkg/events"
 	"github.com/h402/settlement/pkg/h402"
+	"github.com/h402/settlement/pkg/natsembed"
 	"github.com/h402/settlement/pkg/receipts"
 	"github.com/h402/settlement/pkg/testenv"
 )
@@ -332,3 +336,69 @@ func TestChosenNetworks(t *testing.T) {
 }
 
 func jsonMarshal(r events.Receipt) ([]byte, error) { return json.Marshal(r) }
+
+// TestServerRestart: the NATS server stops and comes back (same store, same
+// port) under a running client; the client waits for it and goes on from
+// where it was, nothing handled twice.
+func TestServerRestart(t *testing.T) {
+	dir := t.TempDir()
+	s, err := natsembed.Start(natsembed.Config{StoreDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	connect := func() jetstream.JetStream {
+		nc, err := nats.Connect(s.ClientURL(), nats.ReconnectWait(50*time.Millisecond), nats.MaxReconnects(-1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		js, err := jetstream.New(nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return js
+	}
+	js := connect()
+	if err := events.Ensure(ctx, js, events.DefaultStreams()); err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := strconv.Atoi(u.Port())
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(t.TempDir(), "seller.db")
+	subj := mustSubject(t, "8453")
+	newPublisher(js).publish(t, ctx, 10, "8453")
+	r, store := startRun(t, js, db, receipts.Config{Consumer: "seller-restart"})
+	wantSeqs(t, r.waitHandled(t, 10), subj, 1, 10)
+
+	s.Close()
+	s, err = natsembed.Start(natsembed.Config{StoreDir: dir, Port: port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	pub := newPublisher(connect())
+	pub.n = 10
+	for range 10 {
+		// The publisher's own sellerSeq check counts from 1: publish directly.
+		if _, err := events.PublishReceipt(ctx, pub.js, receipt(pub.n, "8453")); err != nil {
+			t.Fatal(err)
+		}
+		pub.n++
+	}
+	wantSeqs(t, r.waitHandled(t, 10), subj, 11, 20)
+	r.stop(t, store)
+	store, err = receipts.OpenBolt(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	checkStore(t, store, streamIDs(t, ctx, pub.js))
+}
