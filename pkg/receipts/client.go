@@ -65,6 +65,10 @@ type Client[Tx any] struct {
 	// resync: an ack was not confirmed; the consumer goes back to its ack
 	// floor before the next pull instead of holding the receipt for AckWait.
 	resync bool
+	// known is the highest checkpoint seen per subject: a checkpoint only
+	// grows, so a receipt below it is skipped without a transaction (a
+	// consumer read again from the start costs no write per receipt).
+	known map[string]Checkpoint
 }
 
 // New checks cfg and returns a client; nothing is contacted before Run.
@@ -80,7 +84,7 @@ func New[Tx any](js jetstream.JetStream, cfg Config, store Store[Tx], handle Han
 	if err != nil {
 		return nil, fmt.Errorf("receipts: %w", err)
 	}
-	return &Client[Tx]{js: js, cfg: cfg, consumer: cc, store: store, handle: handle, log: cfg.Logger, resetAt: map[string]uint64{}}, nil
+	return &Client[Tx]{js: js, cfg: cfg, consumer: cc, store: store, handle: handle, log: cfg.Logger, resetAt: map[string]uint64{}, known: map[string]Checkpoint{}}, nil
 }
 
 // Run receives receipts until ctx ends (then it returns nil) or until an
@@ -92,6 +96,9 @@ func New[Tx any](js jetstream.JetStream, cfg Config, store Store[Tx], handle Han
 // per consumer at a time: a second is harmless to exactly-once (the
 // checkpoint decides) but each start sends the shared consumer back.
 func (c *Client[Tx]) Run(ctx context.Context) error {
+	// What an earlier Run learnt may not hold any more (a store restored
+	// from a backup in between).
+	c.known, c.resetAt, c.resync = map[string]Checkpoint{}, map[string]uint64{}, false
 	cons, err := c.ensure(ctx, true)
 	if err != nil {
 		return stopped(ctx, err)
@@ -172,10 +179,31 @@ func pause(ctx context.Context, failures int) bool {
 // sends it back to its ack floor, so that a receipt whose ack was lost (a
 // killed client, a server away) is delivered again now rather than after
 // AckWait; the checkpoint skips it.
+//
+// A consumer whose filter changes (the seller chose other networks) keeps
+// its position, which would skip what the new filter adds before it: it is
+// sent back to the stream's start instead, and the checkpoints skip what
+// was handled.
 func (c *Client[Tx]) ensure(ctx context.Context, reset bool) (jetstream.Consumer, error) {
+	refilter := false
+	prev, err := c.js.Consumer(ctx, events.StreamReceipts, c.cfg.Consumer)
+	switch {
+	case err == nil:
+		refilter = prev.CachedInfo().Config.FilterSubject != c.consumer.FilterSubject
+	case !errors.Is(err, jetstream.ErrConsumerNotFound):
+		return nil, fmt.Errorf("receipts: consumer %s on %s: %w", c.cfg.Consumer, events.StreamReceipts, err)
+	}
 	cons, err := c.js.CreateOrUpdateConsumer(ctx, events.StreamReceipts, c.consumer)
 	if err != nil {
 		return nil, fmt.Errorf("receipts: consumer %s on %s: %w", c.cfg.Consumer, events.StreamReceipts, err)
+	}
+	if refilter {
+		c.log.Info("receipts: consumer filter changed; reading the stream from its start", "consumer", c.cfg.Consumer,
+			"from", prev.CachedInfo().Config.FilterSubject, "to", c.consumer.FilterSubject)
+		if _, err := c.js.ResetConsumerToSequence(ctx, events.StreamReceipts, c.cfg.Consumer, 1); err != nil {
+			return nil, fmt.Errorf("receipts: reset consumer %s to the stream's start: %w", c.cfg.Consumer, err)
+		}
+		return cons, nil
 	}
 	if reset {
 		if _, err := c.js.ResetConsumer(ctx, events.StreamReceipts, c.cfg.Consumer); err != nil {
@@ -202,9 +230,14 @@ func (c *Client[Tx]) process(ctx context.Context, cons jetstream.Consumer, msg j
 		c.ack(ctx, msg, subj, seq)
 		return nil
 	}
+	if k := c.known[subj]; r.SellerSeq < k.SellerSeq || r.SellerSeq == k.SellerSeq && r.ID == k.ID {
+		c.ack(ctx, msg, subj, seq)
+		return nil
+	}
 	var (
 		gap     *Checkpoint
 		handled bool
+		seen    Checkpoint
 	)
 	err = c.store.Update(ctx, func(tx Tx) error {
 		gap, handled = nil, false
@@ -212,6 +245,7 @@ func (c *Client[Tx]) process(ctx context.Context, cons jetstream.Consumer, msg j
 		if err != nil {
 			return err
 		}
+		seen = cp
 		switch {
 		case r.SellerSeq == cp.SellerSeq && r.ID != cp.ID:
 			return fmt.Errorf("%w: %s sellerSeq %d is payment %s at stream sequence %d, the handled one was %s",
@@ -226,10 +260,14 @@ func (c *Client[Tx]) process(ctx context.Context, cons jetstream.Consumer, msg j
 			return fmt.Errorf("receipts: handler, receipt %s (%s sellerSeq %d): %w", r.ID, subj, r.SellerSeq, err)
 		}
 		handled = true
-		return c.store.SetCheckpoint(tx, subj, Checkpoint{SellerSeq: r.SellerSeq, StreamSeq: seq, ID: r.ID})
+		seen = Checkpoint{SellerSeq: r.SellerSeq, StreamSeq: seq, ID: r.ID}
+		return c.store.SetCheckpoint(tx, subj, seen)
 	})
 	if err != nil {
 		return err
+	}
+	if seen.SellerSeq > c.known[subj].SellerSeq {
+		c.known[subj] = seen
 	}
 	if gap != nil {
 		return c.fill(ctx, subj, *gap, r.SellerSeq, seq)

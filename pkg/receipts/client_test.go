@@ -402,3 +402,31 @@ func TestServerRestart(t *testing.T) {
 	defer store.Close()
 	checkStore(t, store, streamIDs(t, ctx, pub.js))
 }
+
+// TestChangedNetworks: a consumer that followed one network, started again
+// for all of the seller's networks, hands over the other network's
+// receipts stored before its position (its filter changed: it reads the
+// stream from the start), and nothing twice.
+func TestChangedNetworks(t *testing.T) {
+	env := testenv.StartJetStream(t)
+	_, js := env.Connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	db := filepath.Join(t.TempDir(), "seller.db")
+	pub := newPublisher(js)
+	pub.publish(t, ctx, 4, "1337")
+	pub.publish(t, ctx, 5, "8453")
+	r, store := startRun(t, js, db, receipts.Config{Consumer: "seller-changed", Networks: []string{"8453"}})
+	wantSeqs(t, r.waitHandled(t, 5), mustSubject(t, "8453"), 1, 5)
+	r.stop(t, store)
+
+	r, store = startRun(t, js, db, receipts.Config{Consumer: "seller-changed"})
+	wantSeqs(t, r.waitHandled(t, 4), mustSubject(t, "1337"), 1, 4)
+	r.stop(t, store)
+	store, err := receipts.OpenBolt(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	checkStore(t, store, streamIDs(t, ctx, js))
+}
