@@ -36,7 +36,11 @@
 // look. At start the consumer is created or updated and sent back to its ack
 // floor (a receipt a killed client held comes at once, not after AckWait);
 // a consumer deleted while the client runs, or between runs, is created
-// again from the stream's start, and the checkpoints skip what was handled.
+// again from the stream's start, and the checkpoints skip what was handled
+// (below a checkpoint the client already knows, without a transaction); a
+// consumer whose filter changed (other networks) is sent back to the
+// stream's start the same way. A lost ack sends the consumer back to its
+// ack floor rather than holding a receipt for AckWait.
 //
 // Permissions: a seller's NATS user needs only its own consumer and
 // subjects (natsembed.SellerPermissions): create it through the filtered
