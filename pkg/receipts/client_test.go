@@ -430,3 +430,87 @@ func TestChangedNetworks(t *testing.T) {
 	defer store.Close()
 	checkStore(t, store, streamIDs(t, ctx, js))
 }
+
+// TestConflictStops: a receipt with the checkpoint's sellerSeq but another
+// payment id (a checkpoint from another stream) stops the client with
+// ErrConflict.
+func TestConflictStops(t *testing.T) {
+	env := testenv.StartJetStream(t)
+	_, js := env.Connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	db := filepath.Join(t.TempDir(), "seller.db")
+	newPublisher(js).publish(t, ctx, 3, "8453")
+	store, err := receipts.OpenBolt(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Update(ctx, func(tx *bolt.Tx) error {
+		return store.SetCheckpoint(tx, mustSubject(t, "8453"), receipts.Checkpoint{SellerSeq: 2, StreamSeq: 2, ID: "evm.8453.auth.other"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, store := startRun(t, js, db, receipts.Config{Consumer: "seller-conflict"})
+	defer store.Close()
+	if err := r.waitErr(t); !errors.Is(err, receipts.ErrConflict) {
+		t.Fatalf("Run: %v, want ErrConflict", err)
+	}
+}
+
+// TestHandlerErrorStops: a handler error rolls its transaction back and
+// stops Run with that error; the next Run hands the same receipt over
+// again, then the rest.
+func TestHandlerErrorStops(t *testing.T) {
+	env := testenv.StartJetStream(t)
+	_, js := env.Connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	db := filepath.Join(t.TempDir(), "seller.db")
+	pub := newPublisher(js)
+	pub.publish(t, ctx, 3, "8453")
+	store, err := receipts.OpenBolt(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errDown := errors.New("orders table locked")
+	calls := 0
+	c, err := receipts.New[*bolt.Tx](js, receipts.Config{PayTo: sellerEVM, Namespace: h402.NamespaceEVM, Consumer: "seller-failing",
+		FetchWait: time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, store,
+		func(ctx context.Context, tx *bolt.Tx, r *events.Receipt) error {
+			calls++
+			if err := recordHandler(ctx, tx, r); err != nil {
+				return err
+			}
+			if r.SellerSeq == 2 {
+				return errDown
+			}
+			return nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Run(ctx); !errors.Is(err, errDown) {
+		t.Fatalf("Run: %v, want the handler's error", err)
+	}
+	if cps, err := store.Checkpoints(); err != nil || cps[mustSubject(t, "8453")].SellerSeq != 1 {
+		t.Fatalf("checkpoints after the failure: %v, %v; want sellerSeq 1", cps, err)
+	}
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 2 {
+		t.Fatalf("handler called %d times, want 2", calls)
+	}
+	r, store := startRun(t, js, db, receipts.Config{Consumer: "seller-failing"})
+	wantSeqs(t, r.waitHandled(t, 2), mustSubject(t, "8453"), 2, 3)
+	r.stop(t, store)
+	store, err = receipts.OpenBolt(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	checkStore(t, store, streamIDs(t, ctx, js))
+}
