@@ -117,7 +117,7 @@ func (c *Client[Tx]) Run(ctx context.Context) error {
 		batch, err := cons.Fetch(1, jetstream.FetchContext(fctx))
 		if err == nil {
 			for msg := range batch.Messages() {
-				if err := c.process(ctx, cons, msg); err != nil {
+				if err := c.process(ctx, msg); err != nil {
 					cancel()
 					return stopped(ctx, err)
 				}
@@ -216,15 +216,15 @@ func (c *Client[Tx]) ensure(ctx context.Context, reset bool) (jetstream.Consumer
 // process handles one delivered message: skip (ack) what the checkpoint
 // has, apply the next receipt and its checkpoint in one transaction then
 // ack, and on a jump read the stream again from the checkpoint.
-func (c *Client[Tx]) process(ctx context.Context, cons jetstream.Consumer, msg jetstream.Msg) error {
+func (c *Client[Tx]) process(ctx context.Context, msg jetstream.Msg) error {
 	meta, err := msg.Metadata()
 	if err != nil {
-		return fmt.Errorf("%w: %s: metadata: %v", ErrBadReceipt, msg.Subject(), err)
+		return fmt.Errorf("%w: %s: metadata: %w", ErrBadReceipt, msg.Subject(), err)
 	}
 	subj, seq := msg.Subject(), meta.Sequence.Stream
 	r, err := c.decode(subj, msg.Data())
 	if err != nil {
-		return fmt.Errorf("%w (%s, stream sequence %d): %v", ErrBadReceipt, subj, seq, err)
+		return fmt.Errorf("%w (%s, stream sequence %d): %w", ErrBadReceipt, subj, seq, err)
 	}
 	if len(c.cfg.Networks) > 1 && !slices.Contains(c.cfg.Networks, r.NetworkID) {
 		c.ack(ctx, msg, subj, seq)
@@ -325,7 +325,7 @@ func (c *Client[Tx]) fill(ctx context.Context, subj string, cp Checkpoint, got, 
 	c.log.Warn("receipts: sellerSeq jumped; reading the stream again from the checkpoint",
 		"subject", subj, "want", cp.SellerSeq+1, "got", got, "from_stream_seq", from)
 	if _, err := c.js.ResetConsumerToSequence(ctx, events.StreamReceipts, c.cfg.Consumer, from); err != nil {
-		return fmt.Errorf("receipts: read %s again from stream sequence %d: %w (%v)", subj, from, err, gapErr)
+		return fmt.Errorf("receipts: read %s again from stream sequence %d: %w (after %v)", subj, from, err, gapErr)
 	}
 	return nil
 }

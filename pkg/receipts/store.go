@@ -72,7 +72,7 @@ func DecodeCheckpoint(b []byte) (Checkpoint, error) {
 	dec.DisallowUnknownFields()
 	var rec checkpointRecord
 	if err := dec.Decode(&rec); err != nil {
-		return Checkpoint{}, fmt.Errorf("%w: %v", ErrBadCheckpoint, err)
+		return Checkpoint{}, fmt.Errorf("%w: %w", ErrBadCheckpoint, err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return Checkpoint{}, fmt.Errorf("%w: data after the record", ErrBadCheckpoint)
@@ -92,7 +92,7 @@ func (cp Checkpoint) check() error {
 		return fmt.Errorf("%w: sellerSeq %d and streamSeq %d must both be set", ErrBadCheckpoint, cp.SellerSeq, cp.StreamSeq)
 	}
 	if err := events.CheckPaymentID(cp.ID); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadCheckpoint, err)
+		return fmt.Errorf("%w: %w", ErrBadCheckpoint, err)
 	}
 	return nil
 }
