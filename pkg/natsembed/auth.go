@@ -91,6 +91,9 @@ type User struct {
 	NKey string
 	// Service selects the permission set (ServicePermissions).
 	Service string
+	// Seller, when set, makes this a seller's user reading its own
+	// receipts (SellerPermissions) instead of a service.
+	Seller *Seller
 }
 
 // applyUsers turns users into server options; none leaves the server open
@@ -98,6 +101,9 @@ type User struct {
 func applyUsers(opts *server.Options, users []User) error {
 	for i, u := range users {
 		perms, err := ServicePermissions(u.Service)
+		if u.Seller != nil {
+			perms, err = SellerPermissions(*u.Seller)
+		}
 		if err != nil {
 			return fmt.Errorf("user %d: %w", i, err)
 		}

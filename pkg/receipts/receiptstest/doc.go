@@ -1,0 +1,3 @@
+// Package receiptstest checks a receipts.Store: a seller implementing
+// Store on its own database runs StoreConformance over it in its tests.
+package receiptstest
