@@ -370,6 +370,14 @@ func TestWebhooksSurviveRestarts(t *testing.T) {
 		if len(reqs) < 3 || !reqs[0].At.Before(downAt[0]) || !reqs[1].At.After(downAt[0]) || !reqs[1].At.Before(downAt[1]) || !reqs[2].At.After(downAt[1]) {
 			t.Errorf("payment %s: attempts at %v, restarts at %v: want one failure in each life of the pipeline", id, reqTimes(reqs), downAt)
 		}
+		// webhook-timestamp is the time of each attempt (4 s and more apart).
+		for i := 1; i < len(reqs); i++ {
+			prev, _ := strconv.ParseInt(reqs[i-1].Timestamp, 10, 64)
+			cur, _ := strconv.ParseInt(reqs[i].Timestamp, 10, 64)
+			if cur <= prev {
+				t.Errorf("payment %s: webhook-timestamp %s after %s, want a later one per attempt", id, reqs[i].Timestamp, reqs[i-1].Timestamp)
+			}
+		}
 	}
 }
 

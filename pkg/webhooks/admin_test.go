@@ -85,6 +85,7 @@ func TestAdminAPI(t *testing.T) {
 	if code, m, raw := call(t, h, "POST", "/webhooks/endpoints/api-1/redeliver", `{"receiptId":"evm.84532.nope"}`); code != 404 || m["error"] != "unknown_receipt" {
 		t.Errorf("redeliver unknown: %d %s", code, raw)
 	}
+	waitLog(t, js, "api-1", 3) // the attempt is logged after its answer
 	code, m, raw := call(t, h, "GET", "/webhooks/endpoints/api-1/log?limit=2", "")
 	recs, _ := m["records"].([]any)
 	if code != 200 || len(recs) != 2 || m["next"] == nil {

@@ -31,7 +31,9 @@ type Config struct {
 	Schedule []config.Duration `yaml:"schedule" json:"schedule"`
 	// Jitter spreads each delay by ± this fraction. Default 0.1.
 	Jitter float64 `yaml:"jitter" json:"jitter"`
-	// Timeout bounds one HTTP attempt (connect to end of answer). Default "15s".
+	// Timeout bounds one HTTP attempt (connect to end of answer); a stopping
+	// replica lets attempts in flight finish, so keep it under
+	// watcher.shutdownGrace + 5s. Default "10s".
 	Timeout config.Duration `yaml:"timeout" json:"timeout"`
 	// MaxRetryAfter caps a 429/5xx answer's Retry-After. Default "24h".
 	MaxRetryAfter config.Duration `yaml:"maxRetryAfter" json:"maxRetryAfter"`
@@ -82,7 +84,7 @@ func (c *Config) Default() {
 		c.Jitter = 0.1
 	}
 	if c.Timeout == 0 {
-		c.Timeout = config.Duration(15 * time.Second)
+		c.Timeout = config.Duration(10 * time.Second)
 	}
 	if c.MaxRetryAfter == 0 {
 		c.MaxRetryAfter = config.Duration(24 * time.Hour)

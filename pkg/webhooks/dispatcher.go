@@ -380,6 +380,10 @@ func (d *Dispatcher) startRunner(ctx context.Context, e Endpoint) (*runner, erro
 		r.wg.Add(1)
 		go r.read(rctx, it, c.redeliver)
 	}
+	if d.metrics != nil {
+		r.wg.Add(1)
+		go r.sample(rctx, c1)
+	}
 	d.log.Info("webhook endpoint running", "endpoint", e.ID, "sellers", len(e.Sellers))
 	return r, nil
 }
@@ -408,6 +412,26 @@ func (r *runner) read(ctx context.Context, it jetstream.MessagesContext, redeliv
 			defer func() { <-r.sem }()
 			r.deliver(ctx, msg, redeliver)
 		}()
+	}
+}
+
+// sample sets the pending gauges from the consumer's info every 15s.
+func (r *runner) sample(ctx context.Context, c jetstream.Consumer) {
+	defer r.wg.Done()
+	t := time.NewTicker(15 * time.Second)
+	defer t.Stop()
+	for {
+		ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		info, err := c.Info(ictx)
+		cancel()
+		if err == nil {
+			r.d.metrics.setPending(r.ep.ID, uint64(info.NumAckPending), info.NumPending)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 	}
 }
 
@@ -457,12 +481,10 @@ func (r *runner) deliver(ctx context.Context, msg jetstream.Msg, redeliver bool)
 		_ = msg.NakWithDelay(time.Minute)
 		return
 	}
-	res := post(ctx, d.client, r.ep.URL, rc.ID, secrets, body, now, time.Duration(d.cfg.Timeout))
-	if ctx.Err() != nil && res.err != "" {
-		// Stopping: the attempt was cut short by us, not the endpoint.
-		_ = msg.Nak()
-		return
-	}
+	// An attempt once started runs to its end (bounded by the timeout) even
+	// when the runner stops: cutting it short would send the receipt again
+	// to an endpoint that may have taken it.
+	res := post(context.WithoutCancel(ctx), d.client, r.ep.URL, rc.ID, secrets, body, now, time.Duration(d.cfg.Timeout))
 	rec := LogRecord{ReceiptID: rc.ID, Endpoint: r.ep.ID, Attempt: attempt, Redelivery: redeliver, Status: res.status,
 		Error: res.err, LatencyMs: float64(res.latency.Microseconds()) / 1000, At: now.UTC(), Outcome: res.outcome()}
 	var delay time.Duration

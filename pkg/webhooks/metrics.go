@@ -11,6 +11,7 @@ type Metrics struct {
 	attempts *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	disabled prometheus.Gauge
+	pending  *prometheus.GaugeVec
 }
 
 // NewMetrics registers the webhook metrics on reg.
@@ -26,8 +27,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		disabled: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "h402_webhook_endpoints_disabled", Help: "Webhook endpoints currently disabled (410 Gone or by an operator).",
 		}),
+		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "h402_webhook_pending", Help: "Receipts of an endpoint's consumer: kind=unacked (in flight or waiting for a retry), kind=new (not yet tried); sampled every 15s.",
+		}, []string{"endpoint", "kind"}),
 	}
-	reg.MustRegister(m.attempts, m.latency, m.disabled)
+	reg.MustRegister(m.attempts, m.latency, m.disabled, m.pending)
 	return m
 }
 
@@ -44,4 +48,12 @@ func (m *Metrics) setDisabled(n int) {
 		return
 	}
 	m.disabled.Set(float64(n))
+}
+
+func (m *Metrics) setPending(endpoint string, unacked, fresh uint64) {
+	if m == nil {
+		return
+	}
+	m.pending.WithLabelValues(endpoint, "unacked").Set(float64(unacked))
+	m.pending.WithLabelValues(endpoint, "new").Set(float64(fresh))
 }

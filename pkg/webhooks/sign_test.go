@@ -138,3 +138,28 @@ func TestNextDelay(t *testing.T) {
 		t.Errorf("Retry-After 3s: got %s", d)
 	}
 }
+
+// TestRotation: during the overlap both secrets sign (old first), after the
+// old one's expiresAt only the new one does.
+func TestRotation(t *testing.T) {
+	old, nw := mustSecret(t, vecSecret), mustSecret(t, "whsec_"+strings.Repeat("QUFB", 8))
+	end := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	ks := []keyedSecret{{secret: old, expiresAt: &end}, {secret: nw}}
+	during := active(ks, end.Add(-time.Second))
+	if len(during) != 2 {
+		t.Fatalf("during the overlap %d secrets sign, want 2", len(during))
+	}
+	sig := Sign(during, vecID, vecTS, []byte(vecBody))
+	for i, s := range []Secret{old, nw} {
+		if _, err := Verify([]Secret{s}, vecID, "1614265330", []byte(vecBody), sig, time.Time{}, 0); err != nil {
+			t.Errorf("secret %d alone does not verify the overlap's signature: %v", i, err)
+		}
+	}
+	after := active(ks, end)
+	if len(after) != 1 {
+		t.Fatalf("after expiry %d secrets sign, want 1", len(after))
+	}
+	if _, err := Verify([]Secret{old}, vecID, "1614265330", []byte(vecBody), Sign(after, vecID, vecTS, []byte(vecBody)), time.Time{}, 0); err == nil {
+		t.Error("the expired secret still verifies")
+	}
+}
