@@ -117,13 +117,19 @@ func (d *Dispatcher) follow(ctx context.Context) error {
 	}
 	defer func() { _ = w.Stop() }()
 	initial := true
-	d.mu.Lock()
 	api, disabled := map[string]Endpoint{}, map[string]Disabled{}
-	d.mu.Unlock()
+	// Reconcile now and then too: an endpoint whose consumer could not be
+	// created (the server was away) is started on a later round.
+	tick := time.NewTicker(10 * time.Second)
+	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-tick.C:
+			if !initial {
+				d.reconcile(ctx)
+			}
 		case e, ok := <-w.Updates():
 			if !ok {
 				return errors.New("watch closed")
@@ -404,6 +410,11 @@ func (r *runner) read(ctx context.Context, it jetstream.MessagesContext, redeliv
 				return
 			}
 			r.d.log.Warn("webhook consumer", "endpoint", r.ep.ID, "err", err)
+			select { // a deleted consumer or a lost server: do not spin
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
 			continue
 		}
 		r.wg.Add(1)
