@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -47,6 +48,7 @@ type hookReq struct {
 // receiver is a running webhook-receiver.mjs.
 type receiver struct {
 	url    string
+	stdin  io.WriteCloser
 	mu     sync.Mutex
 	reqs   []hookReq
 	change chan struct{}
@@ -78,7 +80,7 @@ func startReceiver(t *testing.T, name string, secrets []string, answers string) 
 		t.Fatalf("start receiver %s: %v", name, err)
 	}
 	t.Cleanup(func() { _ = stdin.Close(); _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	r := &receiver{change: make(chan struct{}, 1)}
+	r := &receiver{change: make(chan struct{}, 1), stdin: stdin}
 	sc := bufio.NewScanner(stdout)
 	if !sc.Scan() {
 		t.Fatalf("receiver %s printed nothing", name)
@@ -105,6 +107,14 @@ func startReceiver(t *testing.T, name string, secrets []string, answers string) 
 		}
 	}()
 	return r
+}
+
+// setAnswers replaces the receiver's script.
+func (r *receiver) setAnswers(t *testing.T, answers string) {
+	t.Helper()
+	if _, err := io.WriteString(r.stdin, "answers "+answers+"\n"); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // byID returns the requests so far, by webhook-id.
@@ -232,8 +242,9 @@ func checkOnce(t *testing.T, name string, r *receiver, ids []string, wantStatuse
 // endpoint failing three times (500) then succeeding receives each receipt
 // exactly once as a 2xx delivery, every attempt verified by npm
 // standardwebhooks; an endpoint answering 410 is disabled after one request
-// while another endpoint of the same seller keeps receiving; an endpoint in
-// a secret rotation (old secret expiring later, new one) is verified by the
+// while another endpoint of the same seller keeps receiving, and once
+// enabled again (h402hooks) gets the receipt that waited; an endpoint in a
+// secret rotation (old secret expiring later, new one) is verified by the
 // old secret alone and by the new one alone.
 func TestWebhooks(t *testing.T) {
 	p := startPipelineWith(t, pipelineOptions{blockPeriod: 300 * time.Millisecond})
@@ -321,6 +332,33 @@ func TestWebhooks(t *testing.T) {
 	if strings.Contains(w.tail(400), strings.TrimPrefix(sFlaky, "whsec_")) {
 		t.Error("the watcher logged a secret")
 	}
+
+	// Enabled again with the CLI, the 410 endpoint gets the receipt that
+	// waited in its consumer while it was disabled; the CLI shows its log.
+	cli := buildCLI(t)
+	gone.setAnswers(t, "200")
+	if out, err := exec.Command(cli, "--url", "http://"+w.admin, "enable", "gone").CombinedOutput(); err != nil {
+		t.Fatalf("h402hooks enable gone: %v: %s", err, out)
+	}
+	gone.waitN(t, secondB, 1, 30*time.Second)
+	p.hooksIdle(t, "gone")
+	checkOnce(t, "gone (enabled)", gone, secondB, []int{200}, 1)
+	out, err := exec.Command(cli, "--url", "http://"+w.admin, "log", "gone").CombinedOutput()
+	if err != nil || strings.Count(string(out), "\n") != 2 || !strings.Contains(string(out), `"status":410`) || !strings.Contains(string(out), `"outcome":"delivered"`) {
+		t.Errorf("h402hooks log gone: %v:\n%s\nwant the 410 and then the delivery", err, out)
+	}
+}
+
+// buildCLI builds cmd/h402hooks into a temporary directory.
+func buildCLI(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "h402hooks")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/h402hooks")
+	cmd.Dir = filepath.Dir(filepath.Dir(x402jsDir)) // the module root (x402jsDir is <root>/e2e/x402js)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build h402hooks: %v\n%s", err, out)
+	}
+	return bin
 }
 
 // TestWebhooksSurviveRestarts: an endpoint failing three times then
