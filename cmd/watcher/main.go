@@ -4,7 +4,9 @@
 // chains.Confirmer; it publishes one receipt per terminal payment, releases
 // payers' exposure on terminal states (the shared exposure-release
 // consumer), and keeps its own ledger file (pkg/ledger), served with
-// /metrics on its admin listener.
+// /metrics on its admin listener. With a `webhooks:` section inside the
+// `watcher:` one, it also delivers receipts to webhook endpoints
+// (pkg/webhooks), with their admin API under /webhooks/ on that listener.
 //
 // The first SIGINT/SIGTERM stops it, handing the payments it follows to the
 // other replicas; a second one exits at once.
@@ -16,6 +18,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"sync"
@@ -34,6 +37,7 @@ import (
 	"github.com/h402/settlement/pkg/obs"
 	"github.com/h402/settlement/pkg/settler"
 	"github.com/h402/settlement/pkg/watcher"
+	"github.com/h402/settlement/pkg/webhooks"
 )
 
 func main() {
@@ -174,6 +178,15 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var hooks *webhooks.Dispatcher
+	if wc := f.Watcher.Webhooks; wc != nil {
+		hooks, err = webhooks.New(ctx, m.conn.JS, webhooks.Options{Config: wc, Streams: m.conn.Streams, Logger: log,
+			Metrics: webhooks.NewMetrics(m.Registry)})
+		if err != nil {
+			return fmt.Errorf("webhooks: %w", err)
+		}
+		mounts = append(mounts, func(mux *http.ServeMux) { mux.Handle("/webhooks/", hooks.Handler()) })
+	}
 	if m.admin, err = obs.StartAdmin(f.Watcher.AdminListen, m.Registry, log, mounts...); err != nil {
 		return err
 	}
@@ -184,6 +197,17 @@ func (m *Main) Run(ctx context.Context) error {
 	for _, w := range m.watchers {
 		m.running.Add(1)
 		go func() { defer m.running.Done(); _ = w.Run(runCtx) }()
+	}
+	if hooks != nil {
+		m.running.Add(1)
+		go func() { defer m.running.Done(); _ = hooks.Run(runCtx) }()
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := hooks.WaitSynced(wctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("webhooks: endpoints bucket not read: %w", err)
+		}
+		log.Info("webhooks running", "endpoints", len(f.Watcher.Webhooks.Endpoints))
 	}
 	log.Info("watcher running", "networks", len(m.watchers), "ledger", f.Watcher.LedgerPath, "admin", m.AdminAddr())
 	return nil

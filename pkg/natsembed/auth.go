@@ -20,7 +20,8 @@ import (
 //     records, claims, leases and exposure; it cannot publish an accepted
 //     payment (an injected event would make the facilitator key pay);
 //   - watcher (next issue) writes states, receipts and exposure and may send
-//     a payment back (a republished accepted event);
+//     a payment back (a republished accepted event); it also writes the webhook
+//     delivery log and redelivery requests (webhooks.>) and the bucket h402_webhooks;
 //   - admin may do anything (stream management, operators).
 //
 // Every service may use the JetStream API (it creates its streams and
@@ -47,7 +48,10 @@ var servicePublish = map[string][]string{
 	ServiceSettler: {"payments.state.>", "payments.dead.>", "payments.review.>", "settlements.>",
 		"$KV.h402_claims.>", "$KV.h402_leases.>", "$KV.h402_exposure.>"},
 	ServiceWatcher: {"payments.state.>", "payments.accepted.>", "payments.dead.>", "payments.review.>", "receipts.>",
-		"settlements.final.>", "$KV.h402_exposure.>", "$KV.h402_claims.>"},
+		"settlements.final.>", "$KV.h402_exposure.>", "$KV.h402_claims.>",
+		// Webhook delivery (pkg/webhooks): the delivery log and redelivery
+		// requests, and the endpoints/disabled bucket.
+		"webhooks.>", "$KV.h402_webhooks.>"},
 }
 
 // serviceDenied is what a service may never publish, whatever else allows it.

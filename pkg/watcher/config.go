@@ -9,6 +9,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/h402/settlement/pkg/config"
+	"github.com/h402/settlement/pkg/webhooks"
 )
 
 // Config is the `watcher:` section of a config file. Every field has a
@@ -47,6 +48,9 @@ type Config struct {
 	Replica string `yaml:"replica"`
 	// ShutdownGrace bounds a clean stop. Default "10s".
 	ShutdownGrace config.Duration `yaml:"shutdownGrace"`
+	// Webhooks, when present, makes this replica deliver receipts to
+	// sellers' webhook endpoints (pkg/webhooks; every replica shares the work).
+	Webhooks *webhooks.Config `yaml:"webhooks,omitempty"`
 }
 
 // Default fills unset fields with their defaults.
@@ -81,6 +85,9 @@ func (c *Config) Default() {
 	if c.ShutdownGrace == 0 {
 		c.ShutdownGrace = config.Duration(10 * time.Second)
 	}
+	if c.Webhooks != nil {
+		c.Webhooks.Default()
+	}
 }
 
 // Validate reports every problem as "watcher.field: problem (got value)".
@@ -109,6 +116,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ShutdownGrace < 0 {
 		bad("shutdownGrace", "must not be negative", c.ShutdownGrace)
+	}
+	if c.Webhooks != nil {
+		errs = append(errs, c.Webhooks.Validate())
 	}
 	return errors.Join(errs...)
 }
