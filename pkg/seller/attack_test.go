@@ -60,3 +60,15 @@ func TestEncodedPathsArePriced(t *testing.T) {
 		})
 	}
 }
+
+// TestServeMuxWildcardsRefused: "GET /reports/{id}" is how ServeMux
+// patterns read, but as a glob it matches only the literal "/reports/{id}":
+// a route that prices nothing, its content served free.
+func TestServeMuxWildcardsRefused(t *testing.T) {
+	for _, p := range []string{"GET /reports/{id}", "/files/{path...}", "/a/{$}"} {
+		_, err := New(Config{FacilitatorURL: "http://127.0.0.1:1", Routes: []Route{{Pattern: p, Offers: []Offer{testOffer()}}}})
+		if err == nil || !strings.Contains(err.Error(), "routes[0].pattern") {
+			t.Errorf("pattern %q: got %v, want a routes[0].pattern error", p, err)
+		}
+	}
+}

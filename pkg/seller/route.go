@@ -22,6 +22,11 @@ func parsePattern(p string) (method, glob string, err error) {
 	if !strings.HasPrefix(glob, "/") {
 		return "", "", errors.New("the path must start with /")
 	}
+	if strings.ContainsAny(glob, "{}") {
+		// A ServeMux wildcard read as a glob matches only itself: the
+		// route would price nothing and its handler would serve free.
+		return "", "", errors.New("{...} wildcards are ServeMux syntax, not globs: write * for one segment, /** for any rest")
+	}
 	if _, err := path.Match(strings.TrimSuffix(glob, "/**"), "/"); err != nil {
 		return "", "", errors.New("the path is not a valid glob")
 	}
