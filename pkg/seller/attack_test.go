@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/h402/settlement/pkg/h402"
 )
 
 // TestEncodedPathsArePriced: the route globs must price every request the
@@ -70,5 +72,43 @@ func TestServeMuxWildcardsRefused(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "routes[0].pattern") {
 			t.Errorf("pattern %q: got %v, want a routes[0].pattern error", p, err)
 		}
+	}
+}
+
+// TestInformationalStatusIsNotTheAnswer: a handler sending 103 Early Hints
+// and then failing must not be settled as if it succeeded.
+func TestInformationalStatusIsNotTheAnswer(t *testing.T) {
+	fac := &facilitatorScript{verify: validVerify, settle: acceptedSettle}
+	s := newTestShop(t, fac, nil, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Link", "</style.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = io.WriteString(w, "no such report")
+	})
+	resp, body := s.get(t, "/reports/q1", h402.HeaderPaymentSig, s.v2Payment(t, "/reports/q1"))
+	if resp.StatusCode != http.StatusNotFound || body != "no such report" {
+		t.Errorf("got %d %q, want 404 %q", resp.StatusCode, body, "no such report")
+	}
+	if n := fac.count("/settle"); n != 0 {
+		t.Errorf("settled %d times a request whose handler answered 404, want 0", n)
+	}
+}
+
+// TestInvalidStatusFailsBeforeSettling: net/http panics on WriteHeader(42);
+// the buffer must too, in the handler, and not after the payment is
+// settled when the buffered answer is written.
+func TestInvalidStatusFailsBeforeSettling(t *testing.T) {
+	fac := &facilitatorScript{verify: validVerify, settle: acceptedSettle}
+	s := newTestShop(t, fac, nil, func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(42)
+		_, _ = io.WriteString(w, "the report")
+	})
+	req, _ := http.NewRequest(http.MethodGet, s.srv.URL+"/reports/q1", nil)
+	req.Header.Set(h402.HeaderPaymentSig, s.v2Payment(t, "/reports/q1"))
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close() // the server aborts the connection: no answer
+	}
+	if n := fac.count("/settle"); n != 0 {
+		t.Errorf("settled %d times a request whose handler never answered, want 0", n)
 	}
 }
