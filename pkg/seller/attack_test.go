@@ -112,3 +112,17 @@ func TestInvalidStatusFailsBeforeSettling(t *testing.T) {
 		t.Errorf("settled %d times a request whose handler never answered, want 0", n)
 	}
 }
+
+// FuzzSegmentPath: any escaped path decodes without panicking, and one
+// without escapes reads the same as r.URL.Path.
+func FuzzSegmentPath(f *testing.F) {
+	for _, s := range []string{"/reports/q1", "/reports/a%2Fb", "/r%65ports/%2E%2E%2Fadmin", "/%zz/x", "//a//", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		got := segmentPath(p)
+		if !strings.Contains(p, "%") && got != p {
+			t.Errorf("segmentPath(%q) = %q, want it unchanged", p, got)
+		}
+	})
+}
