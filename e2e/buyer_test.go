@@ -48,8 +48,10 @@ func TestBuyerRoundTripper(t *testing.T) {
 		Base: tap,
 		// No EIP-712 domain configured: h402 requirements carry none, so
 		// the buyer reads name() and version() from the token over RPC.
-		EVM:    &buyer.EVM{Key: p.evm.Payers()[0], RPC: p.evm.URL()},
-		Solana: &buyer.Solana{Key: p.sol.Payers()[0], RPC: p.sol.URL()},
+		EVM: &buyer.EVM{Key: p.evm.Payers()[0], RPC: p.evm.URL()},
+		// The sellers below are fresh wallets without a token account:
+		// the buyer opts in to creating (and funding) it.
+		Solana: &buyer.Solana{Key: p.sol.Payers()[0], RPC: p.sol.URL(), FundSellerAccount: true},
 		Policy: buyer.Policy{Budgets: []buyer.Budget{
 			{Token: p.evm.Token().Hex(), MaxPerRequest: big.NewInt(50_000), MaxTotal: big.NewInt(200_000)},
 			{Token: p.solUSDC().Address, MaxPerRequest: big.NewInt(50_000), MaxTotal: big.NewInt(200_000)},

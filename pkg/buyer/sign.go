@@ -51,6 +51,12 @@ type Solana struct {
 	RPC string
 	// ComputeUnitPrice in micro-lamports per CU (default 1).
 	ComputeUnitPrice uint64
+	// FundSellerAccount lets a payment create the seller's token account
+	// when it does not exist yet, its rent (about 0.002 SOL) paid by this
+	// key on top of the price and outside every Budget; the seller can
+	// close the account and keep that rent. By default such a requirement
+	// is refused, and a payment to an existing account creates none.
+	FundSellerAccount bool
 }
 
 // signed is a payment ready to send.
@@ -335,7 +341,13 @@ func (s *solanaSigner) sign(ctx context.Context, pr *PaymentRequired, o *Offer, 
 	if price == 0 {
 		price = 1
 	}
-	p, err := solana.SignPayment(req, &token, s.cfg.Key, bh.Value.Blockhash, solana.PayOptions{ComputeUnitPrice: price, Memo: hex.EncodeToString(nonce[:])})
+	opts := solana.PayOptions{ComputeUnitPrice: price, Memo: hex.EncodeToString(nonce[:])}
+	if token.Kind != config.KindNative {
+		if opts.SkipCreateATA, err = s.sellerAccount(ctx, req.PayToAddress, token); err != nil {
+			return signed{}, err
+		}
+	}
+	p, err := solana.SignPayment(req, &token, s.cfg.Key, bh.Value.Blockhash, opts)
 	if err != nil {
 		return signed{}, err
 	}
@@ -346,4 +358,38 @@ func (s *solanaSigner) sign(ctx context.Context, pr *PaymentRequired, o *Offer, 
 	x := h402.X402ExactPayload{Transaction: p.Payload.(*h402.SolanaSignTransactionPayload).Transaction}
 	name, value, err := encode(pr, o, x, header)
 	return signed{header: name, value: value, payer: s.cfg.Key.PublicKey().String()}, err
+}
+
+// sellerAccount reports whether payTo's token account for the mint exists,
+// so the payment need not create it. A missing one is an error unless
+// FundSellerAccount: creating it would cost this key the account's rent,
+// outside every budget, and the seller could close it and keep the rent.
+func (s *solanaSigner) sellerAccount(ctx context.Context, payTo string, token config.Token) (exists bool, err error) {
+	owner, err := solanago.PublicKeyFromBase58(payTo)
+	if err != nil {
+		return false, fmt.Errorf("payTo %q: %w", clip(payTo), err)
+	}
+	program := solana.TokenProgramID
+	if token.Kind == config.KindToken2022 {
+		program = solana.Token2022ProgramID
+	}
+	mint, err := solanago.PublicKeyFromBase58(token.Address)
+	if err != nil {
+		return false, fmt.Errorf("mint %q: %w", clip(token.Address), err)
+	}
+	ata, err := solana.AssociatedTokenAddress(owner, mint, program)
+	if err != nil {
+		return false, fmt.Errorf("payTo's token account: %w", err)
+	}
+	out, err := s.client.GetAccountInfoWithOpts(ctx, ata, &rpc.GetAccountInfoOpts{Commitment: rpc.CommitmentConfirmed})
+	switch {
+	case errors.Is(err, rpc.ErrNotFound) || (err == nil && (out == nil || out.Value == nil)):
+		if s.cfg.FundSellerAccount {
+			return false, nil
+		}
+		return false, fmt.Errorf("the seller's token account %s (payTo %s, mint %s) does not exist: paying would also pay its rent, outside the budget (set Solana.FundSellerAccount to allow)", ata, owner, mint)
+	case err != nil:
+		return false, fmt.Errorf("read the seller's token account %s: %w", ata, err)
+	}
+	return true, nil
 }

@@ -3,6 +3,7 @@ package seller
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net/http"
 )
 
@@ -24,7 +25,14 @@ func newBuffer(limit int64) *buffer { return &buffer{header: http.Header{}, limi
 func (b *buffer) Header() http.Header { return b.header }
 
 func (b *buffer) WriteHeader(code int) {
-	if b.status == 0 {
+	// As net/http: an invalid code panics in the handler, before anything
+	// is settled (not later, when the settled answer is written).
+	if code < 100 || code > 999 {
+		panic(fmt.Sprintf("invalid WriteHeader code %v", code))
+	}
+	// An informational answer (103 Early Hints) is not the answer: the
+	// status that decides settlement is the final one.
+	if b.status == 0 && code >= 200 {
 		b.status = code
 	}
 }

@@ -52,7 +52,7 @@ func New(cfg Config) (*Middleware, error) {
 // is written only once the payment is settled.
 func (m *Middleware) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rt := routeFor(m.routes, r.Method, r.URL.Path)
+		rt := routeOf(m.routes, r)
 		if rt == nil {
 			m.m.outcome(OutcomeFree)
 			next.ServeHTTP(w, r)

@@ -3,6 +3,7 @@ package seller
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"path"
 	"strings"
 )
@@ -20,6 +21,11 @@ func parsePattern(p string) (method, glob string, err error) {
 	}
 	if !strings.HasPrefix(glob, "/") {
 		return "", "", errors.New("the path must start with /")
+	}
+	if strings.ContainsAny(glob, "{}") {
+		// A ServeMux wildcard read as a glob matches only itself: the
+		// route would price nothing and its handler would serve free.
+		return "", "", errors.New("{...} wildcards are ServeMux syntax, not globs: write * for one segment, /** for any rest")
 	}
 	if _, err := path.Match(strings.TrimSuffix(glob, "/**"), "/"); err != nil {
 		return "", "", errors.New("the path is not a valid glob")
@@ -63,4 +69,32 @@ func routeFor(routes []*route, method, urlPath string) *route {
 		}
 	}
 	return nil
+}
+
+// routeOf returns the first route matching the request under any reading
+// of its path a router may use, or nil: the decoded path (r.URL.Path, as
+// most routers) and the segments of the escaped path each decoded, an
+// encoded slash kept inside its segment (net/http's ServeMux: "/reports/a%2Fb"
+// is the two segments "reports" and "a/b", which "/reports/*" must price).
+func routeOf(routes []*route, r *http.Request) *route {
+	if rt := routeFor(routes, r.Method, r.URL.Path); rt != nil {
+		return rt
+	}
+	if seg := segmentPath(r.URL.EscapedPath()); seg != r.URL.Path {
+		return routeFor(routes, r.Method, seg)
+	}
+	return nil
+}
+
+// segmentPath decodes each segment of an escaped path, writing a slash
+// inside a segment as %2F so that it stays within the segment.
+func segmentPath(escaped string) string {
+	segs := strings.Split(escaped, "/")
+	for i, s := range segs {
+		if u, err := url.PathUnescape(s); err == nil {
+			s = u
+		}
+		segs[i] = strings.ReplaceAll(s, "/", "%2F")
+	}
+	return strings.Join(segs, "/")
 }
