@@ -91,7 +91,7 @@ func (t *tracker) poll(ctx context.Context, cfg *Config) {
 	ids := t.pending()
 	work := make(chan string)
 	var wg sync.WaitGroup
-	for w := 0; w < 8; w++ {
+	for w := 0; w < 16; w++ { // GET /payments/{id} of the pending ones, 16 at a time
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
