@@ -108,7 +108,7 @@ n=0
 while kill -0 "$build" 2>/dev/null; do
   sleep 5
   c=$(wc -l <"$data/build.log")
-  if [ "$c" != "$n" ]; then n=$c; say "  … $n packages compiled so far"; fi
+  if [ "$c" != "$n" ]; then n=$c; say "  … $n packages compiled so far (now: $(tail -n 1 "$data/build.log"))"; fi
 done
 if ! wait "$build"; then
   cat "$data/build.log" >&2
