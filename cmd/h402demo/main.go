@@ -151,8 +151,8 @@ func (m *Main) Run(ctx context.Context) error {
 			return errors.Join(err, fmt.Errorf("report: %w", jerr))
 		}
 	}
-	if err != nil && !m.Exit && errors.Is(err, context.Canceled) {
-		return nil // stopped by a signal
+	if err != nil && !m.Exit && ctx.Err() != nil {
+		return nil // stopped by a signal: the run was meant to go on until then
 	}
 	return err
 }
