@@ -46,5 +46,6 @@ bench:
 generate:
 	$(GO) generate ./...
 
+# ARGS go to cmd/h402demo: `make run ARGS='--payments=20 --exit'` is the smoke mode.
 run:
-	./scripts/run-dev.sh
+	./scripts/run-dev.sh $(ARGS)

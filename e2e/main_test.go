@@ -9,7 +9,7 @@ import (
 )
 
 // bins holds the ingest and settler binaries built for this run.
-var bins struct{ ingest, settler, watcher, recon string }
+var bins struct{ ingest, settler, watcher, recon, demo string }
 
 // x402jsDir is the npm project of real x402 clients.
 var x402jsDir string
@@ -42,8 +42,10 @@ func run(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	bins.ingest, bins.settler = filepath.Join(dir, "ingest"), filepath.Join(dir, "settler")
 	bins.watcher, bins.recon = filepath.Join(dir, "watcher"), filepath.Join(dir, "h402recon")
+	bins.demo = filepath.Join(dir, "h402demo")
 	for _, b := range []struct{ out, pkg string }{
 		{bins.ingest, "./cmd/ingest"}, {bins.settler, "./cmd/settler"}, {bins.watcher, "./cmd/watcher"}, {bins.recon, "./cmd/h402recon"},
+		{bins.demo, "./cmd/h402demo"},
 	} {
 		cmd := exec.Command("go", "build", "-o", b.out, b.pkg)
 		cmd.Dir = filepath.Dir(wd) // the module root

@@ -3,7 +3,9 @@
 # 127.0.0.1:8545, Solana localnet on 127.0.0.1:8899), ingest with an
 # embedded JetStream server (clients on 127.0.0.1:4222), a settler and a
 # watcher (finality, receipts, its ledger in data/ledger.db), all with
-# configs/devnet.yaml; then one demo payment followed to `finalized`. The settler signs with the dev chains' well-known
+# configs/devnet.yaml; then the demo (cmd/h402demo): a demo seller behind
+# pkg/seller and a demo buyer (pkg/buyer) paying N requests on both chains,
+# with live progress and a summary. The settler signs with the dev chains' well-known
 # LOCAL-ONLY facilitator keys, passed through the environment as a real
 # deployment would pass its own.
 #
@@ -19,7 +21,16 @@
 # H402_DEV_SOLANA_PORT (8899), H402_DEV_INGEST_PORT (8402), H402_DEV_NATS_PORT
 # (4222), H402_DEV_INGEST_ADMIN_PORT (9402), H402_DEV_SETTLER_ADMIN_PORT (9403),
 # H402_DEV_WATCHER_ADMIN_PORT (9404: metrics and the ledger API),
-# H402_DEV_DEMO (1: pay one demo payment once ready; 0: none).
+# H402_DEV_DEMO_PORT (8081: the demo seller and its webhook receiver),
+# H402_DEV_DEMO (1: run the demo once ready; 0: none), H402_DEV_DEVNET_ARGS
+# (extra flags for cmd/devnet).
+#
+# Arguments go to cmd/h402demo (`make run ARGS='--payments=20 --exit'`):
+# --payments=N, --concurrency=N, --kinds=..., and --exit, the smoke mode:
+# once every payment is finalized with its receipt and webhook delivery the
+# summary is printed, every process is stopped and the script exits 0
+# (non-zero when anything is missing). Without --exit everything keeps
+# running until Ctrl-C or SIGTERM.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +43,11 @@ ingest_admin=${H402_DEV_INGEST_ADMIN_PORT:-9402}
 settler_admin=${H402_DEV_SETTLER_ADMIN_PORT:-9403}
 watcher_admin=${H402_DEV_WATCHER_ADMIN_PORT:-9404}
 demo=${H402_DEV_DEMO:-1}
+demo_port=${H402_DEV_DEMO_PORT:-8081}
+exit_mode=
+for a in "$@"; do
+  case "$a" in --exit | -exit | --exit=true | -exit=true) exit_mode=1 ;; esac
+done
 export H402_EVM_CHAIN_ID=${H402_EVM_CHAIN_ID:-1337}
 export H402_EVM_RPC=http://127.0.0.1:$evm_port
 export H402_SOLANA_RPC=http://127.0.0.1:$sol_port
@@ -42,6 +58,11 @@ export H402_INGEST_ADMIN=127.0.0.1:$ingest_admin
 export H402_SETTLER_ADMIN=127.0.0.1:$settler_admin
 export H402_WATCHER_ADMIN=127.0.0.1:$watcher_admin
 export H402_LEDGER=$data/ledger.db
+# The demo seller's webhook endpoint (configs/devnet.yaml, watcher.webhooks):
+# its receiver is cmd/h402demo, with a fresh secret every run.
+export H402_DEV_WEBHOOK_URL=http://127.0.0.1:$demo_port/webhooks
+H402_DEV_WEBHOOK_SECRET=whsec_$(head -c 24 /dev/urandom | base64)
+export H402_DEV_WEBHOOK_SECRET
 
 say() { echo "run-dev: $*"; }
 
@@ -72,22 +93,22 @@ trap 'cleanup; exit 130' INT
 trap 'cleanup; exit 143' TERM
 
 mkdir -p bin "$data"
-bins="bin/devnet bin/ingest bin/settler bin/watcher bin/h402pay bin/h402ledger"
-if [ -x bin/devnet ] && [ -x bin/ingest ] && [ -x bin/settler ] && [ -x bin/watcher ]; then
+bins="bin/devnet bin/ingest bin/settler bin/watcher bin/h402pay bin/h402ledger bin/h402hooks bin/h402demo"
+if [ -x bin/devnet ] && [ -x bin/ingest ] && [ -x bin/settler ] && [ -x bin/watcher ] && [ -x bin/h402demo ]; then
   say "building $bins (up to date in seconds)…"
 else
   say "building $bins (the first build compiles go-ethereum and solana-go: a few minutes)…"
 fi
 # Each background child is started through setsid: not a process group
 # leader, it becomes one in place, so $! is its process group id.
-setsid go build -v -o bin/ ./cmd/devnet ./cmd/ingest ./cmd/settler ./cmd/watcher ./cmd/h402pay ./cmd/h402ledger >"$data/build.log" 2>&1 &
+setsid go build -v -o bin/ ./cmd/devnet ./cmd/ingest ./cmd/settler ./cmd/watcher ./cmd/h402pay ./cmd/h402ledger ./cmd/h402hooks ./cmd/h402demo >"$data/build.log" 2>&1 &
 build=$!
 pgids+=("$build")
 n=0
 while kill -0 "$build" 2>/dev/null; do
   sleep 5
   c=$(wc -l <"$data/build.log")
-  if [ "$c" != "$n" ]; then n=$c; say "  … $n packages compiled so far"; fi
+  if [ "$c" != "$n" ]; then n=$c; say "  … $n packages compiled so far (now: $(tail -n 1 "$data/build.log"))"; fi
 done
 if ! wait "$build"; then
   cat "$data/build.log" >&2
@@ -104,7 +125,7 @@ fi
 
 if [ -d "$data/jetstream" ] || [ -f "$data/ledger.db" ]; then
   say "wiping $data/jetstream and $data/ledger.db: the dev chains start fresh on every run, so the last run's payments, replay keys, exposure and ledger would be wrong"
-  rm -rf "$data/jetstream" "$data/ledger.db"
+  rm -rf "$data/jetstream" "$data/ledger.db" "$data/demo"
 fi
 
 wait_port() { # host port seconds what
@@ -122,7 +143,7 @@ wait_port() { # host port seconds what
 
 say "starting the dev chains (EVM chain id $H402_EVM_CHAIN_ID on :$evm_port, Solana localnet on :$sol_port)…"
 setsid bash -c 'bin/devnet "$@" | tee "$0"' "$data/devnet.txt" \
-  -evm.port "$evm_port" -evm.chain-id "$H402_EVM_CHAIN_ID" -solana.port "$sol_port" "$@" &
+  -evm.port "$evm_port" -evm.chain-id "$H402_EVM_CHAIN_ID" -solana.port "$sol_port" ${H402_DEV_DEVNET_ARGS:-} &
 pgids+=("$!") # one group: bash, devnet (and its node localnet) and tee
 wait_port 127.0.0.1 "$evm_port" 60 "the EVM dev chain"
 wait_port 127.0.0.1 "$sol_port" 120 "the Solana localnet"
@@ -156,21 +177,30 @@ say "       watcher metrics http://127.0.0.1:$watcher_admin/metrics and ledger h
 say "       EVM RPC $H402_EVM_RPC (chain id $H402_EVM_CHAIN_ID), Solana RPC $H402_SOLANA_RPC; accounts in $data/devnet.txt. Ctrl-C stops all."
 
 if [ "$demo" = 1 ]; then
-  say "demo: payer 0 pays 0.01 USDC on the EVM dev chain (cmd/h402pay), followed to finalized:"
-  cat >"$data/demo-requirements.json" <<JSON
-{"namespace":"evm","scheme":"exact","networkId":"$H402_EVM_CHAIN_ID",
- "tokenAddress":"0x3Ac5318126Ba9e9F9Dc9bA8e9781b3bF568D1f06",
- "payToAddress":"0x00000000000000000000000000000000000000aa",
- "amountRequired":"0.01","amountRequiredFormat":"humanReadable","tokenDecimals":6,
- "resource":"https://api.example/demo","estimatedProcessingTime":120}
-JSON
-  if H402_PAYER_KEY=$(awk '/^ *payer 0 +0x/{print $4; exit}' "$data/devnet.txt") \
-    bin/h402pay -requirements "$data/demo-requirements.json" -config configs/devnet.yaml -rpc "$H402_EVM_RPC" \
-      -post "http://127.0.0.1:$ingest_port/settle" -follow 60s | sed 's/^/run-dev:   /'; then
-    say "demo payment finalized; its receipt is on receipts.0x00000000000000000000000000000000000000aa.evm.$H402_EVM_CHAIN_ID and in the ledger:"
-    say "  bin/h402ledger --url http://127.0.0.1:$watcher_admin receipts --payto 0x00000000000000000000000000000000000000aa"
-  else
-    say "demo payment did not finalize (see the lines above)" >&2
+  evm_seller=0x00000000000000000000000000000000000de110
+  say "demo: a seller behind pkg/seller on http://127.0.0.1:$demo_port and a buyer (pkg/buyer, payer 0 of both chains) paying"
+  say "      EVM EIP-3009 (h402 and x402 v2) and Solana signTransaction (buyer's fee; facilitator fee payer); progress every second:"
+  H402_DEMO_EVM_KEY=$(awk '/^ *payer 0 +0x/{print $4; exit}' "$data/devnet.txt") \
+  H402_DEMO_SOLANA_KEY=$(awk '/^ *payer 0 / && $3 !~ /^0x/ {print $4; exit}' "$data/devnet.txt") \
+  H402_DEMO_WEBHOOK_SECRET=$H402_DEV_WEBHOOK_SECRET \
+    setsid bin/h402demo -config configs/devnet.yaml -facilitator "http://127.0.0.1:$ingest_port" \
+      -ledger "http://127.0.0.1:$watcher_admin" -nats "nats://127.0.0.1:$nats_port" -listen "127.0.0.1:$demo_port" \
+      -state-dir "$data/demo" \
+      -links "ledger: bin/h402ledger --url http://127.0.0.1:$watcher_admin receipts --payto $evm_seller   (or totals, payment <id>, dump)|ledger API: http://127.0.0.1:$watcher_admin/ledger/gas, /ledger/sellers/$evm_seller/totals|status page: http://127.0.0.1:$watcher_admin/status|metrics: http://127.0.0.1:$ingest_admin/metrics (ingest), http://127.0.0.1:$settler_admin/metrics (settler), http://127.0.0.1:$watcher_admin/metrics (watcher)|webhook log: bin/h402hooks --url http://127.0.0.1:$watcher_admin log demo-seller|a payment: curl -s http://127.0.0.1:$ingest_port/payments/<paymentId>" \
+      "$@" &
+  demo_pid=$!
+  pgids+=("$demo_pid")
+  if [ -n "$exit_mode" ]; then
+    set +e
+    wait "$demo_pid"
+    status=$?
+    set -e
+    if [ "$status" = 0 ]; then
+      say "smoke run complete: every payment finalized with its receipt and webhook delivery; stopping"
+    else
+      say "smoke run FAILED (h402demo exited $status); stopping" >&2
+    fi
+    exit "$status"
   fi
 fi
 set +e

@@ -18,20 +18,62 @@ import (
 )
 
 // TestRunDevStopsEverything runs `make run`'s script (scripts/run-dev.sh) on
-// free ports and a temporary data directory, waits until its demo payment
-// went from accepted to finalized,
+// free ports and a temporary data directory, waits until its demo
+// (cmd/h402demo: a few paid requests, without --exit) saw every payment
+// finalized and keeps serving,
 // sends it SIGTERM (then, in a second run, SIGINT), and checks that it exits
-// and that no process it started (dev chains, node, ingest, settler, tee)
-// survives. It also checks that a leftover JetStream store is wiped at
+// and that no process it started (dev chains, node, ingest, settler, tee,
+// the demo) survives. It also checks that a leftover JetStream store is wiped at
 // start. The binaries are built by the script into bin/ (fast when the
 // build cache is warm; the second run reuses them).
 func TestRunDevStopsEverything(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
-		t.Run(sig.String(), func(t *testing.T) { runDevAndStop(t, sig) })
+		t.Run(sig.String(), func(t *testing.T) {
+			r := startRunDev(t, "--payments=4")
+			r.waitLine(t, "demo: the seller keeps serving")
+			r.checkAnnounced(t, "run-dev: wiping "+filepath.Join(r.data, "jetstream"), "demo:   finalized     4 (failed 0)")
+			r.stop(t, sig)
+		})
 	}
 }
 
-func runDevAndStop(t *testing.T, sig syscall.Signal) {
+// TestRunDevSmoke runs the smoke mode CI runs, `make run ARGS='--payments=20
+// --exit'`, through the real script: 20 requests across the payload types
+// on both chains, every one served and finalized with its receipt and its
+// webhook delivery (the demo's receiver verifies signatures); then the
+// script stops every process by itself and exits 0.
+func TestRunDevSmoke(t *testing.T) {
+	r := startRunDev(t, "--payments=20", "--exit")
+	r.waitLine(t, "demo: summary")
+	children := descendants(r.cmd.Process.Pid)
+	select {
+	case err := <-r.exited:
+		if err != nil {
+			t.Fatalf("smoke run: %v\nstdout:\n%s\nstderr:\n%s", err, r.out.String(), r.stderr.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("smoke run did not exit 60 s after its summary\nstdout:\n%s", r.out.String())
+	}
+	r.checkAnnounced(t, "demo:   payments      20 (evm-h402 5, evm-x402v2 5, solana-client-fee 5, solana-fee-payer 5)",
+		"demo:   served        20 requests", "demo:   finalized     20 (failed 0)", "demo:   receipts      20",
+		"demo:   webhooks      20 payments delivered, signatures verified (0 rejected)", "demo:   EVM ", "demo:   wall time",
+		"demo: where to look:", "status page: http://127.0.0.1:", "run-dev: smoke run complete", "run-dev: stopped")
+	noSurvivors(t, children, "the smoke run's exit", r.out.String())
+}
+
+// runDev is one run of scripts/run-dev.sh.
+type runDev struct {
+	cmd         *exec.Cmd
+	data        string
+	stale       string
+	out, stderr *syncBuffer
+	exited      chan error
+	mu          sync.Mutex
+	waits       map[string]chan struct{}
+}
+
+// startRunDev starts the script with args (cmd/h402demo's) on free ports.
+func startRunDev(t *testing.T, args ...string) *runDev {
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Fatalf("bash is required: %v", err)
 	}
@@ -44,7 +86,7 @@ func runDevAndStop(t *testing.T, sig syscall.Signal) {
 	if err := os.MkdirAll(stale, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(filepath.Join(root, "scripts", "run-dev.sh"))
+	cmd := exec.Command(filepath.Join(root, "scripts", "run-dev.sh"), args...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(),
 		"H402_DEV_DATA="+data,
@@ -55,6 +97,7 @@ func runDevAndStop(t *testing.T, sig syscall.Signal) {
 		"H402_DEV_INGEST_ADMIN_PORT="+freePort(t),
 		"H402_DEV_SETTLER_ADMIN_PORT="+freePort(t),
 		"H402_DEV_WATCHER_ADMIN_PORT="+freePort(t),
+		"H402_DEV_DEMO_PORT="+freePort(t),
 		"H402_LOG_LEVEL=warn",
 	)
 	// Its own process group, as a terminal would give it; the test's signal
@@ -64,58 +107,90 @@ func runDevAndStop(t *testing.T, sig syscall.Signal) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
+	r := &runDev{cmd: cmd, data: data, stale: stale, out: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan error, 1), waits: map[string]chan struct{}{}}
+	cmd.Stderr = r.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	var out syncBuffer
-	ready := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(stdout)
-		once := sync.Once{}
 		for sc.Scan() {
-			out.Write([]byte(sc.Text() + "\n"))
-			// Ready once the demo payment is followed to its end.
-			if strings.HasPrefix(sc.Text(), "run-dev: demo payment") {
-				once.Do(func() { close(ready) })
+			r.out.Write([]byte(sc.Text() + "\n"))
+			r.mu.Lock()
+			for prefix, ch := range r.waits {
+				if strings.HasPrefix(sc.Text(), prefix) {
+					close(ch)
+					delete(r.waits, prefix)
+				}
 			}
+			r.mu.Unlock()
 		}
 		_, _ = io.Copy(io.Discard, stdout)
-		exited <- cmd.Wait()
+		r.exited <- cmd.Wait()
 	}()
 	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+	return r
+}
 
-	select {
-	case <-ready:
-	case err := <-exited:
-		t.Fatalf("run-dev exited before ready: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), stderr.String())
-	case <-time.After(8 * time.Minute): // the first build of go-ethereum and solana-go is slow
-		t.Fatalf("run-dev not ready after 8 min\nstdout:\n%s\nstderr:\n%s", out.String(), stderr.String())
+// waitLine waits for a line of standard output starting with prefix
+// (registered before it can be printed: call it before the line is due).
+func (r *runDev) waitLine(t *testing.T, prefix string) {
+	t.Helper()
+	ch := make(chan struct{})
+	r.mu.Lock()
+	if strings.Contains("\n"+r.out.String(), "\n"+prefix) {
+		close(ch)
+	} else {
+		r.waits[prefix] = ch
 	}
-	for _, want := range []string{"run-dev: building", "run-dev: wiping " + filepath.Join(data, "jetstream"), "run-dev: starting the dev chains", "run-dev: starting ingest", "run-dev: starting the settler",
-		"run-dev: starting the watcher", "run-dev: ready", "run-dev:   state finalized tx 0x", "run-dev: demo payment finalized"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("run-dev did not announce %q; stdout:\n%s", want, out.String())
+	r.mu.Unlock()
+	select {
+	case <-ch:
+	case err := <-r.exited:
+		r.exited <- err
+		t.Fatalf("run-dev exited (%v) before printing %q\nstdout:\n%s\nstderr:\n%s", err, prefix, r.out.String(), r.stderr.String())
+	case <-time.After(8 * time.Minute): // the first build of go-ethereum and solana-go is slow
+		t.Fatalf("run-dev did not print %q after 8 min\nstdout:\n%s\nstderr:\n%s", prefix, r.out.String(), r.stderr.String())
+	}
+}
+
+// checkAnnounced checks the script announced each step and the extra
+// lines, and wiped the stale store.
+func (r *runDev) checkAnnounced(t *testing.T, extra ...string) {
+	t.Helper()
+	for _, want := range append([]string{"run-dev: building", "run-dev: starting the dev chains", "run-dev: starting ingest", "run-dev: starting the settler",
+		"run-dev: starting the watcher", "run-dev: ready", "run-dev: demo: a seller behind pkg/seller", "demo:   1."}, extra...) {
+		if !strings.Contains(r.out.String(), want) {
+			t.Errorf("run-dev did not announce %q; stdout:\n%s", want, r.out.String())
 		}
 	}
-	if _, err := os.Stat(stale); !os.IsNotExist(err) {
-		t.Errorf("the previous run's JetStream store survived: stat %s: %v", stale, err)
+	if _, err := os.Stat(r.stale); !os.IsNotExist(err) {
+		t.Errorf("the previous run's JetStream store survived: stat %s: %v", r.stale, err)
 	}
-	children := descendants(cmd.Process.Pid)
-	if len(children) < 5 {
-		t.Fatalf("run-dev has %d descendant processes %v, want at least devnet, tee, ingest, settler, watcher", len(children), children)
-	}
+}
 
-	if err := cmd.Process.Signal(sig); err != nil {
+// stop signals the script and checks that it exits and that nothing it
+// started survives.
+func (r *runDev) stop(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	children := descendants(r.cmd.Process.Pid)
+	if len(children) < 6 {
+		t.Fatalf("run-dev has %d descendant processes %v, want at least devnet, tee, ingest, settler, watcher, h402demo", len(children), children)
+	}
+	if err := r.cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case <-exited:
+	case <-r.exited:
 	case <-time.After(30 * time.Second):
-		t.Fatalf("run-dev still running 30 s after %v\nstdout:\n%s", sig, out.String())
+		t.Fatalf("run-dev still running 30 s after %v\nstdout:\n%s", sig, r.out.String())
 	}
+	noSurvivors(t, children, sig.String(), r.out.String())
+}
+
+// noSurvivors checks that none of the processes lives on after what.
+func noSurvivors(t *testing.T, children []int, what, out string) {
+	t.Helper()
 	// The script waited for its children; give the kernel a bounded moment
 	// to reap any that were reparented.
 	deadline := time.Now().Add(10 * time.Second)
@@ -130,7 +205,7 @@ func runDevAndStop(t *testing.T, sig syscall.Signal) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("processes started by run-dev survived %v: %v\nstdout:\n%s", sig, alive, out.String())
+			t.Fatalf("processes started by run-dev survived %s: %v\nstdout:\n%s", what, alive, out)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
