@@ -212,8 +212,8 @@ func TestStatusPageInChromium(t *testing.T) {
 		return strconv.FormatInt(n, 10)
 	}
 	for key, want := range map[string]map[string]string{
-		strings.ToLower(seller.Hex()) + " " + evmNet:  {"settled": sum(evmAmounts), "settledCount": strconv.Itoa(nEVM), "pendingCount": "0", "failedCount": "0"},
-		p.sol.Seller().String() + " " + solNet: {"settled": sum(solAmounts), "settledCount": strconv.Itoa(nSol), "pendingCount": "0", "failedCount": "0"},
+		strings.ToLower(seller.Hex()) + " " + evmNet: {"settled": sum(evmAmounts), "settledCount": strconv.Itoa(nEVM), "pendingCount": "0", "failedCount": "0"},
+		p.sol.Seller().String() + " " + solNet:       {"settled": sum(solAmounts), "settledCount": strconv.Itoa(nSol), "pendingCount": "0", "failedCount": "0"},
 	} {
 		got := s.Seller[key]
 		for col, v := range want {
