@@ -18,3 +18,16 @@ for dir in contracts localnet e2e/x402js; do
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
   fi
 done
+# Headless Chromium (Debian's package) for the status page's browser test,
+# e2e/status_test.go, which fails under CI=true without it. Skipped when a
+# chromium is on PATH; installed only as root with apt (CI: fresh Debian 12).
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "deps: installing chromium (apt) for e2e/status_test.go" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
+    apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+  else
+    echo "deps: chromium is missing (apt-get install chromium); e2e TestStatusPageInChromium skips without it (fails under CI=true)" >&2
+  fi
+fi

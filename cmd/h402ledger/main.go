@@ -7,8 +7,11 @@
 //	h402ledger [--url URL | --db FILE] totals --payto X
 //	h402ledger [--url URL | --db FILE] export --payto X [--from T] [--to T] > file.csv
 //	h402ledger [--url URL | --db FILE] dump
+//	h402ledger [--url URL | --db FILE] status > status.html
 //	h402ledger rebuild --db FILE [--nats URL]
 //
+// status writes the status page (pkg/statuspage) as one HTML file: from
+// --db it is the page of a ledger file (a copy, a backup) without a watcher.
 // Times are RFC 3339. receipts prints one JSON receipt a line, following
 // every page. rebuild takes H402_NATS_USER and H402_NATS_PASSWORD from the
 // environment.
@@ -41,6 +44,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/h402/settlement/pkg/ledger"
+	"github.com/h402/settlement/pkg/statuspage"
 )
 
 func main() {
@@ -89,7 +93,7 @@ func NewMain() *Main {
 }
 
 const usage = `usage: h402ledger [--url URL | --db FILE] payment <id> | receipts --payto X [--from T] [--to T] |
-       totals --payto X | export --payto X [--from T] [--to T] | dump
+       totals --payto X | export --payto X [--from T] [--to T] | dump | status
        h402ledger rebuild --db FILE [--nats URL]`
 
 // ParseFlags reads the global flags, the subcommand and its flags.
@@ -111,7 +115,7 @@ func (m *Main) ParseFlags(args []string) error {
 	sub.SetOutput(m.Stderr)
 	m.globalFlags(sub) // also accepted after the subcommand
 	switch m.Cmd {
-	case "payment", "dump", "rebuild":
+	case "payment", "dump", "status", "rebuild":
 	case "receipts", "export":
 		sub.StringVar(&m.PayTo, "payto", "", "the seller's address (required)")
 		sub.StringVar(&m.From, "from", "", "from this time, inclusive (RFC 3339)")
@@ -179,6 +183,8 @@ func (m *Main) Run(ctx context.Context) error {
 		return m.get(ctx, "/ledger/export.csv", q, m.Stdout)
 	case "dump":
 		return m.get(ctx, "/ledger/dump", nil, m.Stdout)
+	case "status":
+		return m.get(ctx, "/status", nil, m.Stdout)
 	case "receipts":
 		return m.receipts(ctx)
 	}
@@ -217,7 +223,11 @@ func (m *Main) do(req *http.Request, out io.Writer) error {
 			}
 			m.led = l
 		}
-		ledger.Handler(m.led).ServeHTTP(rw, req)
+		h := ledger.Handler(m.led)
+		if req.URL.Path == "/status" {
+			h = statuspage.Handler(m.led, statuspage.Options{Refresh: -1, Logger: m.Logger})
+		}
+		h.ServeHTTP(rw, req)
 	}
 	if rw.code/100 != 2 {
 		return fmt.Errorf("%s: %d %s", req.URL.Path, rw.code, bytes.TrimSpace(rw.errBody.Bytes()))

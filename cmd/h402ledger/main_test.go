@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/h402/settlement/pkg/events"
 	"github.com/h402/settlement/pkg/ledger"
+	"github.com/h402/settlement/pkg/statuspage"
 	"github.com/h402/settlement/pkg/testenv"
 )
 
@@ -110,7 +112,10 @@ func setup(t *testing.T, n int) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = ro.Close() })
-	srv := httptest.NewServer(ledger.Handler(ro))
+	mux := http.NewServeMux()
+	mux.Handle("/ledger/", ledger.Handler(ro))
+	mux.Handle("GET /status", statuspage.Handler(ro, statuspage.Options{}))
+	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	f.httpU = srv.URL
 	return f
@@ -149,6 +154,11 @@ func TestCommands(t *testing.T) {
 			rows, err := csv.NewReader(strings.NewReader(cmd("export", "--payto", seller, "--to", t0.Add(3*time.Hour).Format(time.RFC3339)))).ReadAll()
 			if err != nil || len(rows) != 3 || rows[1][0] != f.ids[0] || rows[2][0] != f.ids[2] || rows[2][11] != "2" {
 				t.Errorf("export: got %v (%v), want a header and payments 0 and 2", rows, err)
+			}
+			page := cmd("status")
+			if !strings.Contains(page, "<title>h402 ledger status</title>") || !strings.Contains(page, `<tr data-network="evm.8453">`) ||
+				strings.Count(page, `class="receipt"`) != 3 {
+				t.Errorf("status: got\n%s\nwant the page with evm.8453 and 3 receipts", page)
 			}
 			if got := cmd("dump"); got != f.dump {
 				t.Errorf("dump: got\n%s\nwant\n%s", got, f.dump)

@@ -16,6 +16,7 @@ import (
 	"github.com/h402/settlement/pkg/failover"
 	"github.com/h402/settlement/pkg/h402"
 	"github.com/h402/settlement/pkg/ledger"
+	"github.com/h402/settlement/pkg/statuspage"
 )
 
 // DefaultConfirmers builds the confirmers this binary carries.
@@ -40,7 +41,7 @@ func DefaultConfirmers() map[h402.Namespace]NewConfirmer {
 
 // startLedger opens this process's ledger file, checks it belongs to
 // this event log, follows the streams into it, and returns the mount of
-// its HTTP API. LedgerPath "off" runs none.
+// its HTTP API and the status page. LedgerPath "off" runs none.
 func (m *Main) startLedger(ctx context.Context, log *slog.Logger) ([]func(*http.ServeMux), error) {
 	path := m.File.Watcher.LedgerPath
 	if path == "off" {
@@ -72,5 +73,11 @@ func (m *Main) startLedger(ctx context.Context, log *slog.Logger) ([]func(*http.
 		<-done
 		return l.Close()
 	})
-	return []func(*http.ServeMux){func(mux *http.ServeMux) { mux.Handle("/ledger/", ledger.Handler(l)) }}, nil
+	status := statuspage.Handler(l, statuspage.Options{Logger: log})
+	return []func(*http.ServeMux){func(mux *http.ServeMux) {
+		mux.Handle("/ledger/", ledger.Handler(l))
+		// The status page, and / sends a browser to it.
+		mux.Handle("GET /status", status)
+		mux.Handle("GET /{$}", status)
+	}}, nil
 }

@@ -49,6 +49,17 @@
 //	                   record of a transaction; later ones are ignored).
 //	gas                ns.net → Gas JSON (transactions, gas used and fees,
 //	                   facilitator-paid and client-paid). SETTLEMENTS only.
+//	counts             lp(ns.net) state → uint64 payments in that state
+//	                   (accepted event read). PAYMENTS only.
+//	per_minute         lp(ns.net) time(minute) kind → uint64 payments
+//	                   accepted ('a', by acceptedAt), finalized ('f') or
+//	                   failed ('x', by the terminal transition's At) in that
+//	                   minute, each counted in its current state. PAYMENTS only.
+//	receipts_by_time   time(At) id → "". RECEIPTS only.
+//
+// counts, per_minute and receipts_by_time feed Status (the status page)
+// with bounded reads; a counter at zero is deleted. A file of an older
+// build gets them filled from payments and receipts when opened writable.
 //
 // EVM addresses (0x…) are lowercased in keys; other strings are kept as is.
 package ledger

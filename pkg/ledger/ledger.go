@@ -44,6 +44,7 @@ var allBuckets = [][]byte{
 	bucketTerminalByPayTo, bucketTerminalByNet, bucketByTx, bucketTotals,
 	bucketReceipts, bucketReceiptsBySeller, bucketReceiptsBySeq,
 	bucketSettlements, bucketFinals, bucketGas,
+	bucketCounts, bucketPerMinute, bucketReceiptsByTime,
 }
 
 // ErrUnknownStream is returned by Apply for a stream the ledger does not project.
@@ -94,10 +95,18 @@ func Open(path string, opts Options) (*Ledger, error) {
 	l := &Ledger{db: db, log: lg, applied: map[string]uint64{}, changed: make(chan struct{})}
 	if !opts.ReadOnly {
 		err = db.Update(func(tx *bolt.Tx) error {
+			// A file of an older build lacks the status counters: they
+			// are filled from what they are derived from, once.
+			old := tx.Bucket(bucketPayments) != nil
+			newCounts := old && tx.Bucket(bucketCounts) == nil
+			newReceipts := old && tx.Bucket(bucketReceiptsByTime) == nil
 			for _, b := range allBuckets {
 				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 					return fmt.Errorf("create bucket %s: %w", b, err)
 				}
+			}
+			if newCounts || newReceipts {
+				return backfillCounters(tx, newCounts, newReceipts)
 			}
 			return nil
 		})

@@ -234,6 +234,9 @@ func savePayment(tx *bolt.Tx, old, p *Payment) error {
 			return err
 		}
 	}
+	if err := moveCounters(tx, old, p); err != nil {
+		return err
+	}
 	return addTotals(tx, p, +1)
 }
 
@@ -353,6 +356,9 @@ func (l *Ledger) Forget(id string) error {
 			}
 		}
 		if err := addTotals(tx, p, -1); err != nil {
+			return err
+		}
+		if err := moveCounters(tx, p, nil); err != nil {
 			return err
 		}
 		prefix := lp(id)

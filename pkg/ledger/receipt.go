@@ -32,6 +32,9 @@ func projectReceipt(tx *bolt.Tx, subject string, data []byte) (outcome, error) {
 	if err := b.Put([]byte(r.ID), v); err != nil {
 		return 0, err
 	}
+	if err := tx.Bucket(bucketReceiptsByTime).Put(receiptTimeKey(r), nil); err != nil {
+		return 0, err
+	}
 	seller := lp(Addr(r.PayTo))
 	if err := tx.Bucket(bucketReceiptsBySeller).Put(key(seller, timeKey(r.At), []byte(r.ID)), nil); err != nil {
 		return 0, err
