@@ -165,7 +165,10 @@ func pay(ctx context.Context, cfg *Config, tr *tracker, base string) error {
 			if err != nil {
 				return err
 			}
-			bc.Solana = &buyer.Solana{Key: cfg.SolanaKey, RPC: n.RPC[0]}
+			// The demo seller is a fresh dev wallet without a token
+			// account: the first payment creates it (its rent paid by the
+			// dev buyer; see buyer.Solana.FundSellerAccount).
+			bc.Solana = &buyer.Solana{Key: cfg.SolanaKey, RPC: n.RPC[0], FundSellerAccount: true}
 			bc.Policy.Budgets = append(bc.Policy.Budgets, budget(tok.Address, price[tok.Address], cfg.Payments))
 		}
 		if !k.solana() && bc.EVM == nil {
