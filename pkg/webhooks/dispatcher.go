@@ -499,6 +499,15 @@ func (r *runner) deliver(ctx context.Context, msg jetstream.Msg, redeliver bool)
 	rec := LogRecord{ReceiptID: rc.ID, Endpoint: r.ep.ID, Attempt: attempt, Redelivery: redeliver, Status: res.status,
 		Error: res.err, LatencyMs: float64(res.latency.Microseconds()) / 1000, At: now.UTC(), Outcome: res.outcome()}
 	var delay time.Duration
+	if rec.Outcome == OutcomeFailed && res.status == http.StatusGone {
+		// 410 disables the endpoint; the receipt is kept (not terminated)
+		// and waits in the consumer until the endpoint is enabled again,
+		// like the receipts published meanwhile. So are the receipts
+		// answered 410 beside it before every replica stopped.
+		rec.Outcome = OutcomeDisabled
+		delay = goneDelay(d.sched, attempt)
+		rec.NextDelayMs = delay.Milliseconds()
+	}
 	if rec.Outcome == OutcomeRetry {
 		var ok bool
 		delay, ok = nextDelay(d.sched, attempt, d.cfg.Jitter, res.retryAfter, time.Duration(d.cfg.MaxRetryAfter))
@@ -525,17 +534,33 @@ func (r *runner) deliver(ctx context.Context, msg jetstream.Msg, redeliver bool)
 	case OutcomeExhausted:
 		lg.Warn("webhook delivery exhausted", "err", res.err)
 		_ = msg.TermWithReason("exhausted")
+	case OutcomeDisabled:
+		// Kept either way: when the mark could not be stored, the next
+		// attempt (410 again) tries again.
+		if err := d.setDisabled(lctx, r.ep.ID, "410 Gone"); err != nil {
+			lg.Error("webhook endpoint answered 410 but could not be disabled", "err", err)
+		} else {
+			lg.Warn("webhook endpoint answered 410 Gone: disabled; the receipt waits until it is enabled")
+		}
+		_ = msg.NakWithDelay(delay)
 	case OutcomeFailed:
 		lg.Warn("webhook delivery failed; not retried")
-		if res.status == http.StatusGone {
-			if err := d.setDisabled(lctx, r.ep.ID, "410 Gone"); err != nil {
-				lg.Error("webhook endpoint answered 410 but could not be disabled", "err", err)
-			} else {
-				lg.Warn("webhook endpoint answered 410 Gone: disabled")
-			}
-		}
 		_ = msg.TermWithReason(fmt.Sprintf("status %d", res.status))
 	}
+}
+
+// goneDelay is how long a receipt answered 410 waits before it may be
+// offered again: the schedule's next delay (at least a second, so that a
+// replica that has not yet seen the disabled mark does not ask again at
+// once); a disabled endpoint has no runner, so it waits until enabled.
+func goneDelay(sched []time.Duration, attempt int) time.Duration {
+	d := time.Second
+	if attempt < len(sched) {
+		d = max(d, sched[attempt])
+	} else if len(sched) > 0 {
+		d = max(d, sched[len(sched)-1])
+	}
+	return d
 }
 
 // setDisabled marks an endpoint disabled for every replica.
