@@ -201,6 +201,19 @@ func (e *Endpoint) Check(fromFile bool) error {
 	return nil
 }
 
+// serves tells whether payTo is one of the endpoint's sellers: EVM hex
+// addresses compare case-insensitively, anything else (Solana base58)
+// exactly.
+func (e *Endpoint) serves(payTo string) bool {
+	evm := strings.HasPrefix(payTo, "0x") || strings.HasPrefix(payTo, "0X")
+	for _, s := range e.Sellers {
+		if s == payTo || evm && strings.EqualFold(s, payTo) {
+			return true
+		}
+	}
+	return false
+}
+
 // keyedSecret is a resolved secret with its expiry.
 type keyedSecret struct {
 	secret    Secret

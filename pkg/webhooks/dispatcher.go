@@ -355,6 +355,7 @@ type runner struct {
 	ep          Endpoint
 	secrets     []keyedSecret
 	fingerprint string
+	cons        jetstream.Consumer // the receipts consumer
 	cancel      context.CancelFunc
 	iters       []jetstream.MessagesContext
 	wg          sync.WaitGroup
@@ -371,7 +372,7 @@ func (d *Dispatcher) startRunner(ctx context.Context, e Endpoint) (*runner, erro
 		return nil, err
 	}
 	rctx, cancel := context.WithCancel(context.Background())
-	r := &runner{d: d, ep: e, secrets: secrets, fingerprint: fingerprint(e), cancel: cancel,
+	r := &runner{d: d, ep: e, secrets: secrets, fingerprint: fingerprint(e), cons: c1, cancel: cancel,
 		sem: make(chan struct{}, d.cfg.Concurrency)}
 	for _, c := range []struct {
 		cons      jetstream.Consumer
@@ -484,6 +485,9 @@ func (r *runner) deliver(ctx context.Context, msg jetstream.Msg, redeliver bool)
 		_ = msg.TermWithReason("malformed")
 		return
 	}
+	if !r.ep.serves(rc.PayTo) && r.skip(ctx, msg, rc, attempt, redeliver) {
+		return
+	}
 	now := time.Now()
 	secrets := active(r.secrets, now)
 	if len(secrets) == 0 {
@@ -547,6 +551,61 @@ func (r *runner) deliver(ctx context.Context, msg jetstream.Msg, redeliver bool)
 		lg.Warn("webhook delivery failed; not retried")
 		_ = msg.TermWithReason(fmt.Sprintf("status %d", res.status))
 	}
+}
+
+// skip handles a receipt whose payTo is not one of the runner's sellers: a
+// retry or redelivery queued before the endpoint's sellers changed, or an
+// injected request; never another seller's receipt. Unless the consumer's
+// filter (shared by every replica) takes it now: then this runner is the
+// stale one (a change still spreading, a rolling config change) and the
+// receipt is posted (false). A skipped receipt is logged and terminated.
+func (r *runner) skip(ctx context.Context, msg jetstream.Msg, rc *events.Receipt, attempt int, redeliver bool) bool {
+	d := r.d
+	wanted, err := r.filterTakes(ctx, rc)
+	if err != nil {
+		d.log.Warn("webhook: consumer filter unknown; receipt kept for later", "endpoint", r.ep.ID, "payment_id", rc.ID, "err", err)
+		_ = msg.NakWithDelay(time.Second)
+		return true
+	}
+	if wanted {
+		return false
+	}
+	rec := LogRecord{ReceiptID: rc.ID, Endpoint: r.ep.ID, Attempt: attempt, Redelivery: redeliver,
+		Error: "receipt's payTo is not one of the endpoint's sellers", At: time.Now().UTC(), Outcome: OutcomeSkipped}
+	lctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := appendLog(lctx, d.js, rec); err != nil {
+		d.log.Error("webhook delivery log", "endpoint", r.ep.ID, "payment_id", rc.ID, "err", err)
+	}
+	d.log.Warn("webhook: receipt of a seller the endpoint does not serve; not posted", "endpoint", r.ep.ID, "payment_id", rc.ID)
+	_ = msg.TermWithReason("not this endpoint's seller")
+	return true
+}
+
+// filterTakes tells whether the endpoint's receipts consumer, as the
+// server has it now, takes the receipt's subject.
+func (r *runner) filterTakes(ctx context.Context, rc *events.Receipt) (bool, error) {
+	subj, err := events.ReceiptSubject(rc.PayTo, rc.Namespace, rc.NetworkID)
+	if err != nil {
+		return false, nil
+	}
+	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	info, err := r.cons.Info(ictx)
+	if err != nil {
+		return false, err
+	}
+	filters := info.Config.FilterSubjects
+	if info.Config.FilterSubject != "" {
+		filters = append(filters, info.Config.FilterSubject)
+	}
+	for _, f := range filters {
+		// Filters are receipts.<payTo>.> (WebhookReceiptFilter).
+		if p, ok := strings.CutSuffix(f, ">"); ok && strings.HasPrefix(subj, p) || f == subj {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // goneDelay is how long a receipt answered 410 waits before it may be

@@ -21,6 +21,9 @@ const (
 	// OutcomeDisabled: 410 Gone; the endpoint is disabled and the receipt
 	// waits in its consumer until the endpoint is enabled again.
 	OutcomeDisabled = "disabled"
+	// OutcomeSkipped: the receipt's payTo is not one of the endpoint's
+	// sellers (any more); it is not posted.
+	OutcomeSkipped = "skipped"
 )
 
 // LogRecord is one delivery attempt in the delivery log (never a secret or
@@ -53,7 +56,7 @@ func DecodeLogRecord(b []byte) (*LogRecord, error) {
 		return nil, fmt.Errorf("%w: log record: %v", events.ErrMalformed, err)
 	}
 	switch r.Outcome {
-	case OutcomeDelivered, OutcomeRetry, OutcomeFailed, OutcomeExhausted, OutcomeDisabled:
+	case OutcomeDelivered, OutcomeRetry, OutcomeFailed, OutcomeExhausted, OutcomeDisabled, OutcomeSkipped:
 	default:
 		return nil, fmt.Errorf("%w: log record outcome %q", events.ErrMalformed, truncate(r.Outcome, 20))
 	}
