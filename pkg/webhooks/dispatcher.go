@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -49,6 +50,8 @@ type Dispatcher struct {
 	disabled map[string]Disabled
 	running  map[string]*runner
 	synced   chan struct{} // closed once the bucket's current values were read
+	// wake asks follow to reconcile now: a runner lost its consumer.
+	wake chan struct{}
 }
 
 // Disabled records why an endpoint stopped receiving.
@@ -81,7 +84,7 @@ func New(ctx context.Context, js jetstream.JetStream, o Options) (*Dispatcher, e
 	d := &Dispatcher{js: js, kv: kv, cfg: o.Config, sched: o.Config.schedule(), log: o.Logger.With("component", "webhooks"),
 		metrics: o.Metrics, client: o.Client, lookup: o.Lookup, streams: o.Streams,
 		file: map[string]Endpoint{}, api: map[string]Endpoint{}, disabled: map[string]Disabled{},
-		running: map[string]*runner{}, synced: make(chan struct{})}
+		running: map[string]*runner{}, synced: make(chan struct{}), wake: make(chan struct{}, 1)}
 	for _, e := range o.Config.Endpoints {
 		if _, err := e.resolve(o.Lookup); err != nil {
 			return nil, err
@@ -127,6 +130,10 @@ func (d *Dispatcher) follow(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
+			if !initial {
+				d.reconcile(ctx)
+			}
+		case <-d.wake:
 			if !initial {
 				d.reconcile(ctx)
 			}
@@ -217,11 +224,18 @@ func (d *Dispatcher) reconcile(ctx context.Context) {
 		delete(want, id)
 	}
 	var stop []*runner
+	since := map[string]time.Time{}
 	for id, r := range d.running {
 		e, ok := want[id]
-		if !ok || fingerprint(e) != r.fingerprint {
+		if !ok || fingerprint(e) != r.fingerprint || r.lost.Load() {
 			stop = append(stop, r)
 			delete(d.running, id)
+			if r.lost.Load() {
+				// From just after the newest receipt this replica
+				// delivered (what other replicas delivered since may come
+				// again: at least once).
+				since[id] = r.since().Add(time.Nanosecond)
+			}
 		}
 	}
 	var start []Endpoint
@@ -237,7 +251,7 @@ func (d *Dispatcher) reconcile(ctx context.Context) {
 	}
 	sort.Slice(start, func(i, j int) bool { return start[i].ID < start[j].ID })
 	for _, e := range start {
-		r, err := d.startRunner(ctx, e)
+		r, err := d.startRunner(ctx, e, since[e.ID])
 		if err != nil {
 			d.log.Error("webhook endpoint not started", "endpoint", e.ID, "err", err)
 			continue
@@ -319,11 +333,27 @@ func contains(s []string, v string) bool {
 	return false
 }
 
-// ensureConsumers creates or updates an endpoint's consumers.
-func (d *Dispatcher) ensureConsumers(ctx context.Context, e Endpoint) (jetstream.Consumer, jetstream.Consumer, error) {
+// ensureConsumers creates or updates an endpoint's consumers. An existing
+// consumer keeps its start (deliver policy and time). A receipts consumer
+// that is missing while since is set (it was deleted under a running
+// runner, which last saw a receipt stored at since) is created again from
+// since, so that the receipts stored meanwhile are not skipped.
+func (d *Dispatcher) ensureConsumers(ctx context.Context, e Endpoint, since time.Time) (jetstream.Consumer, jetstream.Consumer, error) {
 	rc, rd, err := d.consumerConfigs(e)
 	if err != nil {
 		return nil, nil, err
+	}
+	prev, err := d.js.Consumer(ctx, events.StreamReceipts, rc.Durable)
+	switch {
+	case err == nil:
+		rc.DeliverPolicy, rc.OptStartTime, rc.OptStartSeq = prev.CachedInfo().Config.DeliverPolicy, prev.CachedInfo().Config.OptStartTime, prev.CachedInfo().Config.OptStartSeq
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+		if !since.IsZero() {
+			rc.DeliverPolicy, rc.OptStartTime = jetstream.DeliverByStartTimePolicy, &since
+			d.log.Warn("webhook consumer was deleted; created again from the last receipt seen", "endpoint", e.ID, "since", since)
+		}
+	default:
+		return nil, nil, fmt.Errorf("consumer %s: %w", rc.Durable, err)
 	}
 	c1, err := d.js.CreateOrUpdateConsumer(ctx, events.StreamReceipts, rc)
 	if err != nil {
@@ -356,23 +386,34 @@ type runner struct {
 	secrets     []keyedSecret
 	fingerprint string
 	cons        jetstream.Consumer // the receipts consumer
-	cancel      context.CancelFunc
-	iters       []jetstream.MessagesContext
-	wg          sync.WaitGroup
-	sem         chan struct{}
+	// lost is set when a consumer went away under the runner (deleted):
+	// the dispatcher starts it again, creating the consumer.
+	lost atomic.Bool
+	// seenMu guards seen: the stream time of the newest receipt delivered
+	// (or, before any, when the runner started).
+	seenMu sync.Mutex
+	seen   time.Time
+	cancel context.CancelFunc
+	iters  []jetstream.MessagesContext
+	wg     sync.WaitGroup
+	sem    chan struct{}
 }
 
-func (d *Dispatcher) startRunner(ctx context.Context, e Endpoint) (*runner, error) {
+func (d *Dispatcher) startRunner(ctx context.Context, e Endpoint, since time.Time) (*runner, error) {
 	secrets, err := e.resolve(d.lookup)
 	if err != nil {
 		return nil, err
 	}
-	c1, c2, err := d.ensureConsumers(ctx, e)
+	started := time.Now()
+	c1, c2, err := d.ensureConsumers(ctx, e, since)
 	if err != nil {
 		return nil, err
 	}
 	rctx, cancel := context.WithCancel(context.Background())
-	r := &runner{d: d, ep: e, secrets: secrets, fingerprint: fingerprint(e), cons: c1, cancel: cancel,
+	if since.IsZero() {
+		since = started
+	}
+	r := &runner{d: d, ep: e, secrets: secrets, fingerprint: fingerprint(e), cons: c1, cancel: cancel, seen: since,
 		sem: make(chan struct{}, d.cfg.Concurrency)}
 	for _, c := range []struct {
 		cons      jetstream.Consumer
@@ -407,7 +448,19 @@ func (r *runner) read(ctx context.Context, it jetstream.MessagesContext, redeliv
 		msg, err := it.Next()
 		if err != nil {
 			<-r.sem
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || errors.Is(err, jetstream.ErrConsumerDeleted) ||
+				errors.Is(err, jetstream.ErrConsumerNotFound) {
+				// The consumer went away (deleted): have the dispatcher
+				// start this endpoint again, which creates it.
+				r.d.log.Warn("webhook consumer gone; starting the endpoint again", "endpoint", r.ep.ID, "err", err)
+				r.lost.Store(true)
+				select {
+				case r.d.wake <- struct{}{}:
+				default:
+				}
 				return
 			}
 			r.d.log.Warn("webhook consumer", "endpoint", r.ep.ID, "err", err)
@@ -425,6 +478,13 @@ func (r *runner) read(ctx context.Context, it jetstream.MessagesContext, redeliv
 			r.deliver(ctx, msg, redeliver)
 		}()
 	}
+}
+
+// since is the stream time of the newest receipt this runner delivered.
+func (r *runner) since() time.Time {
+	r.seenMu.Lock()
+	defer r.seenMu.Unlock()
+	return r.seen
 }
 
 // sample sets the pending gauges from the consumer's info every 15s.
@@ -466,6 +526,13 @@ func (r *runner) deliver(ctx context.Context, msg jetstream.Msg, redeliver bool)
 		return
 	}
 	attempt := int(meta.NumDelivered)
+	if !redeliver {
+		r.seenMu.Lock()
+		if meta.Timestamp.After(r.seen) {
+			r.seen = meta.Timestamp
+		}
+		r.seenMu.Unlock()
+	}
 	var rc *events.Receipt
 	if redeliver {
 		var req *redeliverRequest
