@@ -405,9 +405,33 @@ func (d *Dispatcher) startRunner(ctx context.Context, e Endpoint, since time.Tim
 		return nil, err
 	}
 	started := time.Now()
+	// An API endpoint deleted (on this replica or another) has its
+	// consumers deleted before the bucket change reaches every replica: a
+	// start from an older view (a consumer gone under its runner, a
+	// reconcile for another change) must not leave them created again.
+	// DELETE removes the key, then the consumers; so a check of the key
+	// after creating them sees the deletion whenever the creation came
+	// after the consumers' removal.
+	_, fromFile, _ := d.endpoint(e.ID)
+	deleted := func() bool {
+		if fromFile {
+			return false
+		}
+		_, err := d.kv.Get(ctx, keyEndpoint+e.ID)
+		return errors.Is(err, jetstream.ErrKeyNotFound)
+	}
+	if deleted() {
+		return nil, fmt.Errorf("endpoint %s was deleted", e.ID)
+	}
 	c1, c2, err := d.ensureConsumers(ctx, e, since)
 	if err != nil {
 		return nil, err
+	}
+	if deleted() {
+		if err := d.deleteConsumers(ctx, e.ID); err != nil {
+			d.log.Error("webhook consumers of a deleted endpoint could not be deleted", "endpoint", e.ID, "err", err)
+		}
+		return nil, fmt.Errorf("endpoint %s was deleted", e.ID)
 	}
 	rctx, cancel := context.WithCancel(context.Background())
 	if since.IsZero() {
