@@ -243,7 +243,8 @@ func checkOnce(t *testing.T, name string, r *receiver, ids []string, wantStatuse
 // exactly once as a 2xx delivery, every attempt verified by npm
 // standardwebhooks; an endpoint answering 410 is disabled after one request
 // while another endpoint of the same seller keeps receiving, and once
-// enabled again (h402hooks) gets the receipt that waited; an endpoint in a
+// enabled again (h402hooks) gets the receipt it answered 410 for and the
+// one that waited; an endpoint in a
 // secret rotation (old secret expiring later, new one) is verified by the
 // old secret alone and by the new one alone.
 func TestWebhooks(t *testing.T) {
@@ -333,19 +334,23 @@ func TestWebhooks(t *testing.T) {
 		t.Error("the watcher logged a secret")
 	}
 
-	// Enabled again with the CLI, the 410 endpoint gets the receipt that
-	// waited in its consumer while it was disabled; the CLI shows its log.
+	// Enabled again with the CLI, the 410 endpoint gets the receipt it
+	// answered 410 for and the one that waited in its consumer while it
+	// was disabled; the CLI shows its log.
 	cli := buildCLI(t)
 	gone.setAnswers(t, "200")
 	if out, err := exec.Command(cli, "--url", "http://"+w.admin, "enable", "gone").CombinedOutput(); err != nil {
 		t.Fatalf("h402hooks enable gone: %v: %s", err, out)
 	}
 	gone.waitN(t, secondB, 1, 30*time.Second)
+	gone.waitN(t, firstB, 2, 30*time.Second)
 	p.hooksIdle(t, "gone")
 	checkOnce(t, "gone (enabled)", gone, secondB, []int{200}, 1)
+	checkOnce(t, "gone (enabled, the 410 one)", gone, firstB, []int{410, 200}, 1)
 	out, err := exec.Command(cli, "--url", "http://"+w.admin, "log", "gone").CombinedOutput()
-	if err != nil || strings.Count(string(out), "\n") != 2 || !strings.Contains(string(out), `"status":410`) || !strings.Contains(string(out), `"outcome":"delivered"`) {
-		t.Errorf("h402hooks log gone: %v:\n%s\nwant the 410 and then the delivery", err, out)
+	if err != nil || strings.Count(string(out), "\n") != 3 || !strings.Contains(string(out), `"status":410`) ||
+		!strings.Contains(string(out), `"outcome":"disabled"`) || strings.Count(string(out), `"outcome":"delivered"`) != 2 {
+		t.Errorf("h402hooks log gone: %v:\n%s\nwant the 410 (disabled) and then two deliveries", err, out)
 	}
 }
 

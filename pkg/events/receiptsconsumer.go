@@ -2,6 +2,8 @@ package events
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -49,12 +51,31 @@ func ReceiptsConsumer(name, payTo string, ns h402.Namespace, networks []string, 
 		Durable:       name,
 		Description:   "receipts of seller " + payTo,
 		FilterSubject: filter,
+		// The networks chosen: under one filter (receipts.<payTo>.<ns>.>)
+		// receipts of networks not chosen are acked unhandled, so a client
+		// whose choice changed reads the stream again (pkg/receipts).
+		Metadata:      map[string]string{ReceiptsNetworksKey: ReceiptsNetworks(networks)},
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       ackWait,
 		MaxDeliver:    -1,
 		MaxAckPending: 1,
 	}, nil
+}
+
+// ReceiptsNetworksKey is the consumer metadata key holding a receipts
+// consumer's chosen networks (ReceiptsNetworks).
+const ReceiptsNetworksKey = "h402.networks"
+
+// ReceiptsNetworks is the metadata value of a choice of networks: "*" for
+// every network of the namespace, else the ids sorted, comma-separated.
+func ReceiptsNetworks(networks []string) string {
+	if len(networks) == 0 {
+		return "*"
+	}
+	s := slices.Clone(networks)
+	slices.Sort(s)
+	return strings.Join(slices.Compact(s), ",")
 }
 
 // SellerInboxPrefix is the reply-subject prefix of a seller's connection

@@ -189,7 +189,11 @@ func (c *Client[Tx]) ensure(ctx context.Context, reset bool) (jetstream.Consumer
 	prev, err := c.js.Consumer(ctx, events.StreamReceipts, c.cfg.Consumer)
 	switch {
 	case err == nil:
-		refilter = prev.CachedInfo().Config.FilterSubject != c.consumer.FilterSubject
+		// A choice of networks under the same filter changed too: the
+		// receipts of a network added were acked unhandled before.
+		pc := prev.CachedInfo().Config
+		refilter = pc.FilterSubject != c.consumer.FilterSubject ||
+			pc.Metadata[events.ReceiptsNetworksKey] != c.consumer.Metadata[events.ReceiptsNetworksKey]
 	case !errors.Is(err, jetstream.ErrConsumerNotFound):
 		return nil, fmt.Errorf("receipts: consumer %s on %s: %w", c.cfg.Consumer, events.StreamReceipts, err)
 	}
@@ -198,8 +202,9 @@ func (c *Client[Tx]) ensure(ctx context.Context, reset bool) (jetstream.Consumer
 		return nil, fmt.Errorf("receipts: consumer %s on %s: %w", c.cfg.Consumer, events.StreamReceipts, err)
 	}
 	if refilter {
-		c.log.Info("receipts: consumer filter changed; reading the stream from its start", "consumer", c.cfg.Consumer,
-			"from", prev.CachedInfo().Config.FilterSubject, "to", c.consumer.FilterSubject)
+		c.log.Info("receipts: consumer filter or networks changed; reading the stream from its start", "consumer", c.cfg.Consumer,
+			"from", prev.CachedInfo().Config.FilterSubject, "to", c.consumer.FilterSubject,
+			"networks", c.consumer.Metadata[events.ReceiptsNetworksKey])
 		if _, err := c.js.ResetConsumerToSequence(ctx, events.StreamReceipts, c.cfg.Consumer, 1); err != nil {
 			return nil, fmt.Errorf("receipts: reset consumer %s to the stream's start: %w", c.cfg.Consumer, err)
 		}

@@ -38,8 +38,8 @@
 // a consumer deleted while the client runs, or between runs, is created
 // again from the stream's start, and the checkpoints skip what was handled
 // (below a checkpoint the client already knows, without a transaction); a
-// consumer whose filter changed (other networks) is sent back to the
-// stream's start the same way. A lost ack sends the consumer back to its
+// consumer whose filter or choice of networks changed (kept in its
+// metadata, h402.networks) is sent back to the stream's start the same way. A lost ack sends the consumer back to its
 // ack floor rather than holding a receipt for AckWait.
 //
 // Permissions: a seller's NATS user needs only its own consumer and

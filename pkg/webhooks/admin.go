@@ -111,7 +111,7 @@ func (d *Dispatcher) putEndpoint(w http.ResponseWriter, r *http.Request, id stri
 	}
 	// Create the consumers now: receipts published from here on reach the
 	// endpoint even before a runner starts.
-	if _, _, err := d.ensureConsumers(r.Context(), *e); err != nil {
+	if _, _, err := d.ensureConsumers(r.Context(), *e, time.Time{}); err != nil {
 		writeError(w, http.StatusServiceUnavailable, "store_unavailable", "the endpoint's consumers could not be created: "+err.Error())
 		return
 	}
@@ -253,7 +253,7 @@ func (d *Dispatcher) redeliver(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 60*time.Second)
 	defer cancel()
-	if _, _, err := d.ensureConsumers(ctx, e); err != nil {
+	if _, _, err := d.ensureConsumers(ctx, e, time.Time{}); err != nil {
 		writeError(w, http.StatusServiceUnavailable, "store_unavailable", err.Error())
 		return
 	}

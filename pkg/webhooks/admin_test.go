@@ -2,7 +2,9 @@ package webhooks_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/h402/settlement/pkg/events"
 	"github.com/h402/settlement/pkg/testenv"
 	"github.com/h402/settlement/pkg/webhooks"
 )
@@ -101,9 +106,40 @@ func TestAdminAPI(t *testing.T) {
 	publish(t, js, seller)
 	e.next(t, 10*time.Second)
 	waitState(t, h, "api-1", true)
-	if code, _, raw := call(t, h, "DELETE", "/webhooks/endpoints/api-1", ""); code != 200 {
+	gone.Store(false)
+	enableAndDelete(t, h, js, "api-1")
+}
+
+// enableAndDelete enables an endpoint (its runner starts) and deletes it:
+// its consumers are gone and its runner, which lost them, does not create
+// them again.
+func enableAndDelete(t *testing.T, h http.Handler, js jetstream.JetStream, id string) {
+	t.Helper()
+	if code, _, raw := call(t, h, "POST", "/webhooks/endpoints/"+id+"/enable", ""); code != 200 {
+		t.Fatalf("enable: %d %s", code, raw)
+	}
+	waitState(t, h, id, false)
+	if code, _, raw := call(t, h, "DELETE", "/webhooks/endpoints/"+id, ""); code != 200 {
 		t.Errorf("delete: %d %s", code, raw)
 	}
+	waitGone := func() {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			_, err := js.Consumer(context.Background(), events.StreamReceipts, events.WebhookConsumerName(id))
+			if errors.Is(err, jetstream.ErrConsumerNotFound) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("consumer of deleted endpoint %s: %v, want not found", id, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitGone()
+	// The runner noticed its consumer gone; it must not bring it back.
+	time.Sleep(500 * time.Millisecond) // a window for a wrong re-creation
+	waitGone()
 }
 
 // waitState waits until the endpoint is listed disabled (or enabled).

@@ -195,10 +195,34 @@ func (e *Endpoint) Check(fromFile bool) error {
 			}
 		}
 	}
+	// Once every secret expired nothing could sign, and each receipt put
+	// back for later uses up one of its consumer's deliveries until the
+	// server drops it: the current secret never expires (a rotation gives
+	// the old one an expiresAt).
+	current := false
+	for _, s := range e.Secrets {
+		current = current || s.ExpiresAt == nil
+	}
+	if !current {
+		return errors.New("secrets: every secret has an expiresAt; keep the current one without expiresAt (rotation expires only the old one)")
+	}
 	if len(e.Description) > 500 {
 		return fmt.Errorf("description: more than 500 characters")
 	}
 	return nil
+}
+
+// serves tells whether payTo is one of the endpoint's sellers: EVM hex
+// addresses compare case-insensitively, anything else (Solana base58)
+// exactly.
+func (e *Endpoint) serves(payTo string) bool {
+	evm := strings.HasPrefix(payTo, "0x") || strings.HasPrefix(payTo, "0X")
+	for _, s := range e.Sellers {
+		if s == payTo || evm && strings.EqualFold(s, payTo) {
+			return true
+		}
+	}
+	return false
 }
 
 // keyedSecret is a resolved secret with its expiry.

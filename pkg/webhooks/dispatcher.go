@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -49,6 +50,8 @@ type Dispatcher struct {
 	disabled map[string]Disabled
 	running  map[string]*runner
 	synced   chan struct{} // closed once the bucket's current values were read
+	// wake asks follow to reconcile now: a runner lost its consumer.
+	wake chan struct{}
 }
 
 // Disabled records why an endpoint stopped receiving.
@@ -81,7 +84,7 @@ func New(ctx context.Context, js jetstream.JetStream, o Options) (*Dispatcher, e
 	d := &Dispatcher{js: js, kv: kv, cfg: o.Config, sched: o.Config.schedule(), log: o.Logger.With("component", "webhooks"),
 		metrics: o.Metrics, client: o.Client, lookup: o.Lookup, streams: o.Streams,
 		file: map[string]Endpoint{}, api: map[string]Endpoint{}, disabled: map[string]Disabled{},
-		running: map[string]*runner{}, synced: make(chan struct{})}
+		running: map[string]*runner{}, synced: make(chan struct{}), wake: make(chan struct{}, 1)}
 	for _, e := range o.Config.Endpoints {
 		if _, err := e.resolve(o.Lookup); err != nil {
 			return nil, err
@@ -127,6 +130,10 @@ func (d *Dispatcher) follow(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
+			if !initial {
+				d.reconcile(ctx)
+			}
+		case <-d.wake:
 			if !initial {
 				d.reconcile(ctx)
 			}
@@ -217,11 +224,18 @@ func (d *Dispatcher) reconcile(ctx context.Context) {
 		delete(want, id)
 	}
 	var stop []*runner
+	since := map[string]time.Time{}
 	for id, r := range d.running {
 		e, ok := want[id]
-		if !ok || fingerprint(e) != r.fingerprint {
+		if !ok || fingerprint(e) != r.fingerprint || r.lost.Load() {
 			stop = append(stop, r)
 			delete(d.running, id)
+			if r.lost.Load() {
+				// From just after the newest receipt this replica
+				// delivered (what other replicas delivered since may come
+				// again: at least once).
+				since[id] = r.since().Add(time.Nanosecond)
+			}
 		}
 	}
 	var start []Endpoint
@@ -237,7 +251,7 @@ func (d *Dispatcher) reconcile(ctx context.Context) {
 	}
 	sort.Slice(start, func(i, j int) bool { return start[i].ID < start[j].ID })
 	for _, e := range start {
-		r, err := d.startRunner(ctx, e)
+		r, err := d.startRunner(ctx, e, since[e.ID])
 		if err != nil {
 			d.log.Error("webhook endpoint not started", "endpoint", e.ID, "err", err)
 			continue
@@ -319,11 +333,27 @@ func contains(s []string, v string) bool {
 	return false
 }
 
-// ensureConsumers creates or updates an endpoint's consumers.
-func (d *Dispatcher) ensureConsumers(ctx context.Context, e Endpoint) (jetstream.Consumer, jetstream.Consumer, error) {
+// ensureConsumers creates or updates an endpoint's consumers. An existing
+// consumer keeps its start (deliver policy and time). A receipts consumer
+// that is missing while since is set (it was deleted under a running
+// runner, which last saw a receipt stored at since) is created again from
+// since, so that the receipts stored meanwhile are not skipped.
+func (d *Dispatcher) ensureConsumers(ctx context.Context, e Endpoint, since time.Time) (jetstream.Consumer, jetstream.Consumer, error) {
 	rc, rd, err := d.consumerConfigs(e)
 	if err != nil {
 		return nil, nil, err
+	}
+	prev, err := d.js.Consumer(ctx, events.StreamReceipts, rc.Durable)
+	switch {
+	case err == nil:
+		rc.DeliverPolicy, rc.OptStartTime, rc.OptStartSeq = prev.CachedInfo().Config.DeliverPolicy, prev.CachedInfo().Config.OptStartTime, prev.CachedInfo().Config.OptStartSeq
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+		if !since.IsZero() {
+			rc.DeliverPolicy, rc.OptStartTime = jetstream.DeliverByStartTimePolicy, &since
+			d.log.Warn("webhook consumer was deleted; created again from the last receipt seen", "endpoint", e.ID, "since", since)
+		}
+	default:
+		return nil, nil, fmt.Errorf("consumer %s: %w", rc.Durable, err)
 	}
 	c1, err := d.js.CreateOrUpdateConsumer(ctx, events.StreamReceipts, rc)
 	if err != nil {
@@ -355,23 +385,59 @@ type runner struct {
 	ep          Endpoint
 	secrets     []keyedSecret
 	fingerprint string
-	cancel      context.CancelFunc
-	iters       []jetstream.MessagesContext
-	wg          sync.WaitGroup
-	sem         chan struct{}
+	cons        jetstream.Consumer // the receipts consumer
+	// lost is set when a consumer went away under the runner (deleted):
+	// the dispatcher starts it again, creating the consumer.
+	lost atomic.Bool
+	// seenMu guards seen: the stream time of the newest receipt delivered
+	// (or, before any, when the runner started).
+	seenMu sync.Mutex
+	seen   time.Time
+	cancel context.CancelFunc
+	iters  []jetstream.MessagesContext
+	wg     sync.WaitGroup
+	sem    chan struct{}
 }
 
-func (d *Dispatcher) startRunner(ctx context.Context, e Endpoint) (*runner, error) {
+func (d *Dispatcher) startRunner(ctx context.Context, e Endpoint, since time.Time) (*runner, error) {
 	secrets, err := e.resolve(d.lookup)
 	if err != nil {
 		return nil, err
 	}
-	c1, c2, err := d.ensureConsumers(ctx, e)
+	started := time.Now()
+	// An API endpoint deleted (on this replica or another) has its
+	// consumers deleted before the bucket change reaches every replica: a
+	// start from an older view (a consumer gone under its runner, a
+	// reconcile for another change) must not leave them created again.
+	// DELETE removes the key, then the consumers; so a check of the key
+	// after creating them sees the deletion whenever the creation came
+	// after the consumers' removal.
+	_, fromFile, _ := d.endpoint(e.ID)
+	deleted := func() bool {
+		if fromFile {
+			return false
+		}
+		_, err := d.kv.Get(ctx, keyEndpoint+e.ID)
+		return errors.Is(err, jetstream.ErrKeyNotFound)
+	}
+	if deleted() {
+		return nil, fmt.Errorf("endpoint %s was deleted", e.ID)
+	}
+	c1, c2, err := d.ensureConsumers(ctx, e, since)
 	if err != nil {
 		return nil, err
 	}
+	if deleted() {
+		if err := d.deleteConsumers(ctx, e.ID); err != nil {
+			d.log.Error("webhook consumers of a deleted endpoint could not be deleted", "endpoint", e.ID, "err", err)
+		}
+		return nil, fmt.Errorf("endpoint %s was deleted", e.ID)
+	}
 	rctx, cancel := context.WithCancel(context.Background())
-	r := &runner{d: d, ep: e, secrets: secrets, fingerprint: fingerprint(e), cancel: cancel,
+	if since.IsZero() {
+		since = started
+	}
+	r := &runner{d: d, ep: e, secrets: secrets, fingerprint: fingerprint(e), cons: c1, cancel: cancel, seen: since,
 		sem: make(chan struct{}, d.cfg.Concurrency)}
 	for _, c := range []struct {
 		cons      jetstream.Consumer
@@ -406,7 +472,19 @@ func (r *runner) read(ctx context.Context, it jetstream.MessagesContext, redeliv
 		msg, err := it.Next()
 		if err != nil {
 			<-r.sem
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || errors.Is(err, jetstream.ErrConsumerDeleted) ||
+				errors.Is(err, jetstream.ErrConsumerNotFound) {
+				// The consumer went away (deleted): have the dispatcher
+				// start this endpoint again, which creates it.
+				r.d.log.Warn("webhook consumer gone; starting the endpoint again", "endpoint", r.ep.ID, "err", err)
+				r.lost.Store(true)
+				select {
+				case r.d.wake <- struct{}{}:
+				default:
+				}
 				return
 			}
 			r.d.log.Warn("webhook consumer", "endpoint", r.ep.ID, "err", err)
@@ -424,6 +502,13 @@ func (r *runner) read(ctx context.Context, it jetstream.MessagesContext, redeliv
 			r.deliver(ctx, msg, redeliver)
 		}()
 	}
+}
+
+// since is the stream time of the newest receipt this runner delivered.
+func (r *runner) since() time.Time {
+	r.seenMu.Lock()
+	defer r.seenMu.Unlock()
+	return r.seen
 }
 
 // sample sets the pending gauges from the consumer's info every 15s.
@@ -465,6 +550,13 @@ func (r *runner) deliver(ctx context.Context, msg jetstream.Msg, redeliver bool)
 		return
 	}
 	attempt := int(meta.NumDelivered)
+	if !redeliver {
+		r.seenMu.Lock()
+		if meta.Timestamp.After(r.seen) {
+			r.seen = meta.Timestamp
+		}
+		r.seenMu.Unlock()
+	}
 	var rc *events.Receipt
 	if redeliver {
 		var req *redeliverRequest
@@ -484,6 +576,9 @@ func (r *runner) deliver(ctx context.Context, msg jetstream.Msg, redeliver bool)
 		_ = msg.TermWithReason("malformed")
 		return
 	}
+	if !r.ep.serves(rc.PayTo) && r.skip(ctx, msg, rc, attempt, redeliver) {
+		return
+	}
 	now := time.Now()
 	secrets := active(r.secrets, now)
 	if len(secrets) == 0 {
@@ -499,6 +594,15 @@ func (r *runner) deliver(ctx context.Context, msg jetstream.Msg, redeliver bool)
 	rec := LogRecord{ReceiptID: rc.ID, Endpoint: r.ep.ID, Attempt: attempt, Redelivery: redeliver, Status: res.status,
 		Error: res.err, LatencyMs: float64(res.latency.Microseconds()) / 1000, At: now.UTC(), Outcome: res.outcome()}
 	var delay time.Duration
+	if rec.Outcome == OutcomeFailed && res.status == http.StatusGone {
+		// 410 disables the endpoint; the receipt is kept (not terminated)
+		// and waits in the consumer until the endpoint is enabled again,
+		// like the receipts published meanwhile. So are the receipts
+		// answered 410 beside it before every replica stopped.
+		rec.Outcome = OutcomeDisabled
+		delay = goneDelay(d.sched, attempt)
+		rec.NextDelayMs = delay.Milliseconds()
+	}
 	if rec.Outcome == OutcomeRetry {
 		var ok bool
 		delay, ok = nextDelay(d.sched, attempt, d.cfg.Jitter, res.retryAfter, time.Duration(d.cfg.MaxRetryAfter))
@@ -525,17 +629,88 @@ func (r *runner) deliver(ctx context.Context, msg jetstream.Msg, redeliver bool)
 	case OutcomeExhausted:
 		lg.Warn("webhook delivery exhausted", "err", res.err)
 		_ = msg.TermWithReason("exhausted")
+	case OutcomeDisabled:
+		// Kept either way: when the mark could not be stored, the next
+		// attempt (410 again) tries again.
+		if err := d.setDisabled(lctx, r.ep.ID, "410 Gone"); err != nil {
+			lg.Error("webhook endpoint answered 410 but could not be disabled", "err", err)
+		} else {
+			lg.Warn("webhook endpoint answered 410 Gone: disabled; the receipt waits until it is enabled")
+		}
+		_ = msg.NakWithDelay(delay)
 	case OutcomeFailed:
 		lg.Warn("webhook delivery failed; not retried")
-		if res.status == http.StatusGone {
-			if err := d.setDisabled(lctx, r.ep.ID, "410 Gone"); err != nil {
-				lg.Error("webhook endpoint answered 410 but could not be disabled", "err", err)
-			} else {
-				lg.Warn("webhook endpoint answered 410 Gone: disabled")
-			}
-		}
 		_ = msg.TermWithReason(fmt.Sprintf("status %d", res.status))
 	}
+}
+
+// skip handles a receipt whose payTo is not one of the runner's sellers: a
+// retry or redelivery queued before the endpoint's sellers changed, or an
+// injected request; never another seller's receipt. Unless the consumer's
+// filter (shared by every replica) takes it now: then this runner is the
+// stale one (a change still spreading, a rolling config change) and the
+// receipt is posted (false). A skipped receipt is logged and terminated.
+func (r *runner) skip(ctx context.Context, msg jetstream.Msg, rc *events.Receipt, attempt int, redeliver bool) bool {
+	d := r.d
+	wanted, err := r.filterTakes(ctx, rc)
+	if err != nil {
+		d.log.Warn("webhook: consumer filter unknown; receipt kept for later", "endpoint", r.ep.ID, "payment_id", rc.ID, "err", err)
+		_ = msg.NakWithDelay(time.Second)
+		return true
+	}
+	if wanted {
+		return false
+	}
+	rec := LogRecord{ReceiptID: rc.ID, Endpoint: r.ep.ID, Attempt: attempt, Redelivery: redeliver,
+		Error: "receipt's payTo is not one of the endpoint's sellers", At: time.Now().UTC(), Outcome: OutcomeSkipped}
+	lctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := appendLog(lctx, d.js, rec); err != nil {
+		d.log.Error("webhook delivery log", "endpoint", r.ep.ID, "payment_id", rc.ID, "err", err)
+	}
+	d.log.Warn("webhook: receipt of a seller the endpoint does not serve; not posted", "endpoint", r.ep.ID, "payment_id", rc.ID)
+	_ = msg.TermWithReason("not this endpoint's seller")
+	return true
+}
+
+// filterTakes tells whether the endpoint's receipts consumer, as the
+// server has it now, takes the receipt's subject.
+func (r *runner) filterTakes(ctx context.Context, rc *events.Receipt) (bool, error) {
+	subj, err := events.ReceiptSubject(rc.PayTo, rc.Namespace, rc.NetworkID)
+	if err != nil {
+		return false, nil
+	}
+	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	info, err := r.cons.Info(ictx)
+	if err != nil {
+		return false, err
+	}
+	filters := info.Config.FilterSubjects
+	if info.Config.FilterSubject != "" {
+		filters = append(filters, info.Config.FilterSubject)
+	}
+	for _, f := range filters {
+		// Filters are receipts.<payTo>.> (WebhookReceiptFilter).
+		if p, ok := strings.CutSuffix(f, ">"); ok && strings.HasPrefix(subj, p) || f == subj {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// goneDelay is how long a receipt answered 410 waits before it may be
+// offered again: the schedule's next delay (at least a second, so that a
+// replica that has not yet seen the disabled mark does not ask again at
+// once); a disabled endpoint has no runner, so it waits until enabled.
+func goneDelay(sched []time.Duration, attempt int) time.Duration {
+	d := time.Second
+	if attempt < len(sched) {
+		d = max(d, sched[attempt])
+	} else if len(sched) > 0 {
+		d = max(d, sched[len(sched)-1])
+	}
+	return d
 }
 
 // setDisabled marks an endpoint disabled for every replica.

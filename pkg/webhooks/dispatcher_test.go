@@ -100,7 +100,7 @@ func run(t *testing.T, env *testenv.JetStream, cfg webhooks.Config) (*webhooks.D
 		t.Fatal(err)
 	}
 	_, js := env.Connect(t)
-	d, err := webhooks.New(context.Background(), js, webhooks.Options{Config: &cfg, Streams: env.Streams, Metrics: webhooks.NewMetrics(prometheus.NewRegistry())})
+	d, err := webhooks.New(context.Background(), js, webhooks.Options{Logger: testLogger(), Config: &cfg, Streams: env.Streams, Metrics: webhooks.NewMetrics(prometheus.NewRegistry())})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,5 +13,9 @@
 // of every process. A new endpoint receives the receipts published after
 // its consumer was created. Every attempt is recorded in the stream
 // WEBHOOKS (webhooks.log.<endpointId>); a 410 answer disables the endpoint
-// (bucket h402_webhooks, shared by the replicas) until it is enabled again.
+// (bucket h402_webhooks, shared by the replicas) until it is enabled again,
+// and the receipt answered 410 waits in the consumer with the others. Only
+// receipts of the sellers the consumer's filter takes are posted. A
+// consumer deleted under a running dispatcher is created again from just
+// after the last receipt delivered.
 package webhooks

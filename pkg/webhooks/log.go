@@ -16,8 +16,14 @@ import (
 const (
 	OutcomeDelivered = "delivered" // 2xx
 	OutcomeRetry     = "retry"     // timeout, connection error, 5xx or 429; tried again later
-	OutcomeFailed    = "failed"    // other 4xx (or 410, which also disables the endpoint); not retried
+	OutcomeFailed    = "failed"    // other 4xx (410 is OutcomeDisabled); not retried
 	OutcomeExhausted = "exhausted" // a retryable failure on the last attempt
+	// OutcomeDisabled: 410 Gone; the endpoint is disabled and the receipt
+	// waits in its consumer until the endpoint is enabled again.
+	OutcomeDisabled = "disabled"
+	// OutcomeSkipped: the receipt's payTo is not one of the endpoint's
+	// sellers (any more); it is not posted.
+	OutcomeSkipped = "skipped"
 )
 
 // LogRecord is one delivery attempt in the delivery log (never a secret or
@@ -50,7 +56,7 @@ func DecodeLogRecord(b []byte) (*LogRecord, error) {
 		return nil, fmt.Errorf("%w: log record: %v", events.ErrMalformed, err)
 	}
 	switch r.Outcome {
-	case OutcomeDelivered, OutcomeRetry, OutcomeFailed, OutcomeExhausted:
+	case OutcomeDelivered, OutcomeRetry, OutcomeFailed, OutcomeExhausted, OutcomeDisabled, OutcomeSkipped:
 	default:
 		return nil, fmt.Errorf("%w: log record outcome %q", events.ErrMalformed, truncate(r.Outcome, 20))
 	}

@@ -18,7 +18,7 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "h402_webhook_attempts_total", Help: "Webhook delivery attempts by endpoint and outcome (delivered, retry, failed, exhausted).",
+			Name: "h402_webhook_attempts_total", Help: "Webhook delivery attempts by endpoint and outcome (delivered, retry, failed, exhausted, disabled).",
 		}, []string{"endpoint", "outcome"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "h402_webhook_latency_seconds", Help: "Webhook request latency by endpoint.",
