@@ -7,6 +7,7 @@ FUZZTIME    ?= 10s
 GOBIN       ?= $(shell $(GO) env GOPATH)/bin
 
 .PHONY: all test deps lint vet staticcheck fmt-check unit node-unit fuzz contracts-check build run bench generate
+.PHONY: staging-test
 
 all: build
 
@@ -48,3 +49,9 @@ generate:
 
 run:
 	./scripts/run-dev.sh
+
+# docker-compose.yml for real: installs Docker (Debian's docker.io), Compose
+# (from its Go module), builds the images without a registry, pays through
+# both ingest replicas, kills a NATS server and a settler, tears down.
+staging-test:
+	./scripts/staging-test.sh
