@@ -7,6 +7,7 @@ FUZZTIME    ?= 10s
 GOBIN       ?= $(shell $(GO) env GOPATH)/bin
 
 .PHONY: all test deps lint vet staticcheck fmt-check unit node-unit fuzz contracts-check build run bench generate
+.PHONY: staging-test
 
 all: build
 
@@ -49,3 +50,9 @@ generate:
 # ARGS go to cmd/h402demo: `make run ARGS='--payments=20 --exit'` is the smoke mode.
 run:
 	./scripts/run-dev.sh $(ARGS)
+
+# docker-compose.yml for real: installs Docker (Debian's docker.io), Compose
+# (from its Go module), builds the images without a registry, pays through
+# both ingest replicas, kills a NATS server and a settler, tears down.
+staging-test:
+	./scripts/staging-test.sh

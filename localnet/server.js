@@ -2,10 +2,10 @@
 'use strict';
 // Local Solana JSON-RPC 2.0 server over LiteSVM, for tests and development only.
 //
-//   node server.js [--port N] [--slot-ms MS] [--blockhash-expiry SLOTS] [--finality-depth SLOTS]
+//   node server.js [--host ADDR] [--port N] [--slot-ms MS] [--blockhash-expiry SLOTS] [--finality-depth SLOTS]
 //                  [--payers N] [--fee-payers N] [--history N] [--manifest FILE] [--exit-on-stdin-eof 1]
 //
-// Listens on 127.0.0.1 only. --port 0 picks a free port. The first line on stdout is the manifest
+// Listens on 127.0.0.1 unless --host says otherwise (a container network: 0.0.0.0). --port 0 picks a free port. The first line on stdout is the manifest
 // (one JSON object: RPC URL, mints, dev keypairs); --manifest also writes it to FILE. Every flag has an
 // environment variable: LOCALNET_PORT, LOCALNET_SLOT_MS, LOCALNET_BLOCKHASH_EXPIRY,
 // LOCALNET_FINALITY_DEPTH, LOCALNET_PAYERS, LOCALNET_FEE_PAYERS, LOCALNET_HISTORY, LOCALNET_MANIFEST,
@@ -23,6 +23,8 @@ const MAX_BODY = 8 * 1024 * 1024;
 
 const FLAGS = {
   port: { env: 'LOCALNET_PORT', def: '8899', int: true },
+  // The address to listen on: loopback unless a container network needs another (0.0.0.0).
+  host: { env: 'LOCALNET_HOST', def: '127.0.0.1' },
   'slot-ms': { env: 'LOCALNET_SLOT_MS', def: '400', int: true },
   'blockhash-expiry': { env: 'LOCALNET_BLOCKHASH_EXPIRY', def: '150', int: true },
   'finality-depth': { env: 'LOCALNET_FINALITY_DEPTH', def: '32', int: true },
@@ -160,9 +162,9 @@ async function main() {
 
   await new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(flags.port, '127.0.0.1', resolve);
+    server.listen(flags.port, flags.host, resolve);
   });
-  manifest.rpcUrl = `http://127.0.0.1:${server.address().port}`;
+  manifest.rpcUrl = `http://${flags.host === '0.0.0.0' ? '127.0.0.1' : flags.host}:${server.address().port}`;
   const line = JSON.stringify(manifest);
   if (flags.manifest) fs.writeFileSync(flags.manifest, `${line}\n`, { mode: 0o600 });
   process.stdout.write(`${line}\n`);

@@ -85,6 +85,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs := flag.NewFlagSet("devnet", flag.ContinueOnError)
 	c := &m.EVMConfig
 	fs.BoolVar(&m.EVM, "evm", m.EVM, "run the EVM dev chain")
+	fs.StringVar(&c.Host, "evm.host", "127.0.0.1", "EVM JSON-RPC listen address (0.0.0.0 inside a container network only: the keys are well known)")
 	fs.IntVar(&c.Port, "evm.port", c.Port, "EVM JSON-RPC port on 127.0.0.1, HTTP and WebSocket (0: a free port)")
 	fs.Uint64Var(&c.ChainID, "evm.chain-id", c.ChainID, "EVM chain id (84532 lets x402 v1 clients pay it as base-sepolia)")
 	fs.DurationVar(&c.BlockPeriod, "evm.block-period", c.BlockPeriod, "seal a block this often (0: never by itself)")
@@ -93,6 +94,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.IntVar(&c.Facilitators, "evm.facilitators", c.Facilitators, "facilitator accounts funded with ether (0: default 4)")
 	sc := &m.SolanaConfig
 	fs.BoolVar(&m.Solana, "solana", m.Solana, "run the Solana localnet (needs node and npm)")
+	fs.StringVar(&sc.Host, "solana.host", "127.0.0.1", "Solana JSON-RPC listen address (0.0.0.0 inside a container network only)")
 	fs.IntVar(&sc.Port, "solana.port", sc.Port, "Solana JSON-RPC port on 127.0.0.1 (0: a free port)")
 	fs.DurationVar(&sc.SlotInterval, "solana.slot", sc.SlotInterval, "advance a slot this often (0: only on localnet_advanceSlots)")
 	fs.IntVar(&sc.Payers, "solana.payers", sc.Payers, "payer keypairs funded with SOL and both test mints (0: default 4)")

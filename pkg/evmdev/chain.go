@@ -60,8 +60,12 @@ func Start(ctx context.Context, cfg Config) (*Chain, error) {
 		return nil, err
 	}
 	c.sim = sim
-	c.url = "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	c.wsURL = "ws://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	dial := cfg.Host
+	if ip := net.ParseIP(dial); ip != nil && ip.IsUnspecified() {
+		dial = "127.0.0.1"
+	}
+	c.url = "http://" + net.JoinHostPort(dial, strconv.Itoa(port))
+	c.wsURL = "ws://" + net.JoinHostPort(dial, strconv.Itoa(port))
 	if c.client, err = ethclient.DialContext(ctx, c.url); err != nil {
 		c.closeBackend()
 		return nil, fmt.Errorf("evmdev: dial %s: %w", c.url, err)
@@ -123,7 +127,7 @@ func startBackend(cfg Config, alloc types.GenesisAlloc) (*simulated.Backend, int
 func newBackend(cfg Config, alloc types.GenesisAlloc, port int) (sim *simulated.Backend, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("evmdev: start node on 127.0.0.1:%d: %v", port, r)
+			err = fmt.Errorf("evmdev: start node on %s: %v", net.JoinHostPort(cfg.Host, strconv.Itoa(port)), r)
 		}
 	}()
 	chainConfig := *params.AllDevChainProtocolChanges // copy: the original is shared
@@ -139,11 +143,14 @@ func newBackend(cfg Config, alloc types.GenesisAlloc, port int) (sim *simulated.
 		func(nc *node.Config, ec *ethconfig.Config) {
 			ec.Genesis.Config = &chainConfig
 			ec.NetworkId = cfg.ChainID
-			nc.HTTPHost = "127.0.0.1"
+			nc.HTTPHost = cfg.Host
 			nc.HTTPPort = port
 			nc.HTTPModules = modules
 			nc.HTTPVirtualHosts = []string{"localhost"}
-			nc.WSHost = "127.0.0.1"
+			if ip := net.ParseIP(cfg.Host); ip == nil || !ip.IsLoopback() {
+				nc.HTTPVirtualHosts = []string{"*"} // other containers call it by service name
+			}
+			nc.WSHost = cfg.Host
 			nc.WSPort = port
 			nc.WSModules = modules
 			nc.WSOrigins = []string{"*"}

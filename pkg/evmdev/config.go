@@ -22,6 +22,11 @@ type Config struct {
 	// Port is the loopback TCP port serving JSON-RPC over HTTP and WebSocket;
 	// 0 picks a free port.
 	Port int
+	// Host is the address JSON-RPC listens on (default 127.0.0.1). A
+	// container network needs "0.0.0.0" (docker-compose.yml); any host name
+	// is then accepted in the Host header. Never on a shared host: the dev
+	// keys are well known.
+	Host string
 	// BlockPeriod seals a block (possibly empty) every period; 0 seals only on
 	// Commit and Reorg.
 	BlockPeriod time.Duration
@@ -60,6 +65,9 @@ func DefaultConfig() Config {
 func (c Config) withDefaults() (Config, error) {
 	if c.ChainID == 0 {
 		c.ChainID = 1337
+	}
+	if c.Host == "" {
+		c.Host = "127.0.0.1"
 	}
 	if c.FinalityDepth == 0 {
 		c.FinalityDepth = 3

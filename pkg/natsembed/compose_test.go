@@ -27,13 +27,16 @@ type composeFile struct {
 	} `yaml:"services"`
 }
 
-// TestComposeNATSRequiresServiceUsers: docker-compose.yml's NATS server,
-// started here from the very config file the compose file mounts, with
-// the passwords from the environment, accepts no anonymous client; each
-// ingest and settler service of the compose file, loading
-// configs/devnet.yaml with its compose environment, connects as its own
-// user; ingest may publish an accepted payment and a settler may not.
-// Before, the compose NATS ran with no authentication at all.
+// TestComposeNATSRequiresServiceUsers: docker-compose.yml's NATS server
+// (nats-a of the 3-node cluster), started here from the very config file
+// the compose file mounts (its cluster block checked, then dropped: the
+// other nodes' names resolve only on the compose network), with the
+// passwords from the environment, accepts no anonymous client; each
+// ingest, settler and watcher service of the compose file, loading the
+// config file of its command with its compose environment, connects as
+// its own user; ingest may publish an accepted payment and a settler may
+// not. Before, the compose NATS ran with no authentication at all.
+// scripts/staging-test.sh runs the whole stack in Docker.
 func TestComposeNATSRequiresServiceUsers(t *testing.T) {
 	b, err := os.ReadFile("../../docker-compose.yml")
 	if err != nil {
@@ -43,7 +46,7 @@ func TestComposeNATSRequiresServiceUsers(t *testing.T) {
 	if err := yaml.Unmarshal(b, &compose); err != nil {
 		t.Fatalf("docker-compose.yml: %v", err)
 	}
-	ns, ok := compose.Services["nats"]
+	ns, ok := compose.Services["nats-a"]
 	if !ok || len(ns.Command) != 2 || ns.Command[0] != "-c" {
 		t.Fatalf("nats service: got command %q, want [-c <config file>]", ns.Command)
 	}
@@ -62,6 +65,10 @@ func TestComposeNATSRequiresServiceUsers(t *testing.T) {
 	passwordRef := regexp.MustCompile(`^\$\{(H402_NATS_[A-Z]+_PASSWORD):\?[^}]*\}$`)
 	passwords := map[string]string{}
 	for k, v := range ns.Environment {
+		if k == "NATS_SERVER_NAME" {
+			t.Setenv(k, v)
+			continue
+		}
 		m := passwordRef.FindStringSubmatch(v)
 		if m == nil || m[1] != k {
 			t.Fatalf("nats service: %s=%q, want ${%s:?...} from the operator's environment", k, v, k)
@@ -77,6 +84,12 @@ func TestComposeNATSRequiresServiceUsers(t *testing.T) {
 	if !opts.JetStream || !opts.SyncAlways {
 		t.Errorf("%s: jetstream %v, sync always %v; want both", confPath, opts.JetStream, opts.SyncAlways)
 	}
+	if opts.Cluster.Name != "h402" || len(opts.Routes) != 3 || opts.ServerName != "nats-a" {
+		t.Errorf("%s: cluster %q with %d routes, server name %q; want h402, 3 routes, nats-a", confPath, opts.Cluster.Name, len(opts.Routes), opts.ServerName)
+	}
+	opts.Cluster = server.ClusterOpts{}
+	opts.Routes = nil
+	opts.HTTPPort = 0
 	opts.StoreDir = t.TempDir()
 	opts.Port = server.RANDOM_PORT
 	opts.NoSigs = true
@@ -94,10 +107,6 @@ func TestComposeNATSRequiresServiceUsers(t *testing.T) {
 		t.Fatal("connected to the compose NATS without credentials, want refused")
 	}
 
-	devnet, err := os.ReadFile("../../configs/devnet.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	subj, err := events.PaymentAcceptedSubject("evm", "8453", "evm.8453.auth.a.b.c")
@@ -105,10 +114,18 @@ func TestComposeNATSRequiresServiceUsers(t *testing.T) {
 		t.Fatal(err)
 	}
 	seen := map[string]bool{}
-	for _, name := range []string{"ingest-a", "ingest-b", "settler-a", "settler-b"} {
+	for _, name := range []string{"ingest-a", "ingest-b", "settler-a", "settler-b", "watcher-a", "watcher-b"} {
 		svc, ok := compose.Services[name]
 		if !ok {
 			t.Fatalf("no service %s in docker-compose.yml", name)
+		}
+		n := len(svc.Command)
+		if n < 2 || svc.Command[n-2] != "-config" || !strings.HasPrefix(svc.Command[n-1], "/etc/h402/") {
+			t.Fatalf("%s: command %q, want ... -config /etc/h402/<file>", name, svc.Command)
+		}
+		cfgFile, err := os.ReadFile(filepath.Join("../../configs", strings.TrimPrefix(svc.Command[n-1], "/etc/h402/")))
+		if err != nil {
+			t.Fatal(err)
 		}
 		t.Run(name, func(t *testing.T) {
 			env := map[string]string{}
@@ -118,9 +135,9 @@ func TestComposeNATSRequiresServiceUsers(t *testing.T) {
 				}
 				env[k] = v
 			}
-			c, err := config.Parse(devnet, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+			c, err := config.Parse(cfgFile, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 			if err != nil {
-				t.Fatalf("devnet.yaml with %s's environment: %v", name, err)
+				t.Fatalf("%s with %s's environment: %v", svc.Command[n-1], name, err)
 			}
 			role := strings.TrimSuffix(strings.TrimSuffix(name, "-a"), "-b")
 			if c.NATS.User != "h402-"+role || c.NATS.Password == "" {
@@ -141,13 +158,13 @@ func TestComposeNATSRequiresServiceUsers(t *testing.T) {
 			pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
 			_, err = js.Publish(pctx, subj, []byte(`{}`), jetstream.WithMsgID(name))
 			pcancel()
-			if wantOK := role == "ingest"; (err == nil) != wantOK {
+			if wantOK := role != "settler"; (err == nil) != wantOK { // a watcher sends payments back
 				t.Errorf("publish an accepted payment: got %v, want allowed %v", err, wantOK)
 			}
 			seen[c.NATS.User] = true
 		})
 	}
-	if len(seen) != 2 {
-		t.Errorf("users seen: %v, want h402-ingest and h402-settler", seen)
+	if len(seen) != 3 {
+		t.Errorf("users seen: %v, want h402-ingest, h402-settler and h402-watcher", seen)
 	}
 }

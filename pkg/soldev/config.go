@@ -19,6 +19,10 @@ type Config struct {
 	SlotInterval time.Duration
 	// Port is the JSON-RPC port on 127.0.0.1; zero picks a free one.
 	Port int
+	// Host is the address the JSON-RPC server listens on. Empty: 127.0.0.1.
+	// A container network needs "0.0.0.0" (docker-compose.yml); never on a
+	// shared host: the dev keys are well known.
+	Host string
 	// BlockhashExpirySlots is how many slots a blockhash stays valid. Zero: 150, as on Solana.
 	BlockhashExpirySlots int
 	// FinalityDepthSlots is how many slots a transaction needs to be finalized. Zero: 32.
@@ -46,6 +50,9 @@ const (
 func (c Config) withDefaults() Config {
 	if c.Node == "" {
 		c.Node = "node"
+	}
+	if c.Host == "" {
+		c.Host = "127.0.0.1"
 	}
 	if c.Npm == "" {
 		c.Npm = "npm"

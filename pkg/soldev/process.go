@@ -98,6 +98,7 @@ type process struct {
 func startProcess(ctx context.Context, t tools, cfg Config) (*process, []byte, error) {
 	args := []string{
 		"server.js",
+		"--host", cfg.Host,
 		"--port", strconv.Itoa(cfg.Port),
 		"--slot-ms", strconv.FormatInt(cfg.SlotInterval.Milliseconds(), 10),
 		"--blockhash-expiry", strconv.Itoa(cfg.BlockhashExpirySlots),

@@ -12,8 +12,11 @@ import (
 // a watcher section the watcher reads (and the settler's, which it skips).
 func TestShippedConfigsParse(t *testing.T) {
 	env := func(k string) (string, bool) {
-		if strings.HasSuffix(k, "PASSWORD") {
+		switch {
+		case strings.HasSuffix(k, "PASSWORD"):
 			return "x", true
+		case strings.HasSuffix(k, "_RPC_URL"): // the production example's providers (no default)
+			return "https://rpc.example/" + k, true
 		}
 		return "", false
 	}
