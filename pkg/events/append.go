@@ -173,7 +173,24 @@ func sameOutcome(last, next *Transition) bool {
 	return last.State == next.State && last.TxHash == next.TxHash && last.Block == next.Block && last.Reason == next.Reason
 }
 
+// errCodeDuplicateInProcess is a clustered stream's answer to a publish
+// whose Msg-Id another publish has in flight ("duplicate message id is in
+// process"); nats.go names no constant for it.
+const errCodeDuplicateInProcess jetstream.ErrorCode = 10158
+
+// isWrongLastSequence reports a compare-and-set publish that lost to
+// another writer, so the caller reads again: "wrong last sequence" (10071
+// on a single server; 10164 on replicated streams when another publish on
+// the subject is in flight), or, on replicated streams, the same Msg-Id
+// in flight from another writer (10158).
 func isWrongLastSequence(err error) bool {
 	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	switch apiErr.ErrorCode {
+	case jetstream.JSErrCodeStreamWrongLastSequence, jetstream.JSErrCodeStreamWrongLastSequenceConstant, errCodeDuplicateInProcess:
+		return true
+	}
+	return false
 }

@@ -28,6 +28,27 @@ func startLog(t *testing.T) (jetstream.JetStream, *StateLog, func() (jetstream.J
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Close)
+	return startLogOn(t, s, DefaultStreams())
+}
+
+// startLogR3 is startLog on a 3-node cluster with replicated streams, where
+// a compare-and-set conflict is answered with another error code (10164).
+func startLogR3(t *testing.T) (jetstream.JetStream, *StateLog, func() (jetstream.JetStream, *StateLog)) {
+	t.Helper()
+	servers, err := natsembed.StartCluster([]string{t.TempDir(), t.TempDir(), t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range servers {
+		t.Cleanup(s.Close)
+	}
+	cfg := DefaultStreams()
+	cfg.Replicas = 3
+	return startLogOn(t, servers[0], cfg)
+}
+
+func startLogOn(t *testing.T, s *natsembed.Server, cfg StreamsConfig) (jetstream.JetStream, *StateLog, func() (jetstream.JetStream, *StateLog)) {
+	t.Helper()
 	connect := func() (jetstream.JetStream, *StateLog) {
 		nc, js, err := s.JetStream()
 		if err != nil {
@@ -36,7 +57,7 @@ func startLog(t *testing.T) (jetstream.JetStream, *StateLog, func() (jetstream.J
 		t.Cleanup(nc.Close)
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		if err := Ensure(ctx, js, DefaultStreams()); err != nil {
+		if err := Ensure(ctx, js, cfg); err != nil {
 			t.Fatal(err)
 		}
 		log, err := OpenStateLog(ctx, js)
@@ -161,7 +182,19 @@ func TestAppendLoserRetriesAllowedMove(t *testing.T) {
 // Many writers race to fail one payment with different reasons: exactly
 // one transition is stored, and every other writer is refused.
 func TestAppendConcurrentWriters(t *testing.T) {
-	js, _, connect := startLog(t)
+	testAppendConcurrentWriters(t, startLog)
+}
+
+// The same on replicated streams, where a publish racing another one on
+// the same subject is refused with code 10164 ("wrong last sequence",
+// constant form) instead of 10071: before both were recognised, writers
+// failed with it instead of reading again.
+func TestAppendConcurrentWritersR3(t *testing.T) {
+	testAppendConcurrentWriters(t, startLogR3)
+}
+
+func testAppendConcurrentWriters(t *testing.T, start func(*testing.T) (jetstream.JetStream, *StateLog, func() (jetstream.JetStream, *StateLog))) {
+	js, _, connect := start(t)
 	const n = 8
 	logs := make([]*StateLog, n)
 	for i := range logs {

@@ -456,12 +456,14 @@ func (b *Book) update(ctx context.Context, key string, change func(record) (reco
 }
 
 func isConflict(err error) bool {
-	return errors.Is(err, jetstream.ErrKeyExists) || isWrongLast(err)
+	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) || isWrongLast(err)
 }
 
 // isWrongLast reports the server's "wrong last sequence" answer to a
-// compare-and-set.
+// compare-and-set: 10071 on a single server, 10164 on a replicated bucket
+// when another update of the key is in flight.
 func isWrongLast(err error) bool {
 	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }

@@ -67,10 +67,42 @@ func TestReserveRelease(t *testing.T) {
 // what they accept never exceeds the balance.
 func TestTwoReplicasNeverOverReserve(t *testing.T) {
 	env := testenv.StartJetStream(t)
-	books := []*exposure.Book{
+	testTwoReplicasNeverOverReserve(t, []*exposure.Book{
 		exposure.New(env.KeyValue(t, events.BucketExposure)),
 		exposure.New(env.KeyValue(t, events.BucketExposure)),
+	})
+}
+
+// The same on a 3-node cluster with a replicated bucket, where an update
+// racing another one on the same key is refused with code 10164 instead
+// of 10071: before both were recognised, ingest answered such a payer 503
+// (seen in the compose staging stack).
+func TestTwoReplicasNeverOverReserveR3(t *testing.T) {
+	servers := testenv.StartCluster(t, 3)
+	cfg := events.DefaultStreams()
+	cfg.Replicas = 3
+	var books []*exposure.Book
+	for i := 0; i < 2; i++ {
+		nc, js, err := servers[i].JetStream()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := events.Ensure(ctx, js, cfg); err != nil {
+			t.Fatal(err)
+		}
+		kv, err := js.KeyValue(ctx, events.BucketExposure)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		books = append(books, exposure.New(kv))
 	}
+	testTwoReplicasNeverOverReserve(t, books)
+}
+
+func testTwoReplicasNeverOverReserve(t *testing.T, books []*exposure.Book) {
 	balance := big.NewInt(1000)
 	amount := big.NewInt(7) // 142 fit, the 143rd would exceed
 	const attemptsPerReplica = 100

@@ -3,6 +3,7 @@ package natsembed
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"time"
 
@@ -29,6 +30,20 @@ type Config struct {
 	// its service's permissions (auth.go). Empty: no authentication, for a
 	// loopback development server only.
 	Users []User
+	// Cluster, when set, makes this server one node of a JetStream cluster
+	// (tests run a 3-node cluster in one process: replicated streams answer
+	// some errors differently from single-node ones).
+	Cluster *Cluster
+}
+
+// Cluster is one node's cluster settings.
+type Cluster struct {
+	// Name of the cluster; ServerName of this node (unique in the cluster).
+	Name, ServerName string
+	// Port this node listens on for routes (on Config.Host).
+	Port int
+	// Routes are the other nodes' route URLs (nats-route://host:port).
+	Routes []string
 }
 
 // Server is a running embedded NATS server with JetStream.
@@ -66,6 +81,18 @@ func Start(cfg Config) (*Server, error) {
 		NoSigs:     true,
 		SyncAlways: cfg.SyncAlways,
 		DontListen: cfg.Port < 0,
+	}
+	if c := cfg.Cluster; c != nil {
+		opts.ServerName = c.ServerName
+		opts.Cluster = server.ClusterOpts{Name: c.Name, Host: host, Port: c.Port}
+		for _, r := range c.Routes {
+			u, err := url.Parse(r)
+			if err != nil {
+				s.cleanup()
+				return nil, fmt.Errorf("nats server: route %q: %w", r, err)
+			}
+			opts.Routes = append(opts.Routes, u)
+		}
 	}
 	if err := applyUsers(opts, cfg.Users); err != nil {
 		s.cleanup()

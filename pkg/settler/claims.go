@@ -188,7 +188,7 @@ func (c *Claims) record(ctx context.Context, id string, tx chains.Tx) (*write, b
 		if err == nil {
 			return &write{key: id, rev: rev, prev: entry.Value()}, true, nil
 		}
-		if !errors.Is(err, jetstream.ErrKeyExists) {
+		if !isCASConflict(err) {
 			return nil, false, fmt.Errorf("replace claim of %s: %w", id, err)
 		}
 		// Another writer changed it between Get and Update: look again.
@@ -227,7 +227,7 @@ func (c *Claims) index(ctx context.Context, ids []string, tx chains.Tx) (*write,
 		if err == nil {
 			return &write{key: key, rev: rev}, nil
 		}
-		if !errors.Is(err, jetstream.ErrKeyExists) {
+		if !isCASConflict(err) {
 			return nil, fmt.Errorf("index %s: %w", key, err)
 		}
 		entry, err := c.kv.Get(ctx, key)
@@ -244,7 +244,7 @@ func (c *Claims) index(ctx context.Context, ids []string, tx chains.Tx) (*write,
 		if err == nil {
 			return &write{key: key, rev: rev, prev: entry.Value()}, nil
 		}
-		if !errors.Is(err, jetstream.ErrKeyExists) {
+		if !isCASConflict(err) {
 			return nil, fmt.Errorf("index %s: %w", key, err)
 		}
 	}
@@ -285,4 +285,12 @@ func (c *Claims) Lookup(ctx context.Context, paymentID string) (*chains.Tx, erro
 		return nil, fmt.Errorf("claim of %s does not decode: %w", paymentID, err)
 	}
 	return &tx, nil
+}
+
+// isCASConflict reports an Update that lost to another writer: a single
+// server answers 10071 (matched by ErrKeyExists), a replicated bucket with
+// an update of the key in flight answers 10164, which nats.go marks only
+// as ErrKeyRevisionMismatch.
+func isCASConflict(err error) bool {
+	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)
 }

@@ -1,0 +1,67 @@
+package natsembed
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+)
+
+// StartCluster starts a JetStream cluster of len(storeDirs) nodes on
+// loopback ports in this process, one store directory each, and returns
+// once JetStream answers (a meta leader is elected, within 30 s). It is for
+// tests: replicated streams answer some errors differently from a single
+// server.
+func StartCluster(storeDirs []string) ([]*Server, error) {
+	ports := make([]int, len(storeDirs))
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+		l.Close()
+	}
+	var servers []*Server
+	closeAll := func() {
+		for _, s := range servers {
+			s.Close()
+		}
+	}
+	for i, dir := range storeDirs {
+		var routes []string
+		for j, p := range ports {
+			if j != i {
+				routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", p))
+			}
+		}
+		s, err := Start(Config{StoreDir: dir, Cluster: &Cluster{
+			Name: "h402-test", ServerName: fmt.Sprintf("n%d", i), Port: ports[i], Routes: routes,
+		}})
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("cluster node %d: %w", i, err)
+		}
+		servers = append(servers, s)
+	}
+	nc, js, err := servers[0].JetStream()
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	defer nc.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := js.AccountInfo(ctx)
+		cancel()
+		if err == nil {
+			return servers, nil
+		}
+		if time.Now().After(deadline) {
+			closeAll()
+			return nil, fmt.Errorf("cluster: JetStream not ready within 30s: %w", err)
+		}
+		time.Sleep(100 * time.Millisecond) // polling the cluster's own readiness answer
+	}
+}
