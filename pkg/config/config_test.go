@@ -210,8 +210,8 @@ func TestShippedConfigs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := Parse(b, func(string) (string, bool) { return "", false }); err != nil {
-				t.Fatalf("%s does not load with its documented defaults: %v", f, err)
+			if _, err := Parse(b, ShippedConfigEnv); err != nil {
+				t.Fatalf("%s does not load with its documented defaults and the variables it requires: %v", f, err)
 			}
 		})
 	}

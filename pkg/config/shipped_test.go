@@ -14,17 +14,7 @@ import (
 // NATS cluster with credentials and R3), and the staging config of
 // docker-compose.yml runs on the compose cluster with R3.
 func TestShippedProductionAndStaging(t *testing.T) {
-	env := func(k string) (string, bool) {
-		switch {
-		case strings.HasSuffix(k, "_RPC_URL"):
-			return "https://rpc.example/" + k, true
-		case k == "H402_NATS_USER":
-			return "h402-ingest", true
-		case strings.HasSuffix(k, "PASSWORD"):
-			return "x", true
-		}
-		return "", false
-	}
+	env := ShippedConfigEnv
 	load := func(path string) *Config {
 		t.Helper()
 		b, err := os.ReadFile(path)

@@ -137,7 +137,7 @@ func TestShippedConfigs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := ParseFile(b, func(string) (string, bool) { return "", false })
+		c, err := ParseFile(b, config.ShippedConfigEnv)
 		if err != nil {
 			t.Errorf("%s: %v", f, err)
 			continue

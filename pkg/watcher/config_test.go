@@ -11,15 +11,7 @@ import (
 // TestShippedConfigsParse: the dev config and the production example carry
 // a watcher section the watcher reads (and the settler's, which it skips).
 func TestShippedConfigsParse(t *testing.T) {
-	env := func(k string) (string, bool) {
-		switch {
-		case strings.HasSuffix(k, "PASSWORD"):
-			return "x", true
-		case strings.HasSuffix(k, "_RPC_URL"): // the production example's providers (no default)
-			return "https://rpc.example/" + k, true
-		}
-		return "", false
-	}
+	env := config.ShippedConfigEnv
 	for path, margin := range map[string]time.Duration{"../../configs/devnet.yaml": 30 * time.Second, "../../configs/production.example.yaml": time.Minute} {
 		f, err := config.ReadFile(path, env, ParseFile)
 		if err != nil {
