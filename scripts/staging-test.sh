@@ -57,7 +57,7 @@ if ! docker compose version >/dev/null 2>&1; then
   cp -r "$dir/." "$src" && chmod -R u+w "$src"
   mkdir -p ~/.docker/cli-plugins
   # Inside its own module directory: `go install` refuses a module whose go.mod has exclude directives.
-  (cd "$src" && CGO_ENABLED=0 GOFLAGS=-mod=mod timeout 1200 go build -trimpath \
+  (cd "$src" && CGO_ENABLED=0 GOFLAGS=-mod=mod timeout 2400 go build -trimpath \
     -ldflags "-s -w -X github.com/docker/compose/v2/internal.Version=$compose_version" \
     -o ~/.docker/cli-plugins/docker-compose ./cmd)
   rm -rf "$src"
