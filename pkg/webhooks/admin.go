@@ -136,6 +136,12 @@ func (d *Dispatcher) deleteEndpoint(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "store_unavailable", "the endpoint could not be deleted: "+err.Error())
 		return
 	}
+	// Forget it here at once: the bucket's watch brings the delete a moment
+	// later, and until then this replica's API would still know the
+	// endpoint (an enable right after the delete answered 200).
+	d.mu.Lock()
+	delete(d.api, id)
+	d.mu.Unlock()
 	_ = d.enable(r.Context(), id)
 	if err := d.deleteConsumers(r.Context(), id); err != nil {
 		writeError(w, http.StatusServiceUnavailable, "store_unavailable", "the endpoint's consumers could not be deleted: "+err.Error())
