@@ -42,10 +42,16 @@ func (s *Service) checkState(ctx context.Context, req *h402.Request, r *chains.R
 	}}, nil
 }
 
-// staleReloads bounds the balance loads of one request after the first:
-// a busy payer's payments are released one after another as a batch
-// finalizes, so a load can begin just before the next release.
-const staleReloads = 4
+// staleReloads and staleWindow bound the balance loads of one request
+// after the first: a busy payer's payments are released one after another
+// as a batch finalizes (a burst of releases, each newer than a load begun
+// before it), so a request keeps loading until the burst is over, up to
+// staleReloads loads within staleWindow. Four loads were not enough for a
+// payer with dozens of payments in one batch under load (a 503 in CI).
+const (
+	staleReloads = 32
+	staleWindow  = 3 * time.Second
+)
 
 // againstBalance runs f (a Reserve or a Check of the payment's exposure)
 // against the checked balance. When the balance was loaded before the
@@ -53,15 +59,16 @@ const staleReloads = 4
 // released as final may have been debited on chain after that load, and
 // would count neither in that balance nor in the exposure), it loads the
 // balance again, newer than the release and bypassing the cache, and runs f
-// once more, up to staleReloads times (a release meanwhile). A balance
+// once more, up to staleReloads times within staleWindow (a release meanwhile). A balance
 // still older than the release after that (releases without end, or clocks
 // apart) is a retryable error.
 func (s *Service) againstBalance(ctx context.Context, st *checked, pay *chains.Payment, f func(amount, balance *big.Int, at time.Time) error) error {
 	err := f(st.Exposure(pay), st.Balance, st.BalanceAt)
 	reloaded := false
+	deadline := time.Now().Add(staleWindow)
 	for range staleReloads {
 		var stale *exposure.StaleBalanceError
-		if !errors.As(err, &stale) || st.reload == nil {
+		if !errors.As(err, &stale) || st.reload == nil || (reloaded && time.Now().After(deadline)) {
 			break
 		}
 		reloaded = true
