@@ -20,11 +20,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/h402/settlement/internal/cli"
 	"github.com/h402/settlement/pkg/buyer"
 	"github.com/h402/settlement/pkg/config"
 	"github.com/h402/settlement/pkg/demo"
@@ -36,22 +35,7 @@ const (
 	DefaultSolanaPayTo = "DemoSe11er1111111111111111111111111111111111"
 )
 
-func main() {
-	m := NewMain()
-	if err := m.ParseFlags(os.Args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		fmt.Fprintln(os.Stderr, "h402demo:", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := m.Run(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "h402demo:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("h402demo", NewMain()) }
 
 // Main is the program, driven by main and by tests.
 type Main struct {

@@ -26,31 +26,15 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/h402/settlement/internal/cli"
 	"github.com/h402/settlement/pkg/webhooks"
 )
 
-func main() {
-	m := NewMain()
-	if err := m.ParseFlags(os.Args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		fmt.Fprintln(os.Stderr, "h402hooks:", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := m.Run(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "h402hooks:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("h402hooks", NewMain()) }
 
 // Main is the program, driven by main and by tests.
 type Main struct {

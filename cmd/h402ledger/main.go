@@ -33,9 +33,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/signal"
 	"strconv"
-	"syscall"
 	"time"
 
 	"log/slog"
@@ -43,28 +41,12 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/h402/settlement/internal/cli"
 	"github.com/h402/settlement/pkg/ledger"
 	"github.com/h402/settlement/pkg/statuspage"
 )
 
-func main() {
-	m := NewMain()
-	if err := m.ParseFlags(os.Args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		fmt.Fprintln(os.Stderr, "h402ledger:", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	err := m.Run(ctx)
-	_ = m.Close()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "h402ledger:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("h402ledger", NewMain()) }
 
 // Main is the program, driven by main and by tests.
 type Main struct {
