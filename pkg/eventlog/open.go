@@ -88,9 +88,13 @@ func Open(ctx context.Context, c config.NATS, name string, log *slog.Logger) (*C
 		conn.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	if err := events.Ensure(ctx, conn.JS, conn.Streams); err != nil {
+	updated, err := events.EnsureReport(ctx, conn.JS, conn.Streams)
+	if err != nil {
 		conn.Close()
 		return nil, err
+	}
+	for _, what := range updated {
+		log.Warn("event log configuration updated to this process's settings", "what", what)
 	}
 	return conn, nil
 }

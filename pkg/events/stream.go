@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/h402/settlement/pkg/jsensure"
 )
 
 // Stream and bucket names.
@@ -106,18 +108,34 @@ func (c StreamsConfig) ExposureBucket() jetstream.KeyValueConfig {
 	}
 }
 
-// Ensure creates or updates every stream and bucket; it is idempotent and
-// safe to call from every replica at start-up.
+// Ensure creates every stream and bucket, or updates the ones whose
+// configuration differs; it is idempotent and safe to call from every
+// replica at start-up.
 func Ensure(ctx context.Context, js jetstream.JetStream, c StreamsConfig) error {
+	_, err := EnsureReport(ctx, js, c)
+	return err
+}
+
+// EnsureReport is Ensure, and names the streams and buckets it updated (a
+// configuration change an operator should see in the log).
+func EnsureReport(ctx context.Context, js jetstream.JetStream, c StreamsConfig) (updated []string, err error) {
 	for _, sc := range c.Streams() {
-		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
-			return fmt.Errorf("ensure stream %s: %w", sc.Name, err)
+		_, u, err := jsensure.Stream(ctx, js, sc)
+		if err != nil {
+			return updated, fmt.Errorf("ensure stream %s: %w", sc.Name, err)
+		}
+		if u {
+			updated = append(updated, "stream "+sc.Name)
 		}
 	}
 	for _, kc := range []jetstream.KeyValueConfig{c.ReplayBucket(), c.UsedBucket(), c.ExposureBucket()} {
-		if _, err := js.CreateOrUpdateKeyValue(ctx, kc); err != nil {
-			return fmt.Errorf("ensure bucket %s: %w", kc.Bucket, err)
+		_, u, err := jsensure.KeyValue(ctx, js, kc)
+		if err != nil {
+			return updated, fmt.Errorf("ensure bucket %s: %w", kc.Bucket, err)
+		}
+		if u {
+			updated = append(updated, "bucket "+kc.Bucket)
 		}
 	}
-	return nil
+	return updated, nil
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/h402/settlement/pkg/jsensure"
 )
 
 // Webhook delivery (pkg/webhooks) keeps its state in JetStream: the
@@ -95,11 +97,11 @@ func (c StreamsConfig) WebhooksBucket() jetstream.KeyValueConfig {
 // (idempotent; every watcher replica running webhooks calls it).
 func EnsureWebhooks(ctx context.Context, js jetstream.JetStream, c StreamsConfig, logMaxAge time.Duration) (jetstream.KeyValue, error) {
 	sc := c.WebhooksStream(logMaxAge)
-	if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+	if _, _, err := jsensure.Stream(ctx, js, sc); err != nil {
 		return nil, fmt.Errorf("ensure stream %s: %w", sc.Name, err)
 	}
 	kc := c.WebhooksBucket()
-	kv, err := js.CreateOrUpdateKeyValue(ctx, kc)
+	kv, _, err := jsensure.KeyValue(ctx, js, kc)
 	if err != nil {
 		return nil, fmt.Errorf("ensure bucket %s: %w", kc.Bucket, err)
 	}

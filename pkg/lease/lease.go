@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/h402/settlement/pkg/jsensure"
 )
 
 // Bucket is the KV bucket holding the leases.
@@ -117,7 +119,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Leases, err
 	if cfg.Renew >= cfg.TTL-cfg.Margin {
 		return nil, fmt.Errorf("lease: renew period %s must be below TTL %s minus margin %s", cfg.Renew, cfg.TTL, cfg.Margin)
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, _, err := jsensure.KeyValue(ctx, js, jetstream.KeyValueConfig{
 		Bucket:         Bucket,
 		Description:    "signing-key leases: one holder per key",
 		History:        1,

@@ -14,6 +14,7 @@ import (
 
 	"github.com/h402/settlement/pkg/chains"
 	"github.com/h402/settlement/pkg/events"
+	"github.com/h402/settlement/pkg/jsensure"
 )
 
 var _ chains.Claims = (*Claims)(nil)
@@ -30,7 +31,7 @@ type Claims struct {
 
 // OpenClaims creates or updates the claims bucket and returns Claims over it.
 func OpenClaims(ctx context.Context, js jetstream.JetStream, c events.StreamsConfig) (*Claims, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, c.ClaimsBucket())
+	kv, _, err := jsensure.KeyValue(ctx, js, c.ClaimsBucket())
 	if err != nil {
 		return nil, fmt.Errorf("ensure bucket %s: %w", events.BucketClaims, err)
 	}
