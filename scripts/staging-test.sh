@@ -141,10 +141,10 @@ H402_SOLANA_FEE_PAYER_KEYS=$(awk '/^ *fee payer [0-9]+ /{print $5}' <<<"$logs" |
 export H402_EVM_SIGNER_KEYS H402_SOLANA_FEE_PAYER_KEYS
 say "starting NATS x3, ingest x2, settler x2, watcher x2, prometheus…"
 t0=$(date +%s)
-# The first ingest creates every stream and bucket with 3 replicas; on a
-# loaded machine that can outlast its start-up deadline, it exits and its
-# restart policy starts it again (the streams it made stay), but compose
-# gives up on a dependency that restarted: `up` again, at most 3 times.
+# Each process waits for JetStream at start-up (pkg/eventlog StartupWait,
+# 2 min) while the first ingest creates every stream and bucket with 3
+# replicas. A service that still exits (its restart policy starts it again)
+# makes compose give up on what depends on it: `up` again, at most 3 times.
 for try in 1 2 3; do
   if timeout "$wait_s" docker compose up -d --wait --wait-timeout "$wait_s"; then break; fi
   [ "$try" -lt 3 ] || fail "the stack did not come up healthy"

@@ -2,6 +2,7 @@ package eventlog
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -88,7 +89,7 @@ func Open(ctx context.Context, c config.NATS, name string, log *slog.Logger) (*C
 		conn.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	updated, err := events.EnsureReport(ctx, conn.JS, conn.Streams)
+	updated, err := ensureWhenAvailable(ctx, conn.JS, conn.Streams, log)
 	if err != nil {
 		conn.Close()
 		return nil, err
@@ -97,6 +98,49 @@ func Open(ctx context.Context, c config.NATS, name string, log *slog.Logger) (*C
 		log.Warn("event log configuration updated to this process's settings", "what", what)
 	}
 	return conn, nil
+}
+
+// StartupWait bounds how long Open keeps ensuring the streams while
+// JetStream answers that it is not available: a cluster starting with its
+// processes elects a meta leader, and places new replicated streams, while
+// they already ask for them.
+const StartupWait = 2 * time.Minute
+
+// ensureWhenAvailable runs events.EnsureReport until it succeeds, fails for
+// another reason than JetStream being unavailable, or StartupWait passes.
+func ensureWhenAvailable(ctx context.Context, js jetstream.JetStream, s events.StreamsConfig, log *slog.Logger) ([]string, error) {
+	deadline := time.Now().Add(StartupWait)
+	backoff := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		updated, err := events.EnsureReport(actx, js, s)
+		cancel()
+		if err == nil || !unavailable(err) || ctx.Err() != nil {
+			return updated, err
+		}
+		if time.Now().After(deadline) {
+			return updated, fmt.Errorf("JetStream was not available within %s: %w", StartupWait, err)
+		}
+		log.Warn("JetStream not available yet; ensuring the streams again", "attempt", attempt, "retry_in", backoff, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// unavailable reports whether err says JetStream cannot answer yet (no
+// responders, a timeout, a 5xx answer such as "JetStream system temporarily
+// unavailable"), rather than refusing the request.
+func unavailable(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.Code >= 500
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrJetStreamNotEnabled)
 }
 
 // Close drains the connection (flushing pending publishes) and stops an

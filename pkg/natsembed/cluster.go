@@ -7,12 +7,10 @@ import (
 	"time"
 )
 
-// StartCluster starts a JetStream cluster of len(storeDirs) nodes on
-// loopback ports in this process, one store directory each, and returns
-// once JetStream answers (a meta leader is elected, within 30 s). It is for
-// tests: replicated streams answer some errors differently from a single
-// server.
-func StartCluster(storeDirs []string) ([]*Server, error) {
+// ClusterConfigs returns the configurations of a JetStream cluster of
+// len(storeDirs) nodes on loopback ports, one store directory each, for
+// tests that start the nodes one at a time.
+func ClusterConfigs(storeDirs []string) ([]Config, error) {
 	ports := make([]int, len(storeDirs))
 	for i := range ports {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -22,12 +20,7 @@ func StartCluster(storeDirs []string) ([]*Server, error) {
 		ports[i] = l.Addr().(*net.TCPAddr).Port
 		l.Close()
 	}
-	var servers []*Server
-	closeAll := func() {
-		for _, s := range servers {
-			s.Close()
-		}
-	}
+	cfgs := make([]Config, len(storeDirs))
 	for i, dir := range storeDirs {
 		var routes []string
 		for j, p := range ports {
@@ -35,9 +28,31 @@ func StartCluster(storeDirs []string) ([]*Server, error) {
 				routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", p))
 			}
 		}
-		s, err := Start(Config{StoreDir: dir, Cluster: &Cluster{
+		cfgs[i] = Config{StoreDir: dir, Cluster: &Cluster{
 			Name: "h402-test", ServerName: fmt.Sprintf("n%d", i), Port: ports[i], Routes: routes,
-		}})
+		}}
+	}
+	return cfgs, nil
+}
+
+// StartCluster starts a JetStream cluster of len(storeDirs) nodes on
+// loopback ports in this process, one store directory each, and returns
+// once JetStream answers (a meta leader is elected, within 30 s). It is for
+// tests: replicated streams answer some errors differently from a single
+// server.
+func StartCluster(storeDirs []string) ([]*Server, error) {
+	cfgs, err := ClusterConfigs(storeDirs)
+	if err != nil {
+		return nil, err
+	}
+	var servers []*Server
+	closeAll := func() {
+		for _, s := range servers {
+			s.Close()
+		}
+	}
+	for i, cfg := range cfgs {
+		s, err := Start(cfg)
 		if err != nil {
 			closeAll()
 			return nil, fmt.Errorf("cluster node %d: %w", i, err)
