@@ -131,13 +131,19 @@ func ensureWhenAvailable(ctx context.Context, js jetstream.JetStream, s events.S
 	}
 }
 
+// errNoPeersForPlacement is nats-server's JSClusterNoPeersErr.
+const errNoPeersForPlacement jetstream.ErrorCode = 10005
+
 // unavailable reports whether err says JetStream cannot answer yet (no
 // responders, a timeout, a 5xx answer such as "JetStream system temporarily
-// unavailable"), rather than refusing the request.
+// unavailable", too few nodes for the replicas), rather than refusing the
+// request.
 func unavailable(err error) bool {
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {
-		return apiErr.Code >= 500
+		// 10005 "no suitable peers for placement": the cluster has a leader
+		// but not yet as many nodes as the streams' replicas.
+		return apiErr.Code >= 500 || apiErr.ErrorCode == errNoPeersForPlacement
 	}
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
 		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrJetStreamNotEnabled)

@@ -3,6 +3,7 @@ package eventlog_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"testing"
@@ -28,21 +29,39 @@ func (w lineWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// TestOpenWaitsForTheClusterToElect: a process started with the first node
-// of a 3-node cluster (no quorum yet, so no JetStream answers) keeps
-// ensuring the streams, and succeeds once the other nodes join, instead of
-// exiting on the first "not available".
-func TestOpenWaitsForTheClusterToElect(t *testing.T) {
+// TestOpenWaitsForTheCluster: a process started while a 3-node cluster
+// forms keeps ensuring the streams, and succeeds once the other nodes join,
+// instead of exiting on the first "not available": with one node up there
+// is no meta leader (requests time out); with two there is one, but R3
+// streams have "no suitable peers for placement" (10005).
+func TestOpenWaitsForTheCluster(t *testing.T) {
+	for _, up := range []int{1, 2} {
+		t.Run(fmt.Sprintf("%d of 3 nodes up", up), func(t *testing.T) { openWhileClusterForms(t, up) })
+	}
+}
+
+func openWhileClusterForms(t *testing.T, up int) {
 	dirs := []string{filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b"), filepath.Join(t.TempDir(), "c")}
 	cfgs, err := natsembed.ClusterConfigs(dirs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	first, err := natsembed.Start(cfgs[0])
-	if err != nil {
-		t.Fatal(err)
+	var first *natsembed.Server
+	for i, cfg := range cfgs[:up] {
+		s, err := natsembed.Start(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Close)
+		if i == 0 {
+			first = s
+		}
 	}
-	t.Cleanup(first.Close)
+	if up == 2 { // a leader, so that the first answer is 10005, not a timeout
+		if err := natsembed.WaitJetStream(first, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	logs := make(lineWriter, 64)
 	log := slog.New(slog.NewJSONHandler(logs, nil))
@@ -70,10 +89,10 @@ wait:
 				break wait
 			}
 		case r := <-done:
-			t.Fatalf("Open returned before the cluster had a leader: %v", r.err)
+			t.Fatalf("Open gave up while the cluster formed: %v", r.err)
 		}
 	}
-	for _, cfg := range cfgs[1:] {
+	for _, cfg := range cfgs[up:] {
 		s, err := natsembed.Start(cfg)
 		if err != nil {
 			t.Fatal(err)

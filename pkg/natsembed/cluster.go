@@ -59,24 +59,32 @@ func StartCluster(storeDirs []string) ([]*Server, error) {
 		}
 		servers = append(servers, s)
 	}
-	nc, js, err := servers[0].JetStream()
-	if err != nil {
+	if err := WaitJetStream(servers[0], 30*time.Second); err != nil {
 		closeAll()
 		return nil, err
 	}
+	return servers, nil
+}
+
+// WaitJetStream returns once JetStream answers on s (in a cluster: a meta
+// leader is elected), or an error after timeout.
+func WaitJetStream(s *Server, timeout time.Duration) error {
+	nc, js, err := s.JetStream()
+	if err != nil {
+		return err
+	}
 	defer nc.Close()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(timeout)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_, err := js.AccountInfo(ctx)
 		cancel()
 		if err == nil {
-			return servers, nil
+			return nil
 		}
 		if time.Now().After(deadline) {
-			closeAll()
-			return nil, fmt.Errorf("cluster: JetStream not ready within 30s: %w", err)
+			return fmt.Errorf("JetStream not ready within %s: %w", timeout, err)
 		}
-		time.Sleep(100 * time.Millisecond) // polling the cluster's own readiness answer
+		time.Sleep(100 * time.Millisecond) // polling the server's own readiness answer
 	}
 }
