@@ -45,6 +45,9 @@ type testSeller struct {
 	dialect Dialect
 	offers  []offer
 	refuse  bool
+	// maxTimeout is the maxTimeoutSeconds (h402: estimatedProcessingTime)
+	// offered; 0 means 60.
+	maxTimeout int
 
 	requests atomic.Int64
 	mu       sync.Mutex
@@ -61,6 +64,10 @@ func (s *testSeller) start() *httptest.Server {
 func (s *testSeller) requirements() ([]any, []json.RawMessage) {
 	var list []any
 	var raws []json.RawMessage
+	timeout := s.maxTimeout
+	if timeout == 0 {
+		timeout = 60
+	}
 	for _, o := range s.offers {
 		amount := fmt.Sprint(o.amount)
 		var r any
@@ -69,14 +76,14 @@ func (s *testSeller) requirements() ([]any, []json.RawMessage) {
 			id := strings.TrimPrefix(o.network, "evm:")
 			r = map[string]any{"namespace": "evm", "scheme": "exact", "networkId": id, "tokenAddress": strings.ToLower(o.token),
 				"payToAddress": testPayTo, "amountRequired": amount, "amountRequiredFormat": "smallestUnit",
-				"tokenDecimals": 6, "resource": "https://seller.example/report", "estimatedProcessingTime": 60}
+				"tokenDecimals": 6, "resource": "https://seller.example/report", "estimatedProcessingTime": timeout}
 		case DialectX402V1:
 			r = map[string]any{"scheme": "exact", "network": o.network, "maxAmountRequired": amount, "resource": "https://seller.example/report",
-				"description": "a report", "mimeType": "application/json", "payTo": testPayTo, "maxTimeoutSeconds": 60, "asset": o.token,
+				"description": "a report", "mimeType": "application/json", "payTo": testPayTo, "maxTimeoutSeconds": timeout, "asset": o.token,
 				"extra": map[string]string{"name": testName, "version": testVersion}}
 		case DialectX402V2:
 			r = map[string]any{"scheme": "exact", "network": o.network, "amount": amount, "asset": o.token, "payTo": testPayTo,
-				"maxTimeoutSeconds": 60, "extra": map[string]string{"name": testName, "version": testVersion}}
+				"maxTimeoutSeconds": timeout, "extra": map[string]string{"name": testName, "version": testVersion}}
 		}
 		b, _ := json.Marshal(r)
 		list = append(list, r)

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
 	"sync"
 	"time"
@@ -38,7 +39,17 @@ type EVM struct {
 	// Domains gives the EIP-712 domain per token address, for h402
 	// requirements that do not carry extra.name/version.
 	Domains map[string]Domain
+	// MaxValidity caps how long a signed authorization stays valid: the
+	// seller's maxTimeoutSeconds (h402: estimatedProcessingTime) when
+	// shorter. A longer window is time in which a seller may still settle
+	// a payment the buyer has given up on. Default DefaultMaxValidity.
+	MaxValidity time.Duration
 }
+
+// DefaultMaxValidity is EVM.MaxValidity's default: ingest's
+// verify.maxValidity default, so what this buyer signs for a seller whose
+// maxTimeoutSeconds is longer is still accepted by our facilitator.
+const DefaultMaxValidity = 10 * time.Minute
 
 // Domain is a token's EIP-712 domain name and version.
 type Domain struct{ Name, Version string }
@@ -109,6 +120,20 @@ func requirement(o *Offer, amount *big.Int) *h402.PaymentRequirements {
 		TokenAddress: o.Token, PayToAddress: o.PayTo, AmountRequired: &d, AmountRequiredFormat: h402.FormatSmallestUnit,
 		Resource: o.Resource, Extra: o.Extra,
 	}
+}
+
+// validity is how long an authorization for o stays valid: the seller's
+// timeout (evm.DefaultValidity when it gives none), at most MaxValidity.
+func (s *evmSigner) validity(o *Offer) time.Duration {
+	d := evm.DefaultValidity
+	if o.MaxTimeoutSeconds > 0 { // bounded first: seconds × 1e9 must not overflow
+		d = time.Duration(min(int64(o.MaxTimeoutSeconds), math.MaxInt64/int64(time.Second))) * time.Second
+	}
+	limit := s.cfg.MaxValidity
+	if limit <= 0 {
+		limit = DefaultMaxValidity
+	}
+	return min(d, limit)
 }
 
 // evmSigner signs EIP-3009 authorizations.
@@ -234,16 +259,12 @@ func (s *evmSigner) sign(ctx context.Context, pr *PaymentRequired, o *Offer, amo
 	if err != nil {
 		return signed{}, err
 	}
-	timeout := time.Duration(o.MaxTimeoutSeconds) * time.Second
-	if timeout <= 0 {
-		timeout = evm.DefaultValidity
-	}
-	opts := evm.AuthorizationOptions{Value: amount}
+	opts := evm.AuthorizationOptions{Value: amount, ValidBefore: now.Add(s.validity(o))}
 	switch o.Dialect {
 	case DialectX402V1: // as @x402/evm's v1 client: ten minutes back
-		opts.ValidAfter, opts.ValidBefore = now.Add(-600*time.Second), now.Add(timeout)
+		opts.ValidAfter = now.Add(-600 * time.Second)
 	case DialectX402V2: // as @x402/evm's client: validAfter 0
-		opts.ValidAfter, opts.ValidBefore = time.Unix(0, 0), now.Add(timeout)
+		opts.ValidAfter = time.Unix(0, 0)
 	}
 	token := &config.Token{Address: o.Token, Kind: config.KindEIP3009, EIP712Name: d.Name, EIP712Version: d.Version}
 	p, header, err := evm.SignAuthorization(requirement(o, amount), s.cfg.Key, token, now, opts)

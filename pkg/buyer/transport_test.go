@@ -9,8 +9,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/h402/settlement/pkg/h402"
 )
 
 func get(t *testing.T, c *http.Client, url string) (*http.Response, string) {
@@ -303,5 +306,52 @@ func TestNoKeyForNamespace(t *testing.T) {
 	var na *NoAcceptableError
 	if !errors.As(err, &na) || !strings.Contains(na.Error(), `no key for namespace "solana"`) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestValidityCapped: a seller asking for a day's validity gets the
+// buyer's cap (default ten minutes, ingest's verify.maxValidity), in every
+// dialect; a seller asking for less gets what it asked.
+func TestValidityCapped(t *testing.T) {
+	for _, dialect := range []struct {
+		d       Dialect
+		network string
+	}{{DialectH402, "evm:84532"}, {DialectX402V1, "base-sepolia"}, {DialectX402V2, "eip155:84532"}} {
+		for _, tc := range []struct {
+			name       string
+			sellerSecs int
+			cap        time.Duration
+			want       time.Duration
+		}{
+			{"a day asked, default cap", 86400, 0, DefaultMaxValidity},
+			{"a day asked, cap 2m", 86400, 2 * time.Minute, 2 * time.Minute},
+			{"past int64 nanoseconds asked", 1 << 40, 0, DefaultMaxValidity},
+			{"90s asked", 90, 0, 90 * time.Second},
+		} {
+			t.Run(string(dialect.d)+"/"+tc.name, func(t *testing.T) {
+				seller := &testSeller{t: t, dialect: dialect.d, maxTimeout: tc.sellerSecs, offers: []offer{{dialect.network, testToken, 10}}}
+				srv := seller.start()
+				tr, err := New(Config{
+					EVM:    &EVM{Key: newKey(t), MaxValidity: tc.cap, Domains: map[string]Domain{testToken: {testName, testVersion}}},
+					Policy: Policy{Budgets: []Budget{usdc(10, 0)}},
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				before := time.Now()
+				if resp, _ := get(t, tr.Client(), srv.URL+"/report"); resp.StatusCode != http.StatusOK {
+					t.Fatalf("status %d", resp.StatusCode)
+				}
+				after := time.Now()
+				a := seller.paid[0].Payload.Payload.(*h402.EVMAuthorizationPayload)
+				vb, _ := a.Authorization.ValidBefore.Uint()
+				got := time.Unix(vb.Int64(), 0)
+				// validBefore is whole seconds of (signing time + validity).
+				lo, hi := before.Add(tc.want).Truncate(time.Second), after.Add(tc.want)
+				if got.Before(lo) || got.After(hi) {
+					t.Fatalf("validBefore %s, want within [%s, %s] (validity %s)", got, lo, hi, tc.want)
+				}
+			})
+		}
 	}
 }
