@@ -40,15 +40,20 @@ func (e *NoAcceptableError) Reason() string { return ReasonNoAcceptable }
 // LimitError: a requirement is within its price cap but would take the
 // token's total spending past Policy's limit.
 type LimitError struct {
-	Token  string
-	Amount *big.Int // what the requirement asks
-	Spent  *big.Int // counted so far
-	Limit  *big.Int // the total limit
+	Token   string
+	Network string   // the budget's network, empty for every network
+	Amount  *big.Int // what the requirement asks
+	Spent   *big.Int // counted so far
+	Limit   *big.Int // the total limit
 }
 
 func (e *LimitError) Error() string {
-	return fmt.Sprintf("buyer: %s: paying %s of token %s would spend %s, over the total limit %s",
-		ReasonOverLimit, e.Amount, e.Token, new(big.Int).Add(e.Spent, e.Amount), e.Limit)
+	on := ""
+	if e.Network != "" {
+		on = " on " + e.Network
+	}
+	return fmt.Sprintf("buyer: %s: paying %s of token %s%s would spend %s, over the total limit %s",
+		ReasonOverLimit, e.Amount, e.Token, on, new(big.Int).Add(e.Spent, e.Amount), e.Limit)
 }
 
 // Reason is ReasonOverLimit.

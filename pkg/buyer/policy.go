@@ -27,6 +27,13 @@ type Policy struct {
 type Budget struct {
 	// Token is the token contract (EVM, compared case-insensitively) or mint.
 	Token string
+	// Network, when set, limits the budget to offers on that network (any
+	// name of Offer.Names). Empty: the token address on every network a
+	// key signs for. An EVM address is only an asset on its own chain:
+	// name the network when the same address elsewhere could be another
+	// (or no) token. Budgets are matched in order, so a budget with a
+	// network can come before a catch-all one for the same token.
+	Network string
 	// Decimals are the token's, used only for an h402 requirement written
 	// humanReadable without tokenDecimals (0: such a requirement is refused).
 	Decimals int
@@ -41,7 +48,13 @@ func (p *Policy) validate() error {
 	if len(p.Budgets) == 0 {
 		return errors.New("policy: no budget: name at least one token with its price cap")
 	}
+	seen := map[[2]string]int{}
 	for i, b := range p.Budgets {
+		k := [2]string{b.Network, tokenKey(b.Token)}
+		if j, dup := seen[k]; dup {
+			return fmt.Errorf("policy: budgets[%d]: same token and network as budgets[%d] (it would never be used)", i, j)
+		}
+		seen[k] = i
 		switch {
 		case b.Token == "":
 			return fmt.Errorf("policy: budgets[%d].token: empty", i)
@@ -64,11 +77,13 @@ func tokenKey(token string) string {
 	return token
 }
 
-func (p *Policy) budget(token string) (int, *Budget) {
-	k := tokenKey(token)
+// budget returns the first budget for o's token and network.
+func (p *Policy) budget(o *Offer) (int, *Budget) {
+	k := tokenKey(o.Token)
 	for i := range p.Budgets {
-		if tokenKey(p.Budgets[i].Token) == k {
-			return i, &p.Budgets[i]
+		b := &p.Budgets[i]
+		if tokenKey(b.Token) == k && (b.Network == "" || slices.Contains(o.Names(), b.Network)) {
+			return i, b
 		}
 	}
 	return -1, nil
@@ -123,9 +138,9 @@ func (p *Policy) candidates(pr *PaymentRequired, can func(h402.Namespace) bool) 
 			why("network not allowed by the policy")
 			continue
 		}
-		bi, b := p.budget(o.Token)
+		bi, b := p.budget(o)
 		if b == nil {
-			why("token not in the policy's budgets")
+			why("token not in the policy's budgets for this network")
 			continue
 		}
 		amount := o.Amount
@@ -163,58 +178,62 @@ func (p *Policy) candidates(pr *PaymentRequired, can func(h402.Namespace) bool) 
 	return out, reasons
 }
 
-// ledger counts what was spent per token, safe for concurrent use.
+// ledger counts what was spent under each budget (by index in the
+// policy), safe for concurrent use.
 type ledger struct {
 	mu    sync.Mutex
-	spent map[string]*big.Int
+	spent map[int]*big.Int
 }
 
-// reserve counts the first candidate that fits its token's total, and
+// reserve counts the first candidate that fits its budget's total, and
 // returns it; a LimitError when every candidate is over its total.
 func (l *ledger) reserve(p *Policy, cs []candidate) (candidate, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.spent == nil {
-		l.spent = map[string]*big.Int{}
+		l.spent = map[int]*big.Int{}
 	}
 	var over *LimitError
 	for _, c := range cs {
 		b := &p.Budgets[c.budget]
-		k := tokenKey(b.Token)
-		spent := l.spent[k]
+		spent := l.spent[c.budget]
 		if spent == nil {
 			spent = new(big.Int)
 		}
 		next := new(big.Int).Add(spent, c.amount)
 		if b.MaxTotal != nil && next.Cmp(b.MaxTotal) > 0 {
 			if over == nil {
-				over = &LimitError{Token: b.Token, Amount: new(big.Int).Set(c.amount), Spent: new(big.Int).Set(spent), Limit: new(big.Int).Set(b.MaxTotal)}
+				over = &LimitError{Token: b.Token, Network: b.Network, Amount: new(big.Int).Set(c.amount), Spent: new(big.Int).Set(spent), Limit: new(big.Int).Set(b.MaxTotal)}
 			}
 			continue
 		}
-		l.spent[k] = next
+		l.spent[c.budget] = next
 		return c, nil
 	}
 	return candidate{}, over
 }
 
-// release gives back a reservation whose payment never left the process.
-func (l *ledger) release(token string, amount *big.Int) {
+// release takes back what reserve counted for c.
+func (l *ledger) release(c candidate) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	k := tokenKey(token)
-	if s := l.spent[k]; s != nil {
-		s.Sub(s, amount)
+	if s := l.spent[c.budget]; s != nil {
+		s.Sub(s, c.amount)
 	}
 }
 
-// totals returns a copy of what was spent per token (EVM tokens lower-cased).
-func (l *ledger) totals() map[string]*big.Int {
+// totals returns what was spent per token (EVM tokens lower-cased), the
+// budgets of one token on several networks added up.
+func (l *ledger) totals(p *Policy) map[string]*big.Int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	out := make(map[string]*big.Int, len(l.spent))
-	for k, v := range l.spent {
-		out[k] = new(big.Int).Set(v)
+	for i, v := range l.spent {
+		k := tokenKey(p.Budgets[i].Token)
+		if out[k] == nil {
+			out[k] = new(big.Int)
+		}
+		out[k].Add(out[k], v)
 	}
 	return out
 }

@@ -107,7 +107,7 @@ func (t *Transport) Client() *http.Client { return &http.Client{Transport: t} }
 
 // Spent returns what was counted as spent per token (EVM addresses
 // lower-cased), payments in flight included.
-func (t *Transport) Spent() map[string]*big.Int { return t.ledger.totals() }
+func (t *Transport) Spent() map[string]*big.Int { return t.ledger.totals(&t.policy) }
 
 // Close releases the RPC connections of the signers. The Transport must
 // not be used afterwards.
@@ -170,7 +170,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	s, err := t.sign(req.Context(), pr, c)
 	if err != nil {
-		t.ledger.release(c.offer.Token, c.amount)
+		t.ledger.release(c)
 		return nil, &SignError{Offer: c.offer, Err: err}
 	}
 	p := &Payment{Offer: *c.offer, Amount: new(big.Int).Set(c.amount), Payer: s.payer}

@@ -355,3 +355,57 @@ func TestValidityCapped(t *testing.T) {
 		}
 	}
 }
+
+// TestBudgetPerNetwork: a budget naming a network pays only there (the same
+// EVM address on another chain is another asset, or none), and budgets of
+// one token on two networks keep their own totals.
+func TestBudgetPerNetwork(t *testing.T) {
+	budget := func(network string) Budget {
+		return Budget{Token: testToken, Network: network, MaxPerRequest: big.NewInt(100), MaxTotal: big.NewInt(100)}
+	}
+	sellerOn := func(network string) string {
+		s := &testSeller{t: t, dialect: DialectX402V2, offers: []offer{{network, testToken, 100}}}
+		return s.start().URL
+	}
+	t.Run("pinned budget refuses the address on another chain", func(t *testing.T) {
+		tr := newTransport(t, newKey(t), Policy{Budgets: []Budget{budget("eip155:84532")}}, nil)
+		_, err := tr.Client().Get(sellerOn("eip155:1"))
+		var na *NoAcceptableError
+		if !errors.As(err, &na) || len(na.Reasons) != 1 || !strings.Contains(na.Reasons[0], "not in the policy's budgets for this network") {
+			t.Fatalf("got %v, want NoAcceptableError: no budget on eip155:1", err)
+		}
+		// Any name of the network matches.
+		if resp, _ := get(t, tr.Client(), sellerOn("base-sepolia")); resp.StatusCode != http.StatusOK {
+			t.Fatalf("the pinned network under its x402 v1 name: got %d", resp.StatusCode)
+		}
+	})
+	t.Run("one total per network", func(t *testing.T) {
+		tr := newTransport(t, newKey(t), Policy{Budgets: []Budget{budget("eip155:84532"), budget("base")}}, nil)
+		onSepolia, onBase := sellerOn("eip155:84532"), sellerOn("eip155:8453")
+		if resp, _ := get(t, tr.Client(), onSepolia); resp.StatusCode != http.StatusOK {
+			t.Fatalf("first on base-sepolia: got %d", resp.StatusCode)
+		}
+		_, err := tr.Client().Get(onSepolia)
+		var le *LimitError
+		if !errors.As(err, &le) || le.Network != "eip155:84532" || le.Spent.Int64() != 100 || !strings.Contains(le.Error(), "on eip155:84532") {
+			t.Fatalf("second on base-sepolia: got %v, want LimitError of that network's budget", err)
+		}
+		if resp, _ := get(t, tr.Client(), onBase); resp.StatusCode != http.StatusOK {
+			t.Fatalf("first on base: got %d (its budget is untouched)", resp.StatusCode)
+		}
+		if _, err := tr.Client().Get(onBase); !errors.As(err, &le) || le.Network != "base" {
+			t.Fatalf("second on base: got %v, want LimitError of base's budget", err)
+		}
+		if got := tr.Spent()[strings.ToLower(testToken)].Int64(); got != 200 {
+			t.Errorf("spent on the token: got %d, want 200 (both networks)", got)
+		}
+	})
+	t.Run("a budget that could never be used is refused", func(t *testing.T) {
+		lower := budget("eip155:84532")
+		lower.Token = strings.ToLower(testToken)
+		_, err := New(Config{EVM: &EVM{Key: newKey(t)}, Policy: Policy{Budgets: []Budget{budget("eip155:84532"), lower}}})
+		if err == nil || !strings.Contains(err.Error(), "budgets[1]: same token and network as budgets[0]") {
+			t.Fatalf("got %v, want the duplicate budget refused", err)
+		}
+	})
+}
