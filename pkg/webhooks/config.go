@@ -10,6 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/gagliardetto/solana-go"
+
 	"github.com/h402/settlement/pkg/config"
 	"github.com/h402/settlement/pkg/events"
 )
@@ -169,6 +172,9 @@ func (e *Endpoint) Check(fromFile bool) error {
 		return fmt.Errorf("sellers: want 1 to 100 payTo addresses, got %d", len(e.Sellers))
 	}
 	for _, s := range e.Sellers {
+		if err := checkSeller(s); err != nil {
+			return fmt.Errorf("sellers: %v", err)
+		}
 		if _, err := events.WebhookReceiptFilter(s); err != nil {
 			return fmt.Errorf("sellers: %v", err)
 		}
@@ -208,6 +214,24 @@ func (e *Endpoint) Check(fromFile bool) error {
 	}
 	if len(e.Description) > 500 {
 		return fmt.Errorf("description: more than 500 characters")
+	}
+	return nil
+}
+
+// checkSeller refuses a seller that no receipt could name: an endpoint
+// listing one would wait for receipts that never come.
+func checkSeller(s string) error {
+	if strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X") {
+		if !common.IsHexAddress(s) {
+			return fmt.Errorf("%q is not an EVM address (0x and 40 hex digits)", truncate(s, 100))
+		}
+		return nil
+	}
+	if common.IsHexAddress(s) {
+		return fmt.Errorf("%q: write an EVM address with its 0x (receipts name it so)", truncate(s, 100))
+	}
+	if _, err := solana.PublicKeyFromBase58(s); err != nil {
+		return fmt.Errorf("%q is neither an EVM address (0x and 40 hex digits) nor a Solana address (base58 of 32 bytes)", truncate(s, 100))
 	}
 	return nil
 }
