@@ -409,3 +409,38 @@ func TestBudgetPerNetwork(t *testing.T) {
 		}
 	})
 }
+
+// TestShadowedBudgetRefused: budgets are matched in order, so a budget
+// after one that already takes all its offers would never be used; its
+// caps would be silently ignored and the earlier budget's (perhaps far
+// higher) ones applied. A catch-all budget before a pinned one of the same
+// token, or one network under two of its names, is refused.
+func TestShadowedBudgetRefused(t *testing.T) {
+	pinned := func(network string, perRequest, total int64) Budget {
+		return Budget{Token: testToken, Network: network, MaxPerRequest: big.NewInt(perRequest), MaxTotal: big.NewInt(total)}
+	}
+	for _, tc := range []struct {
+		name    string
+		budgets []Budget
+		want    string
+	}{
+		{"catch-all before pinned", []Budget{usdc(1_000, 10_000), pinned("eip155:84532", 10, 10)}, "budgets[1]: budgets[0] pays the token on every network first"},
+		{"one network under two names", []Budget{pinned("base-sepolia", 1_000, 10_000), pinned("eip155:84532", 10, 10)}, "budgets[1]: same token and network as budgets[0]"},
+		{"h402 name and CAIP-2", []Budget{pinned("evm:84532", 1_000, 10_000), pinned("eip155:84532", 10, 10)}, "budgets[1]: same token and network as budgets[0]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := New(Config{EVM: &EVM{Key: newKey(t)}, Policy: Policy{Budgets: tc.budgets}})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+	// A pinned budget before the catch-all is how a network gets its own caps.
+	tr := newTransport(t, newKey(t), Policy{Budgets: []Budget{pinned("eip155:84532", 10, 10), usdc(1_000, 10_000)}}, nil)
+	seller := &testSeller{t: t, dialect: DialectX402V2, offers: []offer{{"eip155:84532", testToken, 100}}}
+	_, err := tr.Client().Get(seller.start().URL)
+	var na *NoAcceptableError
+	if !errors.As(err, &na) || !strings.Contains(na.Error(), "over the cap 10") {
+		t.Fatalf("got %v, want the pinned budget's cap", err)
+	}
+}
