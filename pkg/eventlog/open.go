@@ -154,12 +154,13 @@ var transientCodes = map[jetstream.ErrorCode]bool{
 // responders, a timeout, one of transientCodes), rather than refusing the
 // request.
 func unavailable(err error) bool {
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) {
-		return transientCodes[apiErr.ErrorCode]
+	// First: ErrJetStreamNotEnabled is an APIError (10076) too.
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrJetStreamNotEnabled) {
+		return true
 	}
-	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
-		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrJetStreamNotEnabled)
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && transientCodes[apiErr.ErrorCode]
 }
 
 // Close drains the connection (flushing pending publishes) and stops an
