@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"strings"
 	"sync"
 	"time"
 
@@ -289,8 +290,48 @@ type solanaSigner struct {
 	cfg    Solana
 	client *rpc.Client
 
-	mu    sync.Mutex
-	mints map[string]config.Token
+	mu      sync.Mutex
+	mints   map[string]config.Token
+	genesis string // the RPC's genesis hash, once read
+}
+
+// cluster checks that o's network is the cluster of the RPC. A Solana
+// transaction is bound to a cluster only by its recent blockhash, read from
+// the RPC: signed for an offer naming another cluster, it would pay on the
+// RPC's, counted under a budget of the named network (Budget.Network).
+// mainnet and devnet (and a CAIP-2 id) name their genesis hash; another
+// name (h402's localnet) can only be a cluster that is neither.
+func (s *solanaSigner) cluster(ctx context.Context, o *Offer) error {
+	s.mu.Lock()
+	genesis := s.genesis
+	s.mu.Unlock()
+	if genesis == "" {
+		h, err := s.client.GetGenesisHash(ctx)
+		if err != nil {
+			return fmt.Errorf("read the RPC's genesis hash: %w", err)
+		}
+		genesis = h.String()
+		s.mu.Lock()
+		s.genesis = genesis
+		s.mu.Unlock()
+	}
+	prefix := func(caip2 string) string { return strings.TrimPrefix(caip2, "solana:") }
+	mainnet, devnet := prefix(h402.CAIP2SolanaMainnet), prefix(h402.CAIP2SolanaDevnet)
+	var ok bool
+	switch id := o.NetworkID; {
+	case id == "mainnet":
+		ok = strings.HasPrefix(genesis, mainnet)
+	case id == "devnet":
+		ok = strings.HasPrefix(genesis, devnet)
+	case strings.HasPrefix(id, "solana:"):
+		ok = len(id) > len("solana:") && strings.HasPrefix(genesis, prefix(id))
+	default:
+		ok = !strings.HasPrefix(genesis, mainnet) && !strings.HasPrefix(genesis, devnet)
+	}
+	if !ok {
+		return fmt.Errorf("the offer is on Solana %q, but Solana.RPC serves the cluster with genesis hash %s", clip(o.NetworkID), genesis)
+	}
+	return nil
 }
 
 // mint reads a mint's token program and decimals (cached).
@@ -335,6 +376,9 @@ func (s *solanaSigner) mint(ctx context.Context, address string) (config.Token, 
 }
 
 func (s *solanaSigner) sign(ctx context.Context, pr *PaymentRequired, o *Offer, amount *big.Int) (signed, error) {
+	if err := s.cluster(ctx, o); err != nil {
+		return signed{}, err
+	}
 	token, err := s.mint(ctx, o.Token)
 	if err != nil {
 		return signed{}, err

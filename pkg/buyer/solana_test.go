@@ -20,6 +20,7 @@ import (
 // the localnet, and keeps the payment headers it receives.
 type solanaSeller struct {
 	mint, payTo string
+	network     string // h402 networkId; "" means localnet
 	mu          sync.Mutex
 	headers     []string
 }
@@ -33,8 +34,12 @@ func (s *solanaSeller) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := h402.NewDecimal(big.NewInt(10_000))
+	network := s.network
+	if network == "" {
+		network = "localnet"
+	}
 	req := h402.PaymentRequirements{
-		Namespace: h402.NamespaceSolana, Scheme: h402.SchemeExact, NetworkID: "localnet",
+		Namespace: h402.NamespaceSolana, Scheme: h402.SchemeExact, NetworkID: network,
 		TokenAddress: s.mint, PayToAddress: s.payTo, AmountRequired: &d, AmountRequiredFormat: h402.FormatSmallestUnit,
 		Resource: "http://" + r.Host + r.URL.Path,
 	}
@@ -109,4 +114,55 @@ func TestSellerTokenAccountRent(t *testing.T) {
 			t.Fatalf("got %d %q with %d payments, want 200 and one payment creating no account", resp.StatusCode, body, len(s.headers))
 		}
 	})
+}
+
+// TestSolanaOfferOnAnotherCluster: a Solana transaction is bound to no
+// cluster but by its recent blockhash, which the buyer reads from its RPC.
+// A seller labelling its offer with another cluster than the RPC's (here
+// devnet or mainnet, the buyer's RPC being the localnet) would be sent a
+// transaction valid on the RPC's cluster, counted under a budget pinned to
+// the label's network (Budget.Network): with budgets per network, a
+// play-money devnet budget paying real mainnet funds. The offer is refused
+// before anything is signed.
+func TestSolanaOfferOnAnotherCluster(t *testing.T) {
+	ln := testenv.StartSolana(t, soldev.Config{})
+	mint := ln.Manifest.Mints.USDC.Address.String()
+	budget := func(network string) Budget {
+		return Budget{Token: mint, Network: network, MaxPerRequest: big.NewInt(10_000), MaxTotal: big.NewInt(1_000_000)}
+	}
+	for _, tc := range []struct {
+		network string // the seller's label
+		budgets []Budget
+		pays    bool
+	}{
+		{"devnet", []Budget{budget("solana:devnet")}, false},
+		{"mainnet", []Budget{budget("")}, false},
+		{"localnet", []Budget{budget("solana:localnet")}, true},
+	} {
+		t.Run(tc.network, func(t *testing.T) {
+			tr, err := New(Config{Solana: &Solana{Key: ln.Payers()[0], RPC: ln.URL()}, Policy: Policy{Budgets: tc.budgets}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(tr.Close)
+			s := &solanaSeller{mint: mint, payTo: ln.Seller().String(), network: tc.network}
+			srv := httptest.NewServer(s)
+			t.Cleanup(srv.Close)
+			resp, err := tr.Client().Get(srv.URL + "/report")
+			if tc.pays {
+				if err != nil || resp.StatusCode != http.StatusOK || len(s.headers) != 1 {
+					t.Fatalf("got %v with %d payments, want paid once", err, len(s.headers))
+				}
+				resp.Body.Close()
+				return
+			}
+			var se *SignError
+			if !errors.As(err, &se) || len(s.headers) != 0 {
+				t.Fatalf("got err %v with %d payments sent, want a SignError and none sent", err, len(s.headers))
+			}
+			if got := tr.Spent()[mint]; got != nil && got.Sign() != 0 {
+				t.Errorf("spent %s after the refusal, want 0", got)
+			}
+		})
+	}
 }
