@@ -35,7 +35,8 @@ type EVM struct {
 	// validity window is then taken from the chain head when it runs ahead
 	// of the wall clock (dev chains do), and a token's EIP-712 domain is
 	// read from its name() and version() when neither the requirement's
-	// extra nor Domains give it.
+	// extra nor Domains give it. Both for offers on the RPC's own chain
+	// (eth_chainId) only: another chain's offers use the wall clock.
 	RPC string
 	// Domains gives the EIP-712 domain per token address, for h402
 	// requirements that do not carry extra.name/version.
@@ -143,7 +144,33 @@ type evmSigner struct {
 
 	mu      sync.Mutex
 	client  *ethclient.Client
+	chainID *big.Int          // the RPC's, once read
 	domains map[string]Domain // read from chain
+}
+
+// onRPCChain reports whether o is on the chain EVM.RPC serves (false
+// without an RPC): only that chain's head is o's clock, and only its
+// contracts are o's token.
+func (s *evmSigner) onRPCChain(ctx context.Context, o *Offer) (bool, error) {
+	if s.cfg.RPC == "" {
+		return false, nil
+	}
+	s.mu.Lock()
+	id := s.chainID
+	s.mu.Unlock()
+	if id == nil {
+		c, err := s.rpc(ctx)
+		if err != nil {
+			return false, err
+		}
+		if id, err = c.ChainID(ctx); err != nil {
+			return false, fmt.Errorf("read the RPC's chain id: %w", err)
+		}
+		s.mu.Lock()
+		s.chainID = id
+		s.mu.Unlock()
+	}
+	return id.String() == o.NetworkID, nil
 }
 
 func (s *evmSigner) rpc(ctx context.Context) (*ethclient.Client, error) {
@@ -160,10 +187,10 @@ func (s *evmSigner) rpc(ctx context.Context) (*ethclient.Client, error) {
 }
 
 // now is the later of the wall clock and the chain head's time.
-func (s *evmSigner) now(ctx context.Context) (time.Time, error) {
+func (s *evmSigner) now(ctx context.Context, o *Offer) (time.Time, error) {
 	now := time.Now()
-	if s.cfg.RPC == "" {
-		return now, nil
+	if on, err := s.onRPCChain(ctx, o); err != nil || !on {
+		return now, err
 	}
 	c, err := s.rpc(ctx)
 	if err != nil {
@@ -199,6 +226,11 @@ func (s *evmSigner) domain(ctx context.Context, o *Offer) (Domain, error) {
 	}
 	if s.cfg.RPC == "" {
 		return Domain{}, errors.New("the requirement gives no EIP-712 name/version, EVM.Domains has none for the token, and there is no RPC to read them")
+	}
+	if on, err := s.onRPCChain(ctx, o); err != nil {
+		return Domain{}, err
+	} else if !on {
+		return Domain{}, fmt.Errorf("the requirement gives no EIP-712 name/version, EVM.Domains has none for the token, and EVM.RPC serves another chain than %s", clip(o.NetworkID))
 	}
 	s.mu.Lock()
 	d, ok := s.domains[key]
@@ -256,7 +288,7 @@ func (s *evmSigner) sign(ctx context.Context, pr *PaymentRequired, o *Offer, amo
 	if err != nil {
 		return signed{}, err
 	}
-	now, err := s.now(ctx)
+	now, err := s.now(ctx, o)
 	if err != nil {
 		return signed{}, err
 	}

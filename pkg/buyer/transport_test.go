@@ -13,7 +13,9 @@ import (
 
 	"github.com/ethereum/go-ethereum/crypto"
 
+	"github.com/h402/settlement/pkg/evmdev"
 	"github.com/h402/settlement/pkg/h402"
+	"github.com/h402/settlement/pkg/testenv"
 )
 
 func get(t *testing.T, c *http.Client, url string) (*http.Response, string) {
@@ -442,5 +444,53 @@ func TestShadowedBudgetRefused(t *testing.T) {
 	var na *NoAcceptableError
 	if !errors.As(err, &na) || !strings.Contains(na.Error(), "over the cap 10") {
 		t.Fatalf("got %v, want the pinned budget's cap", err)
+	}
+}
+
+// TestValidityClockOfTheOfferChain: "now" is taken from EVM.RPC's chain
+// head when it runs ahead of the wall clock (dev chains), since the token
+// contract measures validBefore by its block time. That is only true of
+// the chain the RPC serves: for an offer on another chain, a dev chain three
+// hours ahead made the authorization valid three hours past MaxValidity.
+func TestValidityClockOfTheOfferChain(t *testing.T) {
+	chain := testenv.StartEVM(t, evmdev.Config{})
+	const ahead = 3 * time.Hour
+	if err := chain.AdjustTime(ahead); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		network string
+		clock   time.Duration // how far the clock used runs ahead
+	}{
+		{"offer on another chain: wall clock", "eip155:84532", 0},
+		{"offer on the RPC's chain: its head", "eip155:" + chain.ChainID().String(), ahead},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			seller := &testSeller{t: t, dialect: DialectX402V2, maxTimeout: 86400, offers: []offer{{tc.network, testToken, 10}}}
+			srv := seller.start()
+			tr, err := New(Config{
+				EVM:    &EVM{Key: newKey(t), RPC: chain.URL(), Domains: map[string]Domain{testToken: {testName, testVersion}}},
+				Policy: Policy{Budgets: []Budget{usdc(10, 0)}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(tr.Close)
+			before := time.Now()
+			if resp, _ := get(t, tr.Client(), srv.URL+"/report"); resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			after := time.Now()
+			a := seller.paid[0].Payload.Payload.(*h402.EVMAuthorizationPayload)
+			vb, _ := a.Authorization.ValidBefore.Uint()
+			got := time.Unix(vb.Int64(), 0)
+			// The head's time is whole seconds and was sealed before the
+			// request: allow a minute of slack on the low side.
+			lo, hi := before.Add(tc.clock+DefaultMaxValidity-time.Minute), after.Add(tc.clock+DefaultMaxValidity+time.Minute)
+			if got.Before(lo) || got.After(hi) {
+				t.Fatalf("validBefore %s, want within [%s, %s]", got.UTC(), lo.UTC(), hi.UTC())
+			}
+		})
 	}
 }
