@@ -48,9 +48,10 @@ type EVM struct {
 	MaxValidity time.Duration
 }
 
-// DefaultMaxValidity is EVM.MaxValidity's default: ingest's
-// verify.maxValidity default, so what this buyer signs for a seller whose
-// maxTimeoutSeconds is longer is still accepted by our facilitator.
+// DefaultMaxValidity is EVM.MaxValidity's default. It is shorter than
+// ingest's verify.maxValidity default (1h), so what this buyer signs for a
+// seller whose maxTimeoutSeconds is longer is still accepted by our
+// facilitator.
 const DefaultMaxValidity = 10 * time.Minute
 
 // Domain is a token's EIP-712 domain name and version.

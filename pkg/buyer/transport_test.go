@@ -312,7 +312,7 @@ func TestNoKeyForNamespace(t *testing.T) {
 }
 
 // TestValidityCapped: a seller asking for a day's validity gets the
-// buyer's cap (default ten minutes, ingest's verify.maxValidity), in every
+// buyer's cap (default ten minutes, within ingest's verify.maxValidity), in every
 // dialect; a seller asking for less gets what it asked.
 func TestValidityCapped(t *testing.T) {
 	for _, dialect := range []struct {
