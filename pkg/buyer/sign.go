@@ -328,12 +328,14 @@ type solanaSigner struct {
 	genesis string // the RPC's genesis hash, once read
 }
 
-// cluster checks that o's network is the cluster of the RPC. A Solana
+// cluster checks that o is on mainnet exactly when the RPC is. A Solana
 // transaction is bound to a cluster only by its recent blockhash, read from
-// the RPC: signed for an offer naming another cluster, it would pay on the
-// RPC's, counted under a budget of the named network (Budget.Network).
-// mainnet and devnet (and a CAIP-2 id) name their genesis hash; another
-// name (h402's localnet) can only be a cluster that is neither.
+// the RPC, whatever network the offer names: signed for an offer naming a
+// test cluster while the RPC is mainnet's, it pays real funds, counted
+// under the budget of the named network (Budget.Network); an offer naming
+// mainnet paid on a test cluster counts test funds under mainnet's budget.
+// Test clusters are not told apart: a deployment may serve its localnet
+// under devnet's id (the published @x402/svm pays only public clusters).
 func (s *solanaSigner) cluster(ctx context.Context, o *Offer) error {
 	s.mu.Lock()
 	genesis := s.genesis
@@ -348,21 +350,14 @@ func (s *solanaSigner) cluster(ctx context.Context, o *Offer) error {
 		s.genesis = genesis
 		s.mu.Unlock()
 	}
-	prefix := func(caip2 string) string { return strings.TrimPrefix(caip2, "solana:") }
-	mainnet, devnet := prefix(h402.CAIP2SolanaMainnet), prefix(h402.CAIP2SolanaDevnet)
-	var ok bool
-	switch id := o.NetworkID; {
-	case id == "mainnet":
-		ok = strings.HasPrefix(genesis, mainnet)
-	case id == "devnet":
-		ok = strings.HasPrefix(genesis, devnet)
-	case strings.HasPrefix(id, "solana:"):
-		ok = len(id) > len("solana:") && strings.HasPrefix(genesis, prefix(id))
-	default:
-		ok = !strings.HasPrefix(genesis, mainnet) && !strings.HasPrefix(genesis, devnet)
-	}
-	if !ok {
-		return fmt.Errorf("the offer is on Solana %q, but Solana.RPC serves the cluster with genesis hash %s", clip(o.NetworkID), genesis)
+	mainnet := strings.TrimPrefix(h402.CAIP2SolanaMainnet, "solana:")
+	offerMainnet := o.NetworkID == "mainnet" || strings.HasPrefix(strings.TrimPrefix(o.NetworkID, "solana:"), mainnet)
+	rpcMainnet := strings.HasPrefix(genesis, mainnet)
+	switch {
+	case rpcMainnet && !offerMainnet:
+		return fmt.Errorf("the offer is on Solana %q, but Solana.RPC serves mainnet", clip(o.NetworkID))
+	case offerMainnet && !rpcMainnet:
+		return fmt.Errorf("the offer is on Solana mainnet, but Solana.RPC serves another cluster (genesis hash %s)", genesis)
 	}
 	return nil
 }
