@@ -32,7 +32,9 @@ type Budget struct {
 	// key signs for. An EVM address is only an asset on its own chain:
 	// name the network when the same address elsewhere could be another
 	// (or no) token. Budgets are matched in order, so a budget with a
-	// network can come before a catch-all one for the same token.
+	// network can come before a catch-all one for the same token; New
+	// refuses one after it, or a second budget of the token for one network
+	// under another of its names: it would never be used.
 	Network string
 	// Decimals are the token's, used only for an h402 requirement written
 	// humanReadable without tokenDecimals (0: such a requirement is refused).
@@ -48,13 +50,21 @@ func (p *Policy) validate() error {
 	if len(p.Budgets) == 0 {
 		return errors.New("policy: no budget: name at least one token with its price cap")
 	}
-	seen := map[[2]string]int{}
 	for i, b := range p.Budgets {
-		k := [2]string{b.Network, tokenKey(b.Token)}
-		if j, dup := seen[k]; dup {
-			return fmt.Errorf("policy: budgets[%d]: same token and network as budgets[%d] (it would never be used)", i, j)
+		// Budgets are matched in order: one that an earlier budget of the
+		// same token always wins over would never be used, its caps
+		// silently replaced by the earlier one's.
+		for j, e := range p.Budgets[:i] {
+			if tokenKey(e.Token) != tokenKey(b.Token) {
+				continue
+			}
+			if e.Network == "" {
+				return fmt.Errorf("policy: budgets[%d]: budgets[%d] pays the token on every network first (it would never be used; put budgets with a network before the catch-all)", i, j)
+			}
+			if networkKey(e.Network) == networkKey(b.Network) {
+				return fmt.Errorf("policy: budgets[%d]: same token and network as budgets[%d] (it would never be used)", i, j)
+			}
 		}
-		seen[k] = i
 		switch {
 		case b.Token == "":
 			return fmt.Errorf("policy: budgets[%d].token: empty", i)
@@ -67,6 +77,17 @@ func (p *Policy) validate() error {
 		}
 	}
 	return nil
+}
+
+// networkKey names a network the same way under any of the names
+// Offer.Names lists for it: "<namespace>:<networkId>" when the name is an
+// x402 v1 name or a CAIP-2 id this package knows, else the name itself
+// (already that form: "evm:84532", "solana:localnet").
+func networkKey(name string) string {
+	if ref, err := h402.DefaultNetworkResolver(name); err == nil {
+		return string(ref.Namespace) + ":" + ref.NetworkID
+	}
+	return name
 }
 
 // tokenKey is the budget key of a token: EVM addresses lower-cased.

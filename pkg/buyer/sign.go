@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,7 +35,8 @@ type EVM struct {
 	// validity window is then taken from the chain head when it runs ahead
 	// of the wall clock (dev chains do), and a token's EIP-712 domain is
 	// read from its name() and version() when neither the requirement's
-	// extra nor Domains give it.
+	// extra nor Domains give it. Both for offers on the RPC's own chain
+	// (eth_chainId) only: another chain's offers use the wall clock.
 	RPC string
 	// Domains gives the EIP-712 domain per token address, for h402
 	// requirements that do not carry extra.name/version.
@@ -46,9 +48,10 @@ type EVM struct {
 	MaxValidity time.Duration
 }
 
-// DefaultMaxValidity is EVM.MaxValidity's default: ingest's
-// verify.maxValidity default, so what this buyer signs for a seller whose
-// maxTimeoutSeconds is longer is still accepted by our facilitator.
+// DefaultMaxValidity is EVM.MaxValidity's default. It is shorter than
+// ingest's verify.maxValidity default (1h), so what this buyer signs for a
+// seller whose maxTimeoutSeconds is longer is still accepted by our
+// facilitator.
 const DefaultMaxValidity = 10 * time.Minute
 
 // Domain is a token's EIP-712 domain name and version.
@@ -142,7 +145,33 @@ type evmSigner struct {
 
 	mu      sync.Mutex
 	client  *ethclient.Client
+	chainID *big.Int          // the RPC's, once read
 	domains map[string]Domain // read from chain
+}
+
+// onRPCChain reports whether o is on the chain EVM.RPC serves (false
+// without an RPC): only that chain's head is o's clock, and only its
+// contracts are o's token.
+func (s *evmSigner) onRPCChain(ctx context.Context, o *Offer) (bool, error) {
+	if s.cfg.RPC == "" {
+		return false, nil
+	}
+	s.mu.Lock()
+	id := s.chainID
+	s.mu.Unlock()
+	if id == nil {
+		c, err := s.rpc(ctx)
+		if err != nil {
+			return false, err
+		}
+		if id, err = c.ChainID(ctx); err != nil {
+			return false, fmt.Errorf("read the RPC's chain id: %w", err)
+		}
+		s.mu.Lock()
+		s.chainID = id
+		s.mu.Unlock()
+	}
+	return id.String() == o.NetworkID, nil
 }
 
 func (s *evmSigner) rpc(ctx context.Context) (*ethclient.Client, error) {
@@ -159,10 +188,10 @@ func (s *evmSigner) rpc(ctx context.Context) (*ethclient.Client, error) {
 }
 
 // now is the later of the wall clock and the chain head's time.
-func (s *evmSigner) now(ctx context.Context) (time.Time, error) {
+func (s *evmSigner) now(ctx context.Context, o *Offer) (time.Time, error) {
 	now := time.Now()
-	if s.cfg.RPC == "" {
-		return now, nil
+	if on, err := s.onRPCChain(ctx, o); err != nil || !on {
+		return now, err
 	}
 	c, err := s.rpc(ctx)
 	if err != nil {
@@ -198,6 +227,11 @@ func (s *evmSigner) domain(ctx context.Context, o *Offer) (Domain, error) {
 	}
 	if s.cfg.RPC == "" {
 		return Domain{}, errors.New("the requirement gives no EIP-712 name/version, EVM.Domains has none for the token, and there is no RPC to read them")
+	}
+	if on, err := s.onRPCChain(ctx, o); err != nil {
+		return Domain{}, err
+	} else if !on {
+		return Domain{}, fmt.Errorf("the requirement gives no EIP-712 name/version, EVM.Domains has none for the token, and EVM.RPC serves another chain than %s", clip(o.NetworkID))
 	}
 	s.mu.Lock()
 	d, ok := s.domains[key]
@@ -255,7 +289,7 @@ func (s *evmSigner) sign(ctx context.Context, pr *PaymentRequired, o *Offer, amo
 	if err != nil {
 		return signed{}, err
 	}
-	now, err := s.now(ctx)
+	now, err := s.now(ctx, o)
 	if err != nil {
 		return signed{}, err
 	}
@@ -289,8 +323,43 @@ type solanaSigner struct {
 	cfg    Solana
 	client *rpc.Client
 
-	mu    sync.Mutex
-	mints map[string]config.Token
+	mu      sync.Mutex
+	mints   map[string]config.Token
+	genesis string // the RPC's genesis hash, once read
+}
+
+// cluster checks that o is on mainnet exactly when the RPC is. A Solana
+// transaction is bound to a cluster only by its recent blockhash, read from
+// the RPC, whatever network the offer names: signed for an offer naming a
+// test cluster while the RPC is mainnet's, it pays real funds, counted
+// under the budget of the named network (Budget.Network); an offer naming
+// mainnet paid on a test cluster counts test funds under mainnet's budget.
+// Test clusters are not told apart: a deployment may serve its localnet
+// under devnet's id (the published @x402/svm pays only public clusters).
+func (s *solanaSigner) cluster(ctx context.Context, o *Offer) error {
+	s.mu.Lock()
+	genesis := s.genesis
+	s.mu.Unlock()
+	if genesis == "" {
+		h, err := s.client.GetGenesisHash(ctx)
+		if err != nil {
+			return fmt.Errorf("read the RPC's genesis hash: %w", err)
+		}
+		genesis = h.String()
+		s.mu.Lock()
+		s.genesis = genesis
+		s.mu.Unlock()
+	}
+	mainnet := strings.TrimPrefix(h402.CAIP2SolanaMainnet, "solana:")
+	offerMainnet := o.NetworkID == "mainnet" || strings.HasPrefix(strings.TrimPrefix(o.NetworkID, "solana:"), mainnet)
+	rpcMainnet := strings.HasPrefix(genesis, mainnet)
+	switch {
+	case rpcMainnet && !offerMainnet:
+		return fmt.Errorf("the offer is on Solana %q, but Solana.RPC serves mainnet", clip(o.NetworkID))
+	case offerMainnet && !rpcMainnet:
+		return fmt.Errorf("the offer is on Solana mainnet, but Solana.RPC serves another cluster (genesis hash %s)", genesis)
+	}
+	return nil
 }
 
 // mint reads a mint's token program and decimals (cached).
@@ -335,6 +404,9 @@ func (s *solanaSigner) mint(ctx context.Context, address string) (config.Token, 
 }
 
 func (s *solanaSigner) sign(ctx context.Context, pr *PaymentRequired, o *Offer, amount *big.Int) (signed, error) {
+	if err := s.cluster(ctx, o); err != nil {
+		return signed{}, err
+	}
 	token, err := s.mint(ctx, o.Token)
 	if err != nil {
 		return signed{}, err

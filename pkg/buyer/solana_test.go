@@ -20,6 +20,7 @@ import (
 // the localnet, and keeps the payment headers it receives.
 type solanaSeller struct {
 	mint, payTo string
+	network     string // h402 networkId; "" means localnet
 	mu          sync.Mutex
 	headers     []string
 }
@@ -33,8 +34,12 @@ func (s *solanaSeller) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := h402.NewDecimal(big.NewInt(10_000))
+	network := s.network
+	if network == "" {
+		network = "localnet"
+	}
 	req := h402.PaymentRequirements{
-		Namespace: h402.NamespaceSolana, Scheme: h402.SchemeExact, NetworkID: "localnet",
+		Namespace: h402.NamespaceSolana, Scheme: h402.SchemeExact, NetworkID: network,
 		TokenAddress: s.mint, PayToAddress: s.payTo, AmountRequired: &d, AmountRequiredFormat: h402.FormatSmallestUnit,
 		Resource: "http://" + r.Host + r.URL.Path,
 	}
@@ -109,4 +114,90 @@ func TestSellerTokenAccountRent(t *testing.T) {
 			t.Fatalf("got %d %q with %d payments, want 200 and one payment creating no account", resp.StatusCode, body, len(s.headers))
 		}
 	})
+}
+
+// mainnetRPC answers getGenesisHash with mainnet's, and every other call
+// with an error: a real mainnet RPC is no test dependency, and the buyer
+// must refuse before asking anything else.
+func mainnetRPC(t *testing.T) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			ID     json.RawMessage `json:"id"`
+			Method string          `json:"method"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		resp := map[string]any{"jsonrpc": "2.0", "id": req.ID}
+		if req.Method == "getGenesisHash" {
+			resp["result"] = "5eykt4UsFv8P8NJdTREpY1vzqKqZKvdpKuqCCCxqMpQ"
+		} else {
+			t.Errorf("the buyer called %s on the mainnet RPC for an offer it must refuse", req.Method)
+			resp["error"] = map[string]any{"code": -32601, "message": "not in this test"}
+		}
+		_ = json.NewEncoder(w).Encode(resp)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// TestSolanaOfferOnAnotherCluster: a Solana transaction is bound to no
+// cluster but by its recent blockhash, which the buyer reads from its RPC.
+// A seller labelling its offer with a test cluster while the buyer's RPC is
+// mainnet's would be sent a transaction paying real funds, counted under a
+// budget pinned to the label's network (Budget.Network): a play-money
+// devnet budget spending on mainnet. Mainnet offers are paid through a
+// mainnet RPC only, and a mainnet RPC pays mainnet offers only. Test
+// clusters are not told apart: the localnet may be served under devnet's
+// id (e2e does, for @x402/svm).
+func TestSolanaOfferOnAnotherCluster(t *testing.T) {
+	refused := func(t *testing.T, tr *Transport, s *solanaSeller) {
+		t.Helper()
+		srv := httptest.NewServer(s)
+		t.Cleanup(srv.Close)
+		_, err := tr.Client().Get(srv.URL + "/report")
+		var se *SignError
+		if !errors.As(err, &se) || len(s.headers) != 0 {
+			t.Fatalf("got err %v with %d payments sent, want a SignError and none sent", err, len(s.headers))
+		}
+		if got := tr.Spent()[s.mint]; got != nil && got.Sign() != 0 {
+			t.Errorf("spent %s after the refusal, want 0", got)
+		}
+	}
+	t.Run("devnet offer, mainnet RPC", func(t *testing.T) {
+		mint, payTo := solanago.NewWallet().PublicKey().String(), solanago.NewWallet().PublicKey().String()
+		tr, err := New(Config{Solana: &Solana{Key: solanago.NewWallet().PrivateKey, RPC: mainnetRPC(t)}, Policy: Policy{Budgets: []Budget{
+			{Token: mint, Network: "solana:mainnet", MaxPerRequest: big.NewInt(1), MaxTotal: big.NewInt(1)},
+			{Token: mint, Network: "solana:devnet", MaxPerRequest: big.NewInt(1_000_000), MaxTotal: big.NewInt(1_000_000_000)},
+		}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(tr.Close)
+		refused(t, tr, &solanaSeller{mint: mint, payTo: payTo, network: "devnet"})
+	})
+
+	ln := testenv.StartSolana(t, soldev.Config{})
+	mint := ln.Manifest.Mints.USDC.Address.String()
+	newTr := func(t *testing.T) *Transport {
+		tr, err := New(Config{Solana: &Solana{Key: ln.Payers()[0], RPC: ln.URL()}, Policy: Policy{Budgets: []Budget{{Token: mint, MaxPerRequest: big.NewInt(10_000)}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(tr.Close)
+		return tr
+	}
+	t.Run("mainnet offer, localnet RPC", func(t *testing.T) {
+		refused(t, newTr(t), &solanaSeller{mint: mint, payTo: ln.Seller().String(), network: "mainnet"})
+	})
+	for _, label := range []string{"localnet", "devnet"} {
+		t.Run(label+" offer, localnet RPC", func(t *testing.T) {
+			s := &solanaSeller{mint: mint, payTo: ln.Seller().String(), network: label}
+			srv := httptest.NewServer(s)
+			t.Cleanup(srv.Close)
+			resp, body := get(t, newTr(t).Client(), srv.URL+"/report")
+			if resp.StatusCode != http.StatusOK || body != "report" || len(s.headers) != 1 {
+				t.Fatalf("got %d %q with %d payments, want paid once", resp.StatusCode, body, len(s.headers))
+			}
+		})
+	}
 }

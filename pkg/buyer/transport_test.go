@@ -13,7 +13,9 @@ import (
 
 	"github.com/ethereum/go-ethereum/crypto"
 
+	"github.com/h402/settlement/pkg/evmdev"
 	"github.com/h402/settlement/pkg/h402"
+	"github.com/h402/settlement/pkg/testenv"
 )
 
 func get(t *testing.T, c *http.Client, url string) (*http.Response, string) {
@@ -310,7 +312,7 @@ func TestNoKeyForNamespace(t *testing.T) {
 }
 
 // TestValidityCapped: a seller asking for a day's validity gets the
-// buyer's cap (default ten minutes, ingest's verify.maxValidity), in every
+// buyer's cap (default ten minutes, within ingest's verify.maxValidity), in every
 // dialect; a seller asking for less gets what it asked.
 func TestValidityCapped(t *testing.T) {
 	for _, dialect := range []struct {
@@ -408,4 +410,87 @@ func TestBudgetPerNetwork(t *testing.T) {
 			t.Fatalf("got %v, want the duplicate budget refused", err)
 		}
 	})
+}
+
+// TestShadowedBudgetRefused: budgets are matched in order, so a budget
+// after one that already takes all its offers would never be used; its
+// caps would be silently ignored and the earlier budget's (perhaps far
+// higher) ones applied. A catch-all budget before a pinned one of the same
+// token, or one network under two of its names, is refused.
+func TestShadowedBudgetRefused(t *testing.T) {
+	pinned := func(network string, perRequest, total int64) Budget {
+		return Budget{Token: testToken, Network: network, MaxPerRequest: big.NewInt(perRequest), MaxTotal: big.NewInt(total)}
+	}
+	for _, tc := range []struct {
+		name    string
+		budgets []Budget
+		want    string
+	}{
+		{"catch-all before pinned", []Budget{usdc(1_000, 10_000), pinned("eip155:84532", 10, 10)}, "budgets[1]: budgets[0] pays the token on every network first"},
+		{"one network under two names", []Budget{pinned("base-sepolia", 1_000, 10_000), pinned("eip155:84532", 10, 10)}, "budgets[1]: same token and network as budgets[0]"},
+		{"h402 name and CAIP-2", []Budget{pinned("evm:84532", 1_000, 10_000), pinned("eip155:84532", 10, 10)}, "budgets[1]: same token and network as budgets[0]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := New(Config{EVM: &EVM{Key: newKey(t)}, Policy: Policy{Budgets: tc.budgets}})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+	// A pinned budget before the catch-all is how a network gets its own caps.
+	tr := newTransport(t, newKey(t), Policy{Budgets: []Budget{pinned("eip155:84532", 10, 10), usdc(1_000, 10_000)}}, nil)
+	seller := &testSeller{t: t, dialect: DialectX402V2, offers: []offer{{"eip155:84532", testToken, 100}}}
+	_, err := tr.Client().Get(seller.start().URL)
+	var na *NoAcceptableError
+	if !errors.As(err, &na) || !strings.Contains(na.Error(), "over the cap 10") {
+		t.Fatalf("got %v, want the pinned budget's cap", err)
+	}
+}
+
+// TestValidityClockOfTheOfferChain: "now" is taken from EVM.RPC's chain
+// head when it runs ahead of the wall clock (dev chains), since the token
+// contract measures validBefore by its block time. That is only true of
+// the chain the RPC serves: for an offer on another chain, a dev chain three
+// hours ahead made the authorization valid three hours past MaxValidity.
+func TestValidityClockOfTheOfferChain(t *testing.T) {
+	chain := testenv.StartEVM(t, evmdev.Config{})
+	const ahead = 3 * time.Hour
+	if err := chain.AdjustTime(ahead); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		network string
+		clock   time.Duration // how far the clock used runs ahead
+	}{
+		{"offer on another chain: wall clock", "eip155:84532", 0},
+		{"offer on the RPC's chain: its head", "eip155:" + chain.ChainID().String(), ahead},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			seller := &testSeller{t: t, dialect: DialectX402V2, maxTimeout: 86400, offers: []offer{{tc.network, testToken, 10}}}
+			srv := seller.start()
+			tr, err := New(Config{
+				EVM:    &EVM{Key: newKey(t), RPC: chain.URL(), Domains: map[string]Domain{testToken: {testName, testVersion}}},
+				Policy: Policy{Budgets: []Budget{usdc(10, 0)}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(tr.Close)
+			before := time.Now()
+			if resp, _ := get(t, tr.Client(), srv.URL+"/report"); resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			after := time.Now()
+			a := seller.paid[0].Payload.Payload.(*h402.EVMAuthorizationPayload)
+			vb, _ := a.Authorization.ValidBefore.Uint()
+			got := time.Unix(vb.Int64(), 0)
+			// The head's time is whole seconds and was sealed before the
+			// request: allow a minute of slack on the low side.
+			lo, hi := before.Add(tc.clock+DefaultMaxValidity-time.Minute), after.Add(tc.clock+DefaultMaxValidity+time.Minute)
+			if got.Before(lo) || got.After(hi) {
+				t.Fatalf("validBefore %s, want within [%s, %s]", got.UTC(), lo.UTC(), hi.UTC())
+			}
+		})
+	}
 }

@@ -89,7 +89,7 @@ func Open(ctx context.Context, c config.NATS, name string, log *slog.Logger) (*C
 		conn.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	updated, err := ensureWhenAvailable(ctx, conn.JS, conn.Streams, log)
+	updated, err := ensureWhenAvailable(ctx, conn.NC, conn.JS, conn.Streams, log)
 	if err != nil {
 		conn.Close()
 		return nil, err
@@ -108,7 +108,9 @@ const StartupWait = 2 * time.Minute
 
 // ensureWhenAvailable runs events.EnsureReport until it succeeds, fails for
 // another reason than JetStream being unavailable, or StartupWait passes.
-func ensureWhenAvailable(ctx context.Context, js jetstream.JetStream, s events.StreamsConfig, log *slog.Logger) ([]string, error) {
+// A request the server refused for lack of permission times out like one
+// to a cluster without a leader; nc's last error tells them apart.
+func ensureWhenAvailable(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, s events.StreamsConfig, log *slog.Logger) ([]string, error) {
 	deadline := time.Now().Add(StartupWait)
 	backoff := 250 * time.Millisecond
 	for attempt := 1; ; attempt++ {
@@ -117,6 +119,9 @@ func ensureWhenAvailable(ctx context.Context, js jetstream.JetStream, s events.S
 		cancel()
 		if err == nil || !unavailable(err) || ctx.Err() != nil {
 			return updated, err
+		}
+		if pv := nc.LastError(); errors.Is(pv, nats.ErrPermissionViolation) {
+			return updated, fmt.Errorf("%w: the server refused this user (%w)", err, pv)
 		}
 		if time.Now().After(deadline) {
 			return updated, fmt.Errorf("JetStream was not available within %s: %w", StartupWait, err)
@@ -131,22 +136,31 @@ func ensureWhenAvailable(ctx context.Context, js jetstream.JetStream, s events.S
 	}
 }
 
-// errNoPeersForPlacement is nats-server's JSClusterNoPeersErr.
-const errNoPeersForPlacement jetstream.ErrorCode = 10005
+// transientCodes are the JetStream API error codes (nats-server's
+// errors.json) that say the cluster cannot answer yet, rather than that it
+// refuses the request. The HTTP-like code cannot tell them apart: a
+// configuration an update cannot apply (10052, "can not change storage
+// type") or exceeded limits (10047) are answered 500 too, and waiting two
+// minutes for them only delays the error an operator must read.
+var transientCodes = map[jetstream.ErrorCode]bool{
+	10004: true, // JSClusterIncompleteErr: incomplete results
+	10005: true, // JSClusterNoPeersErrF: no suitable peers for placement (fewer nodes than replicas yet)
+	10008: true, // JSClusterNotAvailErr: JetStream system temporarily unavailable
+	10009: true, // JSClusterNotLeaderErr: JetStream cluster can not handle request
+	10041: true, // JSRaftGeneralErrF: a proposal failed (leader changing)
+}
 
 // unavailable reports whether err says JetStream cannot answer yet (no
-// responders, a timeout, a 5xx answer such as "JetStream system temporarily
-// unavailable", too few nodes for the replicas), rather than refusing the
+// responders, a timeout, one of transientCodes), rather than refusing the
 // request.
 func unavailable(err error) bool {
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) {
-		// 10005 "no suitable peers for placement": the cluster has a leader
-		// but not yet as many nodes as the streams' replicas.
-		return apiErr.Code >= 500 || apiErr.ErrorCode == errNoPeersForPlacement
+	// First: ErrJetStreamNotEnabled is an APIError (10076) too.
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrJetStreamNotEnabled) {
+		return true
 	}
-	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
-		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrJetStreamNotEnabled)
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && transientCodes[apiErr.ErrorCode]
 }
 
 // Close drains the connection (flushing pending publishes) and stops an

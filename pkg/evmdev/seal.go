@@ -2,6 +2,7 @@ package evmdev
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -81,4 +82,20 @@ func (c *Chain) sealLoop(period time.Duration) {
 			c.Commit()
 		}
 	}
+}
+
+// AdjustTime seals an empty block whose timestamp is its parent's plus d:
+// the chain's clock then runs ahead of the wall clock by about d, as dev
+// chains' do (tests of signers that take "now" from the chain head).
+func (c *Chain) AdjustTime(d time.Duration) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sim == nil {
+		return errors.New("evmdev: chain closed")
+	}
+	if err := c.sim.AdjustTime(d); err != nil {
+		return err
+	}
+	c.noteHeadLocked()
+	return nil
 }
