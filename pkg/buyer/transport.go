@@ -77,7 +77,16 @@ func New(cfg Config) (*Transport, error) {
 		return nil, fmt.Errorf("buyer: %w", err)
 	}
 	t := &Transport{base: cfg.Base, maxBody: cfg.MaxBodyBytes, hook: cfg.OnPayment}
+	// A copy, caps included: a caller changing its *big.Int after New
+	// must not move the limits of payments in flight.
 	t.policy = Policy{Networks: append([]string(nil), cfg.Policy.Networks...), Budgets: append([]Budget(nil), cfg.Policy.Budgets...)}
+	for i := range t.policy.Budgets {
+		b := &t.policy.Budgets[i]
+		b.MaxPerRequest = new(big.Int).Set(b.MaxPerRequest)
+		if b.MaxTotal != nil {
+			b.MaxTotal = new(big.Int).Set(b.MaxTotal)
+		}
+	}
 	if t.base == nil {
 		t.base = http.DefaultTransport
 	}

@@ -494,3 +494,21 @@ func TestValidityClockOfTheOfferChain(t *testing.T) {
 		})
 	}
 }
+
+// TestPolicyCopied: the caps are the Transport's own; a caller changing its
+// *big.Int after New does not raise them.
+func TestPolicyCopied(t *testing.T) {
+	seller := &testSeller{t: t, dialect: DialectX402V2, offers: []offer{{"eip155:84532", testToken, 100}}}
+	srv := seller.start()
+	b := usdc(100, 100)
+	tr := newTransport(t, newKey(t), Policy{Budgets: []Budget{b}}, nil)
+	b.MaxTotal.SetInt64(1_000_000)
+	b.MaxPerRequest.SetInt64(1_000_000)
+	if resp, _ := get(t, tr.Client(), srv.URL); resp.StatusCode != http.StatusOK {
+		t.Fatalf("first payment: got %d", resp.StatusCode)
+	}
+	var le *LimitError
+	if _, err := tr.Client().Get(srv.URL); !errors.As(err, &le) || le.Limit.Int64() != 100 {
+		t.Fatalf("second payment: got %v, want LimitError at the total given to New (100)", err)
+	}
+}
