@@ -2,6 +2,8 @@ package jsensure_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -55,7 +57,7 @@ func TestStreamUpdatedOnlyWhenConfigDiffers(t *testing.T) {
 	nc, js := start(t)
 	ctx := context.Background()
 	cfg := jetstream.StreamConfig{Name: "A", Subjects: []string{"a.>"}, MaxAge: time.Hour}
-	other := jetstream.StreamConfig{Name: "B", Subjects: []string{"b.>"}}
+	other := jetstream.StreamConfig{Name: "B", Subjects: []string{"b.>"}, MaxAge: time.Hour}
 	for _, c := range []jetstream.StreamConfig{cfg, other} {
 		if _, updated, err := jsensure.Stream(ctx, js, c); err != nil || updated {
 			t.Fatalf("create %s: updated=%v err=%v", c.Name, updated, err)
@@ -142,10 +144,82 @@ func TestConcurrentEnsureCreatesWithoutUpdates(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if _, updated, err := jsensure.Stream(ctx, js, jetstream.StreamConfig{Name: "B", Subjects: []string{"b.>"}, MaxMsgs: 10}); err != nil || !updated {
+	if _, updated, err := jsensure.Stream(ctx, js, jetstream.StreamConfig{Name: "B", Subjects: []string{"b.>"}, Description: "sentinel"}); err != nil || !updated {
 		t.Fatalf("sentinel update: updated=%v err=%v", updated, err)
 	}
 	if subj := nextUpdate(t, sub); subj != "$JS.EVENT.ADVISORY.STREAM.UPDATED.B" {
 		t.Fatalf("first update advisory %q, want the sentinel's on B", subj)
+	}
+}
+
+// TestShrinkRefused: an update that would keep less than the existing
+// stream or bucket (a development config pointed at production) is refused
+// with ErrWouldShrink naming what would shrink, and changes nothing; one
+// that keeps more goes through; AllowShrink lets a caller shrink.
+func TestShrinkRefused(t *testing.T) {
+	_, js := start(t)
+	ctx := context.Background()
+	log := jetstream.StreamConfig{Name: "LOG", Subjects: []string{"log.>"}, MaxAge: 90 * 24 * time.Hour, Duplicates: 10 * time.Minute}
+	if _, _, err := jsensure.Stream(ctx, js, log); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(*jetstream.StreamConfig)
+		says   string
+	}{
+		{"max age", func(c *jetstream.StreamConfig) { c.MaxAge = time.Hour }, "max age 2160h0m0s → 1h0m0s"},
+		{"dedup window", func(c *jetstream.StreamConfig) { c.Duplicates = time.Minute }, "duplicate window 10m0s → 1m0s"},
+		{"a limit where there was none", func(c *jetstream.StreamConfig) { c.MaxBytes = 1 << 20 }, "max bytes unlimited → 1048576"},
+	} {
+		cfg := log
+		tc.change(&cfg)
+		_, _, err := jsensure.Stream(ctx, js, cfg)
+		if !errors.Is(err, jsensure.ErrWouldShrink) || !strings.Contains(err.Error(), tc.says) {
+			t.Errorf("%s: got %v, want ErrWouldShrink saying %q", tc.name, err, tc.says)
+		}
+	}
+	s, err := js.Stream(ctx, "LOG")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.CachedInfo().Config; got.MaxAge != log.MaxAge || got.Duplicates != log.Duplicates || got.MaxBytes > 0 {
+		t.Fatalf("a refused update changed the stream: %+v", got)
+	}
+	longer := log
+	longer.MaxAge = 180 * 24 * time.Hour
+	if _, updated, err := jsensure.Stream(ctx, js, longer); err != nil || !updated {
+		t.Fatalf("a longer max age: updated=%v err=%v", updated, err)
+	}
+	shorter := log
+	shorter.MaxAge = time.Hour
+	if _, updated, err := jsensure.Stream(ctx, js, shorter, jsensure.AllowShrink()); err != nil || !updated {
+		t.Fatalf("shrinking with AllowShrink: updated=%v err=%v", updated, err)
+	}
+
+	replay := jetstream.KeyValueConfig{Bucket: "replay", TTL: 48 * time.Hour, History: 1}
+	if _, _, err := jsensure.KeyValue(ctx, js, replay); err != nil {
+		t.Fatal(err)
+	}
+	short := replay
+	short.TTL = time.Minute
+	if _, _, err := jsensure.KeyValue(ctx, js, short); !errors.Is(err, jsensure.ErrWouldShrink) || !strings.Contains(err.Error(), "bucket replay: max age 48h0m0s → 1m0s") {
+		t.Fatalf("shorter replay TTL: got %v, want ErrWouldShrink", err)
+	}
+	kv, err := js.KeyValue(ctx, "replay")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := kv.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.TTL() != 48*time.Hour {
+		t.Fatalf("the refused update changed the bucket: TTL %v", st.TTL())
+	}
+	more := replay
+	more.History = 3
+	if _, updated, err := jsensure.KeyValue(ctx, js, more); err != nil || !updated {
+		t.Fatalf("more history: updated=%v err=%v", updated, err)
 	}
 }

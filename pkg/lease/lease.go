@@ -119,6 +119,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Leases, err
 	if cfg.Renew >= cfg.TTL-cfg.Margin {
 		return nil, fmt.Errorf("lease: renew period %s must be below TTL %s minus margin %s", cfg.Renew, cfg.TTL, cfg.Margin)
 	}
+	// The TTL is the lease length, an operator's setting: it may shrink.
 	kv, _, err := jsensure.KeyValue(ctx, js, jetstream.KeyValueConfig{
 		Bucket:         Bucket,
 		Description:    "signing-key leases: one holder per key",
@@ -127,7 +128,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Leases, err
 		LimitMarkerTTL: max(cfg.TTL, time.Second),
 		Storage:        jetstream.FileStorage,
 		Replicas:       cfg.Replicas,
-	})
+	}, jsensure.AllowShrink())
 	if err != nil {
 		return nil, fmt.Errorf("lease: create bucket %s: %w", Bucket, err)
 	}
