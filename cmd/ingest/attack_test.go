@@ -93,9 +93,12 @@ func TestRetryFinishesAKeptClaimAtFullBalance(t *testing.T) {
 func TestSignedTransactionClaimOutlivesItsTTL(t *testing.T) {
 	const dedupWindow = 100 * time.Millisecond // the server's minimum
 	h := newHarness(t, false)
+	short := h.js.Streams
+	short.ReplayTTL, short.Duplicates = 8*time.Second, dedupWindow
+	h.js.Reconfigure(t, short) // ingest refuses to shrink them itself
 	_, url := h.ingest("a", func(c *config.Config) {
-		c.NATS.ReplayTTL = config.Duration(8 * time.Second)
-		c.NATS.Duplicates = config.Duration(dedupWindow)
+		c.NATS.ReplayTTL = config.Duration(short.ReplayTTL)
+		c.NATS.Duplicates = config.Duration(short.Duplicates)
 		c.Verify.MaxValidity = config.Duration(7 * time.Second)
 	})
 	ctx := context.Background()

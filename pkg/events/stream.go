@@ -117,10 +117,11 @@ func Ensure(ctx context.Context, js jetstream.JetStream, c StreamsConfig) error 
 }
 
 // EnsureReport is Ensure, and names the streams and buckets it updated (a
-// configuration change an operator should see in the log).
-func EnsureReport(ctx context.Context, js jetstream.JetStream, c StreamsConfig) (updated []string, err error) {
+// configuration change an operator should see in the log). An update that
+// would shrink one is refused (jsensure.ErrWouldShrink) unless opts allow it.
+func EnsureReport(ctx context.Context, js jetstream.JetStream, c StreamsConfig, opts ...jsensure.Option) (updated []string, err error) {
 	for _, sc := range c.Streams() {
-		_, u, err := jsensure.Stream(ctx, js, sc)
+		_, u, err := jsensure.Stream(ctx, js, sc, opts...)
 		if err != nil {
 			return updated, fmt.Errorf("ensure stream %s: %w", sc.Name, err)
 		}
@@ -129,7 +130,7 @@ func EnsureReport(ctx context.Context, js jetstream.JetStream, c StreamsConfig) 
 		}
 	}
 	for _, kc := range []jetstream.KeyValueConfig{c.ReplayBucket(), c.UsedBucket(), c.ExposureBucket()} {
-		_, u, err := jsensure.KeyValue(ctx, js, kc)
+		_, u, err := jsensure.KeyValue(ctx, js, kc, opts...)
 		if err != nil {
 			return updated, fmt.Errorf("ensure bucket %s: %w", kc.Bucket, err)
 		}

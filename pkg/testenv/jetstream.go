@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/h402/settlement/pkg/events"
+	"github.com/h402/settlement/pkg/jsensure"
 	"github.com/h402/settlement/pkg/natsembed"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -35,6 +36,20 @@ func StartJetStream(t testing.TB) *JetStream {
 		t.Fatalf("ensure streams: %v", err)
 	}
 	return env
+}
+
+// Reconfigure applies c to the streams and buckets, shrinking them where c
+// keeps less (as an operator would with the nats CLI; processes refuse to),
+// for tests that need short TTLs or dedup windows.
+func (e *JetStream) Reconfigure(t testing.TB, c events.StreamsConfig) {
+	t.Helper()
+	_, js := e.Connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := events.EnsureReport(ctx, js, c, jsensure.AllowShrink()); err != nil {
+		t.Fatalf("reconfigure streams: %v", err)
+	}
+	e.Streams = c
 }
 
 // Connect opens a new client connection (one per simulated replica), closed
