@@ -89,13 +89,13 @@ func Open(ctx context.Context, c config.NATS, name string, log *slog.Logger) (*C
 		conn.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	updated, err := ensureWhenAvailable(ctx, conn.NC, conn.JS, conn.Streams, log)
+	notes, err := ensureWhenAvailable(ctx, conn.NC, conn.JS, conn.Streams, log)
 	if err != nil {
 		conn.Close()
 		return nil, err
 	}
-	for _, what := range updated {
-		log.Warn("event log configuration updated to this process's settings", "what", what)
+	for _, n := range notes {
+		log.Warn("event log configuration differs from this process's nats settings", "note", n)
 	}
 	return conn, nil
 }
@@ -115,16 +115,16 @@ func ensureWhenAvailable(ctx context.Context, nc *nats.Conn, js jetstream.JetStr
 	backoff := 250 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		updated, err := events.EnsureReport(actx, js, s)
+		notes, err := events.EnsureReport(actx, js, s)
 		cancel()
 		if err == nil || !unavailable(err) || ctx.Err() != nil {
-			return updated, err
+			return notes, err
 		}
 		if pv := nc.LastError(); errors.Is(pv, nats.ErrPermissionViolation) {
-			return updated, fmt.Errorf("%w: the server refused this user (%w)", err, pv)
+			return notes, fmt.Errorf("%w: the server refused this user (%w)", err, pv)
 		}
 		if time.Now().After(deadline) {
-			return updated, fmt.Errorf("JetStream was not available within %s: %w", StartupWait, err)
+			return notes, fmt.Errorf("JetStream was not available within %s: %w", StartupWait, err)
 		}
 		log.Warn("JetStream not available yet; ensuring the streams again", "attempt", attempt, "retry_in", backoff, "err", err)
 		select {

@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -116,27 +117,31 @@ func Ensure(ctx context.Context, js jetstream.JetStream, c StreamsConfig) error 
 	return err
 }
 
-// EnsureReport is Ensure, and names the streams and buckets it updated (a
-// configuration change an operator should see in the log). An update that
-// would shrink one is refused (jsensure.ErrWouldShrink) unless opts allow it.
-func EnsureReport(ctx context.Context, js jetstream.JetStream, c StreamsConfig, opts ...jsensure.Option) (updated []string, err error) {
+// EnsureReport is Ensure, and returns a sentence for each stream or bucket
+// it updated, or whose larger settings it kept (jsensure): configuration
+// differences an operator should see in the log.
+func EnsureReport(ctx context.Context, js jetstream.JetStream, c StreamsConfig, opts ...jsensure.Option) (notes []string, err error) {
+	note := func(what string, out jsensure.Outcome) {
+		if len(out.Kept) > 0 {
+			notes = append(notes, what+" keeps more than this process's settings: "+strings.Join(out.Kept, ", "))
+		}
+		if out.Updated {
+			notes = append(notes, what+" updated to this process's settings")
+		}
+	}
 	for _, sc := range c.Streams() {
-		_, u, err := jsensure.Stream(ctx, js, sc, opts...)
+		_, out, err := jsensure.Stream(ctx, js, sc, opts...)
 		if err != nil {
-			return updated, fmt.Errorf("ensure stream %s: %w", sc.Name, err)
+			return notes, fmt.Errorf("ensure stream %s: %w", sc.Name, err)
 		}
-		if u {
-			updated = append(updated, "stream "+sc.Name)
-		}
+		note("stream "+sc.Name, out)
 	}
 	for _, kc := range []jetstream.KeyValueConfig{c.ReplayBucket(), c.UsedBucket(), c.ExposureBucket()} {
-		_, u, err := jsensure.KeyValue(ctx, js, kc, opts...)
+		_, out, err := jsensure.KeyValue(ctx, js, kc, opts...)
 		if err != nil {
-			return updated, fmt.Errorf("ensure bucket %s: %w", kc.Bucket, err)
+			return notes, fmt.Errorf("ensure bucket %s: %w", kc.Bucket, err)
 		}
-		if u {
-			updated = append(updated, "bucket "+kc.Bucket)
-		}
+		note("bucket "+kc.Bucket, out)
 	}
-	return updated, nil
+	return notes, nil
 }

@@ -97,7 +97,7 @@ func (c StreamsConfig) WebhooksBucket() jetstream.KeyValueConfig {
 // (idempotent; every watcher replica running webhooks calls it).
 func EnsureWebhooks(ctx context.Context, js jetstream.JetStream, c StreamsConfig, logMaxAge time.Duration) (jetstream.KeyValue, error) {
 	sc := c.WebhooksStream(logMaxAge)
-	// The delivery log's age is the operator's setting (logMaxAge): it may shrink.
+	// The delivery log's age is the operator's setting (logMaxAge): it follows the config both ways.
 	if _, _, err := jsensure.Stream(ctx, js, sc, jsensure.AllowShrink()); err != nil {
 		return nil, fmt.Errorf("ensure stream %s: %w", sc.Name, err)
 	}

@@ -119,7 +119,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Leases, err
 	if cfg.Renew >= cfg.TTL-cfg.Margin {
 		return nil, fmt.Errorf("lease: renew period %s must be below TTL %s minus margin %s", cfg.Renew, cfg.TTL, cfg.Margin)
 	}
-	// The TTL is the lease length, an operator's setting: it may shrink.
+	// The TTL is the lease length, an operator's setting: it follows the config both ways.
 	kv, _, err := jsensure.KeyValue(ctx, js, jetstream.KeyValueConfig{
 		Bucket:         Bucket,
 		Description:    "signing-key leases: one holder per key",

@@ -39,8 +39,8 @@ func StartJetStream(t testing.TB) *JetStream {
 }
 
 // Reconfigure applies c to the streams and buckets, shrinking them where c
-// keeps less (as an operator would with the nats CLI; processes refuse to),
-// for tests that need short TTLs or dedup windows.
+// keeps less (as an operator would with the nats CLI; processes keep the
+// larger settings), for tests that need short TTLs or dedup windows.
 func (e *JetStream) Reconfigure(t testing.TB, c events.StreamsConfig) {
 	t.Helper()
 	_, js := e.Connect(t)
