@@ -3,15 +3,11 @@ package eventlog_test
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/h402/settlement/pkg/config"
-	"github.com/h402/settlement/pkg/eventlog"
 	"github.com/h402/settlement/pkg/events"
 	"github.com/h402/settlement/pkg/natsembed"
 )
@@ -48,36 +44,18 @@ func TestOpenFailsFastWhenTheServerRefuses(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			logs := make(lineWriter, 64)
-			log := slog.New(slog.NewJSONHandler(logs, nil))
-			done := make(chan error, 1)
-			go func() {
-				c, err := eventlog.Open(ctx, config.NATS{
-					URL: s.ClientURL(), Replicas: 1, MaxAge: config.Duration(time.Hour),
-					Duplicates: config.Duration(time.Minute), ReplayTTL: config.Duration(time.Hour),
-				}, "h402-test", log)
-				if c != nil {
-					c.Close()
-				}
-				done <- err
-			}()
-			const retrying = "JetStream not available yet; ensuring the streams again"
-			for {
-				select {
-				case msg := <-logs:
-					if msg == retrying {
-						cancel()
-						<-done
-						t.Fatal("Open took the server's refusal for JetStream not being available and waits")
-					}
-				case err := <-done:
-					if err == nil {
-						t.Fatal("Open accepted a stream whose configuration cannot be updated")
-					}
-					t.Logf("Open: %v", err)
-					return
-				}
+			done := openAsync(ctx, testNATS(s.ClientURL(), 1))
+			r, retried := done.first()
+			if retried {
+				cancel()
+				<-done.result
+				t.Fatal("Open took the server's refusal for JetStream not being available and waits")
 			}
+			if r.conn != nil {
+				r.conn.Close()
+				t.Fatal("Open accepted a stream whose configuration cannot be updated")
+			}
+			t.Logf("Open: %v", r.err)
 		})
 	}
 }
@@ -100,34 +78,20 @@ func TestOpenFailsWhenTheUserMayNotEnsure(t *testing.T) {
 	t.Cleanup(s.Close)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	logs := make(lineWriter, 64)
-	log := slog.New(slog.NewJSONHandler(logs, nil))
-	done := make(chan error, 1)
-	go func() {
-		c, err := eventlog.Open(ctx, config.NATS{
-			URL: s.ClientURL(), User: "seller", Password: sellerPW, Replicas: 1, MaxAge: config.Duration(time.Hour),
-			Duplicates: config.Duration(time.Minute), ReplayTTL: config.Duration(time.Hour),
-		}, "h402-test", log)
-		if c != nil {
-			c.Close()
-		}
-		done <- err
-	}()
-	const retrying = "JetStream not available yet; ensuring the streams again"
-	for {
-		select {
-		case msg := <-logs:
-			if msg == retrying {
-				cancel()
-				<-done
-				t.Fatal("Open took a permission violation for JetStream not being available and waits")
-			}
-		case err := <-done:
-			if !errors.Is(err, nats.ErrPermissionViolation) {
-				t.Fatalf("Open: %v, want the permission violation", err)
-			}
-			t.Logf("Open: %v", err)
-			return
-		}
+	c := testNATS(s.ClientURL(), 1)
+	c.User, c.Password = "seller", sellerPW
+	done := openAsync(ctx, c)
+	r, retried := done.first()
+	if retried {
+		cancel()
+		<-done.result
+		t.Fatal("Open took a permission violation for JetStream not being available and waits")
 	}
+	if r.conn != nil {
+		r.conn.Close()
+	}
+	if !errors.Is(r.err, nats.ErrPermissionViolation) {
+		t.Fatalf("Open: %v, want the permission violation", r.err)
+	}
+	t.Logf("Open: %v", r.err)
 }

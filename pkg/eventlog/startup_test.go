@@ -63,34 +63,11 @@ func openWhileClusterForms(t *testing.T, up int) {
 		}
 	}
 
-	logs := make(lineWriter, 64)
-	log := slog.New(slog.NewJSONHandler(logs, nil))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	type result struct {
-		conn *eventlog.Conn
-		err  error
-	}
-	done := make(chan result, 1)
-	go func() {
-		c, err := eventlog.Open(ctx, config.NATS{
-			URL: first.ClientURL(), Replicas: 3, MaxAge: config.Duration(time.Hour),
-			Duplicates: config.Duration(time.Minute), ReplayTTL: config.Duration(time.Hour),
-		}, "h402-test", log)
-		done <- result{c, err}
-	}()
-
-	const retrying = "JetStream not available yet; ensuring the streams again"
-wait:
-	for {
-		select {
-		case msg := <-logs:
-			if msg == retrying {
-				break wait
-			}
-		case r := <-done:
-			t.Fatalf("Open gave up while the cluster formed: %v", r.err)
-		}
+	done := openAsync(ctx, testNATS(first.ClientURL(), 3))
+	if r, retried := done.first(); !retried {
+		t.Fatalf("Open gave up while the cluster formed: %v", r.err)
 	}
 	for _, cfg := range cfgs[up:] {
 		s, err := natsembed.Start(cfg)
@@ -99,7 +76,7 @@ wait:
 		}
 		t.Cleanup(s.Close)
 	}
-	r := <-done
+	r := <-done.result
 	if r.err != nil {
 		t.Fatalf("Open after the cluster formed: %v", r.err)
 	}
@@ -110,5 +87,50 @@ wait:
 	}
 	if got := s.CachedInfo().Config.Replicas; got != 3 {
 		t.Fatalf("payments stream has %d replicas, want 3", got)
+	}
+}
+
+// testNATS is the nats section the tests open with.
+func testNATS(url string, replicas int) config.NATS {
+	return config.NATS{URL: url, Replicas: replicas, MaxAge: config.Duration(time.Hour),
+		Duplicates: config.Duration(time.Minute), ReplayTTL: config.Duration(time.Hour)}
+}
+
+// opened is eventlog.Open's answer.
+type opened struct {
+	conn *eventlog.Conn
+	err  error
+}
+
+// openRun is an eventlog.Open running in its own goroutine, with its log.
+type openRun struct {
+	logs   lineWriter
+	result chan opened
+}
+
+// openAsync runs eventlog.Open(ctx, c) in a goroutine.
+func openAsync(ctx context.Context, c config.NATS) openRun {
+	o := openRun{logs: make(lineWriter, 64), result: make(chan opened, 1)}
+	log := slog.New(slog.NewJSONHandler(o.logs, nil))
+	go func() {
+		conn, err := eventlog.Open(ctx, c, "h402-test", log)
+		o.result <- opened{conn, err}
+	}()
+	return o
+}
+
+// first waits for whichever comes first: Open logging that it tries again
+// because JetStream is not available (retried), or Open's answer.
+func (o openRun) first() (r opened, retried bool) {
+	const retrying = "JetStream not available yet; ensuring the streams again"
+	for {
+		select {
+		case msg := <-o.logs:
+			if msg == retrying {
+				return opened{}, true
+			}
+		case r := <-o.result:
+			return r, false
+		}
 	}
 }
